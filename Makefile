@@ -1,0 +1,36 @@
+# iogate - the two commands: `make run` and `make test`.
+# Everything else here is a step of those two.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CONFIG     ?= config/iogate.toml
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: run test deps build build-asan node-deps unit check-format clean
+
+run: build
+	./$(BUILD)/iogate --config $(CONFIG)
+
+test: build build-asan node-deps
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOGATE_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+node-deps: deps
+	@if [ -f tests/node/package-lock.json ]; then \
+	    cd tests/node && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }; \
+	fi
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
