@@ -67,11 +67,10 @@ typedef enum jwt_status {
     JWT_BAD_CLAIMS,    /* payload not an object, bad sub, non-numeric exp/nbf/iat */
 } jwt_status_t;
 
-/* Verifies token[0..len) at time now (seconds since the epoch); out must not be NULL, the
- * token need not be
- * NUL-terminated. On JWT_OK fills *out (release with jwt_principal_free). Otherwise *out is
- * zeroed and, if reason is not NULL, *reason points to a static human-readable reason that
- * never contains token text. On JWT_OK *reason is set to "ok". */
+/* Verifies token[0..len) at time now (seconds since the epoch); the token need not be
+ * NUL-terminated and out must not be NULL. On JWT_OK fills *out (release with
+ * jwt_principal_free) and sets *reason to "ok". Otherwise *out is zeroed and, if reason is not
+ * NULL, *reason points to a static human-readable reason that never contains token text. */
 jwt_status_t jwt_verify(const jwt_verifier_t *v, const char *token, size_t len, int64_t now,
                         jwt_principal_t *out, const char **reason);
 
