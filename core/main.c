@@ -1,8 +1,103 @@
-/* main.c - command line entry point (replaced as the server lands). */
+/* main.c - the command line: run the server, check a configuration, print
+ * the version. Everything else lives in the gateway. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
 
-int main(void)
+#include "base/log.h"
+#include "config/config.h"
+#include "gateway/gateway.h"
+
+static void usage(FILE *out)
 {
-    printf("iogate %s\n", IOGATE_VERSION);
+    fprintf(out,
+            "usage: iogate [--config FILE]      run the server (embedded defaults without FILE)\n"
+            "       iogate --check-config FILE  validate FILE and exit (0 valid, 1 invalid)\n"
+            "       iogate --print-config [--config FILE]\n"
+            "                                   print the effective configuration as TOML\n"
+            "       iogate --version            print the version\n"
+            "       iogate --help               this text\n");
+}
+
+static void print_line(void *user, const char *line)
+{
+    fprintf(user, "%s\n", line);
+}
+
+static int load_config(config_t *cfg, const char *path)
+{
+    char err[512];
+    if (!path) {
+        config_defaults(cfg);
+        return 0;
+    }
+    if (config_load_file(cfg, path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "iogate: %s\n", err);
+        return -1;
+    }
     return 0;
+}
+
+static int run_server(const config_t *cfg)
+{
+    char err[512] = "";
+    log_setup(cfg->log.level, cfg->log.format);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gateway_t gw;
+    int code = 1;
+    if (gateway_init(&gw, &loop, cfg, err, sizeof(err)) != 0) {
+        log_error("gateway", "%s", err);
+    } else {
+        code = gateway_run(&gw, err, sizeof(err));
+        if (code != 0 && err[0]) log_error("gateway", "%s", err);
+    }
+    gateway_free(&gw);
+    if (uv_loop_close(&loop) != 0) log_warn("gateway", "event loop closed with handles open");
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL, *check_path = NULL;
+    int print = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
+            printf("iogate %s\n", IOGATE_VERSION);
+            return 0;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if ((strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(a, "--check-config") == 0 && i + 1 < argc) {
+            check_path = argv[++i];
+        } else if (strcmp(a, "--print-config") == 0) {
+            print = 1;
+        } else {
+            fprintf(stderr, "iogate: unknown or incomplete argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    config_t cfg;
+    if (check_path) {
+        int bad = load_config(&cfg, check_path);
+        if (!bad) printf("%s: configuration is valid\n", check_path);
+        config_free(&cfg);
+        return bad ? 1 : 0;
+    }
+    if (load_config(&cfg, config_path) != 0) {
+        config_free(&cfg);
+        return 1;
+    }
+    int code = 0;
+    if (print)
+        config_print(&cfg, print_line, stdout);
+    else
+        code = run_server(&cfg);
+    config_free(&cfg);
+    return code;
 }

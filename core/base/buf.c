@@ -101,7 +101,7 @@ rbuf_t *rbuf_new(const void *data, size_t len)
     rbuf_t *r = xmalloc(sizeof(*r) + len + 1);
     r->refs = 1;
     r->len = len;
-    if (len) memcpy(r->data, data, len);
+    if (len && data) memcpy(r->data, data, len);
     r->data[len] = '\0';
     return r;
 }

@@ -45,7 +45,8 @@ typedef struct rbuf {
     char data[];
 } rbuf_t;
 
-/* A new shared buffer holding a copy of data, with one reference. */
+/* A new shared buffer holding a copy of data (or len bytes for the caller to fill when
+ * data is NULL), with one reference. */
 rbuf_t *rbuf_new(const void *data, size_t len);
 /* A new shared buffer that takes the contents of b (b is left empty). */
 rbuf_t *rbuf_from_buf(buf_t *b);

@@ -1,0 +1,90 @@
+/* config.h - the server's configuration: embedded defaults overlaid by one
+ * TOML file. Every key is declared once in config.c's schema with its type,
+ * range and default; an unknown or misspelt key is an error naming
+ * file:line:column. Plugin tables ([plugin.NAME]) are kept as parsed TOML and
+ * validated by their plugin. */
+#ifndef IOGATE_CONFIG_H
+#define IOGATE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/log.h"
+#include "config/toml.h"
+
+typedef struct config_strings {
+    char **items;
+    size_t len;
+} config_strings_t;
+
+typedef struct config {
+    char *source; /* the file read, or "(defaults)" */
+    struct {
+        char *host;
+        int64_t port;
+        int64_t shutdown_grace_ms;
+    } server;
+    struct {
+        int64_t max_header_bytes;
+        int64_t max_body_bytes;
+        int64_t header_timeout_ms;
+        int64_t body_timeout_ms;
+        int64_t idle_timeout_ms;
+        int64_t max_connections;
+        int64_t max_pipelined;
+    } http;
+    struct {
+        log_level_t level;
+        log_format_t format;
+    } log;
+    struct {
+        char *path;
+        int64_t ping_interval_ms;
+        int64_t ping_timeout_ms;
+        int64_t connect_timeout_ms;
+        int64_t upgrade_timeout_ms;
+        int64_t max_payload_bytes;
+        config_strings_t transports;
+        config_strings_t cors_origins;
+        config_strings_t namespaces;
+    } socketio;
+    struct {
+        char *cookie_name;
+        char *jwt_secret;
+        char *jwt_secret_file;
+        char *jwt_public_key_file;
+        config_strings_t algorithms;
+        int64_t clock_skew_s;
+        int allow_auth_payload;
+    } auth;
+    struct {
+        int64_t max_outbox_bytes;
+    } limits;
+    struct {
+        char *dir;
+        config_strings_t load;
+    } plugins;
+    struct {
+        /* Test-only switches used by the protocol conformance configuration. */
+        char *engineio_echo_path;
+        int conformance_handlers;
+    } testing;
+    toml_value_t *doc; /* the parsed file (NULL for defaults), for plugin tables */
+} config_t;
+
+/* Fills cfg with the embedded defaults. */
+void config_defaults(config_t *cfg);
+/* Initialises cfg with the defaults, then applies a file over them (do not call
+ * config_defaults first). Returns 0, or -1 with "file:line:column: message" in err;
+ * cfg then holds the defaults only and must still be freed. */
+int config_load_file(config_t *cfg, const char *path, char *err, size_t err_size);
+/* Same from text already in memory (source names it in messages). */
+int config_load_text(config_t *cfg, const char *text, size_t len, const char *source, char *err,
+                     size_t err_size);
+void config_free(config_t *cfg);
+/* The table [plugin.NAME], or NULL. */
+const toml_value_t *config_plugin_table(const config_t *cfg, const char *name);
+/* Prints every key with its current value as TOML (for `iogate --print-config`). */
+void config_print(const config_t *cfg, void (*out)(void *user, const char *line), void *user);
+
+#endif

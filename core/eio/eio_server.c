@@ -1,0 +1,976 @@
+/* eio_server.c - Engine.IO v4 sessions: handshake, long-polling, WebSocket,
+ * upgrade, heartbeat, output limits and close. Mirrors the reference
+ * server's behaviour (engine.io's server.ts, socket.ts and transports).
+ *
+ * Ownership: the server owns its sessions (indexed by sid). A WebSocket
+ * transport (eio_ws_t) is owned by its HTTP connection and freed when the
+ * connection closes; it points at its session until either side lets go.
+ * A session's memory is released from its timer's close callback, never
+ * synchronously, so callbacks may close sessions freely. */
+#include "eio/eio_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base64.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/random.h"
+#include "base/strmap.h"
+#include "eio/eio_packet.h"
+#include "http/url.h"
+#include "ws/ws_frame.h"
+#include "ws/ws_handshake.h"
+
+enum { TRANSPORT_POLLING = 0, TRANSPORT_WEBSOCKET = 1 };
+enum { STATE_OPEN = 0, STATE_CLOSING = 1, STATE_CLOSED = 2 };
+/* Who ends a session: the server itself (errors, timeouts), the client, or the
+ * application through eio_socket_close(), whose last packets are worth a final poll. */
+enum { BY_SERVER = 0, BY_CLIENT = 1, BY_APP = 2 };
+
+/* Engine.IO protocol errors, as the reference server numbers and words them. */
+enum {
+    ERR_UNKNOWN_TRANSPORT = 0,
+    ERR_UNKNOWN_SID = 1,
+    ERR_BAD_HANDSHAKE_METHOD = 2,
+    ERR_BAD_REQUEST = 3,
+    ERR_FORBIDDEN = 4,
+    ERR_UNSUPPORTED_PROTOCOL_VERSION = 5,
+};
+static const char *const error_messages[] = {
+    "Transport unknown", "Session ID unknown", "Bad handshake method",
+    "Bad request",       "Forbidden",          "Unsupported protocol version",
+};
+
+typedef struct eio_out {
+    rbuf_t *data;
+    int binary;
+} eio_out_t;
+
+typedef struct eio_ws {
+    eio_server_t *srv;
+    http_conn_t *conn;
+    eio_socket_t *session; /* NULL once detached */
+    ws_reader_t reader;
+    buf_t scratch;         /* base64 text frames from forceBase64 clients */
+    uint8_t probing;       /* an upgrade candidate, not yet the session's transport */
+    uint8_t closing;
+} eio_ws_t;
+
+struct eio_socket {
+    eio_server_t *srv;
+    char sid[EIO_SID_LEN + 1];
+    uint8_t transport;
+    uint8_t state;
+    uint8_t upgrading; /* probe answered, waiting for the upgrade packet */
+    uint8_t opened;    /* on_open ran, so on_close is owed */
+    void *user;
+    char remote[48];
+    uv_timer_t timer;  /* one timer for every deadline below */
+    uint64_t ping_at, pong_by, upgrade_by, user_at, close_by;
+    http_request_t *poll; /* the pending long-polling GET */
+    eio_out_t *queue;     /* polling output (and WebSocket output before it attaches) */
+    size_t qlen, qcap, qbytes;
+    eio_ws_t *ws;    /* the WebSocket transport */
+    eio_ws_t *probe; /* the WebSocket being probed for an upgrade */
+};
+
+struct eio_server {
+    uv_loop_t *loop;
+    eio_options_t opts;
+    char *path;
+    size_t path_len;
+    char **cors;
+    size_t ncors;
+    eio_callbacks_t cb;
+    void *user;
+    strmap_t sessions;
+    eio_stats_t stats;
+    rbuf_t *pkt_ping, *pkt_noop, *pkt_close, *pkt_pong_probe;
+};
+
+static void session_close(eio_socket_t *s, const char *reason, int by);
+static void session_rearm(eio_socket_t *s);
+static void ws_close(eio_ws_t *ws, int code, const char *reason);
+
+/* ------------------------------------------------------------------ server */
+
+eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
+                             const eio_callbacks_t *cb, void *user)
+{
+    eio_server_t *srv = xcalloc(1, sizeof(*srv));
+    srv->loop = loop;
+    srv->opts = *opts;
+    srv->path = xstrdup(opts->path);
+    srv->path_len = strlen(srv->path);
+    srv->opts.path = srv->path;
+    srv->ncors = opts->cors_origins_len;
+    srv->cors = xcalloc(srv->ncors ? srv->ncors : 1, sizeof(char *));
+    for (size_t i = 0; i < srv->ncors; i++) srv->cors[i] = xstrdup(opts->cors_origins[i]);
+    srv->opts.cors_origins = NULL;
+    srv->cb = *cb;
+    srv->user = user;
+    strmap_init(&srv->sessions);
+    srv->pkt_ping = rbuf_new("2", 1);
+    srv->pkt_noop = rbuf_new("6", 1);
+    srv->pkt_close = rbuf_new("1", 1);
+    srv->pkt_pong_probe = rbuf_new("3probe", 6);
+    return srv;
+}
+
+void eio_server_close_all(eio_server_t *srv)
+{
+    /* Closing removes entries: collect first. */
+    size_t n = strmap_count(&srv->sessions), pos = 0, i = 0;
+    eio_socket_t **all = xcalloc(n ? n : 1, sizeof(*all));
+    const strmap_entry_t *e;
+    while ((e = strmap_next(&srv->sessions, &pos)) && i < n) all[i++] = e->value;
+    for (size_t j = 0; j < i; j++) session_close(all[j], "server shutting down", BY_SERVER);
+    free(all);
+}
+
+void eio_server_free(eio_server_t *srv)
+{
+    if (!srv) return;
+    strmap_free(&srv->sessions);
+    rbuf_unref(srv->pkt_ping);
+    rbuf_unref(srv->pkt_noop);
+    rbuf_unref(srv->pkt_close);
+    rbuf_unref(srv->pkt_pong_probe);
+    for (size_t i = 0; i < srv->ncors; i++) free(srv->cors[i]);
+    free(srv->cors);
+    free(srv->path);
+    free(srv);
+}
+
+int eio_server_matches(const eio_server_t *srv, http_request_t *req)
+{
+    size_t len;
+    const char *path = http_request_path(req, &len);
+    /* The reference matches the path as a prefix; "/socket.io" without the slash too. */
+    if (len >= srv->path_len) return memcmp(path, srv->path, srv->path_len) == 0;
+    return len + 1 == srv->path_len && srv->path[len] == '/' && memcmp(path, srv->path, len) == 0;
+}
+
+size_t eio_server_session_count(const eio_server_t *srv)
+{
+    return strmap_count(&srv->sessions);
+}
+
+const eio_stats_t *eio_server_stats(const eio_server_t *srv)
+{
+    return &srv->stats;
+}
+
+/* ------------------------------------------------------------------ output */
+
+static size_t out_len(const eio_out_t *o)
+{
+    return o->data->len;
+}
+
+static void queue_clear(eio_socket_t *s)
+{
+    for (size_t i = 0; i < s->qlen; i++) rbuf_unref(s->queue[i].data);
+    s->qlen = 0;
+    s->qbytes = 0;
+}
+
+static void queue_push(eio_socket_t *s, rbuf_t *data, int binary)
+{
+    if (s->qlen == s->qcap) {
+        s->qcap = s->qcap ? s->qcap * 2 : 4;
+        s->queue = xrealloc(s->queue, s->qcap * sizeof(*s->queue));
+    }
+    s->queue[s->qlen].data = rbuf_ref(data);
+    s->queue[s->qlen].binary = binary;
+    s->qlen++;
+    s->qbytes += data->len;
+}
+
+static void ws_write(eio_ws_t *ws, rbuf_t *data, int binary)
+{
+    uint8_t hdr[10];
+    size_t n = ws_frame_header(hdr, binary ? WS_OP_BINARY : WS_OP_TEXT, data->len);
+    http_conn_write_shared(ws->conn, hdr, n, data);
+}
+
+static void add_cors(eio_server_t *srv, http_request_t *req)
+{
+    const char *origin = http_request_header(req, "origin");
+    if (!origin || !srv->ncors) return;
+    for (size_t i = 0; i < srv->ncors; i++) {
+        if (strcmp(srv->cors[i], "*") == 0) {
+            http_response_header(req, "Access-Control-Allow-Origin", "*");
+            return;
+        }
+        if (strcmp(srv->cors[i], origin) == 0) {
+            http_response_header(req, "Access-Control-Allow-Origin", origin);
+            http_response_header(req, "Access-Control-Allow-Credentials", "true");
+            http_response_header(req, "Vary", "Origin");
+            return;
+        }
+    }
+}
+
+/* Answers the pending GET with everything queued (and extra, if given). */
+static void poll_flush(eio_socket_t *s, rbuf_t *extra)
+{
+    http_request_t *req = s->poll;
+    if (!req) return;
+    s->poll = NULL;
+    http_request_on_abort(req, NULL, NULL);
+    buf_t payload = BUF_INIT;
+    for (size_t i = 0; i < s->qlen; i++) {
+        if (payload.len) buf_append_byte(&payload, 0x1e);
+        if (s->queue[i].binary) {
+            buf_append_byte(&payload, 'b');
+            base64_encode_append(&payload, s->queue[i].data->data, out_len(&s->queue[i]));
+        } else {
+            buf_append(&payload, s->queue[i].data->data, out_len(&s->queue[i]));
+        }
+    }
+    queue_clear(s);
+    if (extra) {
+        if (payload.len) buf_append_byte(&payload, 0x1e);
+        buf_append(&payload, extra->data, extra->len);
+    }
+    http_response_header(req, "Cache-Control", "no-store");
+    http_respond(req, 200, "text/plain; charset=UTF-8", payload.data, payload.len);
+    buf_free(&payload);
+}
+
+static int over_limit(eio_socket_t *s)
+{
+    size_t pending = s->qbytes;
+    if (s->ws && s->ws->conn) pending += http_conn_pending_bytes(s->ws->conn);
+    return pending > s->srv->opts.max_outbox_bytes;
+}
+
+static void drop_slow_consumer(eio_socket_t *s)
+{
+    s->srv->stats.slow_consumers_dropped++;
+    log_warn("eio", "session %s (%s) dropped: %zu bytes queued exceed max_outbox_bytes %zu", s->sid,
+             s->remote, eio_socket_outbox_bytes(s), s->srv->opts.max_outbox_bytes);
+    queue_clear(s); /* nothing queued can be delivered in time anyway */
+    if (s->ws && s->ws->conn) {
+        http_conn_t *conn = s->ws->conn;
+        s->ws->closing = 1;
+        http_conn_close(conn, 1);
+    }
+    session_close(s, "slow consumer", BY_SERVER);
+}
+
+/* Sends one packet on the session's current transport. */
+static void session_push(eio_socket_t *s, rbuf_t *data, int binary)
+{
+    if (s->state != STATE_OPEN) return;
+    if (s->transport == TRANSPORT_WEBSOCKET && s->ws && s->ws->conn && !s->qlen) {
+        ws_write(s->ws, data, binary);
+    } else {
+        queue_push(s, data, binary);
+        if (s->transport == TRANSPORT_POLLING && s->poll) poll_flush(s, NULL);
+    }
+    if (over_limit(s)) drop_slow_consumer(s);
+}
+
+/* Writes what was queued before the WebSocket attached (handshake, upgrade). */
+static void ws_flush_queue(eio_socket_t *s)
+{
+    for (size_t i = 0; i < s->qlen; i++) ws_write(s->ws, s->queue[i].data, s->queue[i].binary);
+    queue_clear(s);
+}
+
+/* ------------------------------------------------------------------ sessions */
+
+static void on_session_timer(uv_timer_t *t);
+
+static void session_free_cb(uv_handle_t *h)
+{
+    eio_socket_t *s = h->data;
+    free(s->queue);
+    free(s);
+}
+
+/* Final release: unlinks transports and lets the timer's close callback free it. */
+static void session_destroy(eio_socket_t *s)
+{
+    if (s->state == STATE_CLOSED) return;
+    s->state = STATE_CLOSED;
+    strmap_remove(&s->srv->sessions, s->sid, EIO_SID_LEN);
+    if (s->poll) {
+        http_request_t *req = s->poll;
+        s->poll = NULL;
+        http_request_on_abort(req, NULL, NULL);
+        http_respond(req, 200, "text/plain; charset=UTF-8", "6", 1);
+    }
+    queue_clear(s);
+    if (s->ws) {
+        s->ws->session = NULL;
+        ws_close(s->ws, WS_CLOSE_NORMAL, NULL);
+        s->ws = NULL;
+    }
+    if (s->probe) {
+        s->probe->session = NULL;
+        ws_close(s->probe, WS_CLOSE_NORMAL, NULL);
+        s->probe = NULL;
+    }
+    s->srv->stats.sessions_closed++;
+    uv_close((uv_handle_t *)&s->timer, session_free_cb);
+}
+
+static void session_closed_notify(eio_socket_t *s, const char *reason)
+{
+    if (!s->opened) return;
+    s->opened = 0;
+    log_debug("eio", "session %s closed: %s", s->sid, reason);
+    if (s->srv->cb.on_close) s->srv->cb.on_close(s->srv->user, s, reason);
+}
+
+static void session_close(eio_socket_t *s, const char *reason, int by)
+{
+    if (s->state != STATE_OPEN) return;
+    s->ping_at = s->pong_by = s->upgrade_by = s->user_at = 0;
+    if (s->probe) {
+        s->probe->session = NULL;
+        ws_close(s->probe, WS_CLOSE_NORMAL, NULL);
+        s->probe = NULL;
+    }
+    if (s->transport == TRANSPORT_POLLING) {
+        if (s->poll) {
+            /* The reference answers a client's close with a noop, its own with a close. */
+            poll_flush(s, by == BY_CLIENT ? s->srv->pkt_noop : s->srv->pkt_close);
+        } else if (by == BY_APP && s->qlen) {
+            /* Keep what is queued (a Socket.IO DISCONNECT, say) for the client's next GET. */
+            queue_push(s, s->srv->pkt_close, 0);
+            s->state = STATE_CLOSING;
+            s->close_by = uv_now(s->srv->loop) + s->srv->opts.ping_interval_ms +
+                          s->srv->opts.ping_timeout_ms;
+            session_closed_notify(s, reason);
+            session_rearm(s);
+            return;
+        }
+    }
+    session_closed_notify(s, reason);
+    session_destroy(s);
+}
+
+static void session_rearm(eio_socket_t *s)
+{
+    if (s->state == STATE_CLOSED) return;
+    uint64_t next = UINT64_MAX;
+    const uint64_t deadlines[] = {s->ping_at, s->pong_by, s->upgrade_by, s->user_at, s->close_by};
+    for (size_t i = 0; i < sizeof(deadlines) / sizeof(deadlines[0]); i++)
+        if (deadlines[i] && deadlines[i] < next) next = deadlines[i];
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&s->timer);
+        return;
+    }
+    uint64_t now = uv_now(s->srv->loop);
+    uv_timer_start(&s->timer, on_session_timer, next > now ? next - now : 0, 0);
+}
+
+static void on_session_timer(uv_timer_t *t)
+{
+    eio_socket_t *s = t->data;
+    eio_server_t *srv = s->srv;
+    uint64_t now = uv_now(srv->loop);
+    if (s->close_by && now >= s->close_by) {
+        session_destroy(s);
+        return;
+    }
+    if (s->pong_by && now >= s->pong_by) {
+        session_close(s, "ping timeout", BY_SERVER);
+        return;
+    }
+    if (s->upgrade_by && now >= s->upgrade_by) {
+        s->upgrade_by = 0;
+        s->upgrading = 0;
+        if (s->probe) {
+            log_debug("eio", "session %s: upgrade timed out", s->sid);
+            s->probe->session = NULL;
+            ws_close(s->probe, WS_CLOSE_NORMAL, NULL);
+            s->probe = NULL;
+        }
+    }
+    if (s->ping_at && now >= s->ping_at) {
+        s->ping_at = 0;
+        s->pong_by = now + srv->opts.ping_timeout_ms;
+        session_push(s, srv->pkt_ping, 0);
+        if (s->state != STATE_OPEN) return;
+    }
+    if (s->user_at && now >= s->user_at) {
+        s->user_at = 0;
+        if (srv->cb.on_timeout) srv->cb.on_timeout(srv->user, s);
+        if (s->state != STATE_OPEN) return;
+    }
+    session_rearm(s);
+}
+
+static eio_socket_t *session_new(eio_server_t *srv, http_request_t *req, int transport)
+{
+    eio_socket_t *s = xcalloc(1, sizeof(*s));
+    s->srv = srv;
+    s->transport = (uint8_t)transport;
+    do {
+        random_id(s->sid, EIO_SID_LEN);
+    } while (strmap_get(&srv->sessions, s->sid, EIO_SID_LEN));
+    snprintf(s->remote, sizeof(s->remote), "%s", http_request_remote_addr(req));
+    uv_timer_init(srv->loop, &s->timer);
+    s->timer.data = s;
+    strmap_put(&srv->sessions, s->sid, EIO_SID_LEN, s);
+    srv->stats.sessions_opened++;
+
+    buf_t open = BUF_INIT;
+    buf_printf(&open,
+               "0{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%llu,\"pingTimeout\":%llu,"
+               "\"maxPayload\":%zu}",
+               s->sid,
+               transport == TRANSPORT_POLLING && srv->opts.allow_websocket ? "\"websocket\"" : "",
+               (unsigned long long)srv->opts.ping_interval_ms,
+               (unsigned long long)srv->opts.ping_timeout_ms, srv->opts.max_payload);
+    rbuf_t *packet = rbuf_from_buf(&open);
+    queue_push(s, packet, 0);
+    rbuf_unref(packet);
+    s->ping_at = uv_now(srv->loop) + srv->opts.ping_interval_ms;
+    session_rearm(s);
+    log_debug("eio", "session %s opened over %s from %s", s->sid,
+              transport == TRANSPORT_POLLING ? "polling" : "websocket", s->remote);
+    return s;
+}
+
+static void session_on_packet(eio_socket_t *s, const eio_packet_t *p)
+{
+    eio_server_t *srv = s->srv;
+    if (s->state != STATE_OPEN) return;
+    switch (p->type) {
+    case EIO_PONG:
+        s->pong_by = 0;
+        s->ping_at = uv_now(srv->loop) + srv->opts.ping_interval_ms;
+        session_rearm(s);
+        break;
+    case EIO_PING:
+        /* In protocol v4 only the server pings. */
+        session_close(s, "transport error", BY_SERVER);
+        break;
+    case EIO_MESSAGE:
+        if (srv->cb.on_message) srv->cb.on_message(srv->user, s, p->binary, p->data, p->len);
+        break;
+    case EIO_CLOSE:
+        session_close(s, "transport close", BY_CLIENT);
+        break;
+    default: /* open, upgrade and noop carry nothing for an open session */
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ public session API */
+
+const char *eio_socket_id(const eio_socket_t *s)
+{
+    return s->sid;
+}
+
+const char *eio_socket_transport(const eio_socket_t *s)
+{
+    return s->transport == TRANSPORT_WEBSOCKET ? "websocket" : "polling";
+}
+
+const char *eio_socket_remote_addr(const eio_socket_t *s)
+{
+    return s->remote;
+}
+
+void eio_socket_set_user(eio_socket_t *s, void *user)
+{
+    s->user = user;
+}
+
+void *eio_socket_user(const eio_socket_t *s)
+{
+    return s->user;
+}
+
+int eio_socket_is_open(const eio_socket_t *s)
+{
+    return s->state == STATE_OPEN;
+}
+
+void eio_socket_send(eio_socket_t *s, int binary, const void *data, size_t len)
+{
+    if (s->state != STATE_OPEN) return;
+    rbuf_t *r;
+    if (binary) {
+        r = rbuf_new(data, len);
+    } else {
+        r = rbuf_new(NULL, len + 1);
+        r->data[0] = '4';
+        if (len) memcpy(r->data + 1, data, len);
+        r->data[len + 1] = '\0';
+    }
+    session_push(s, r, binary);
+    rbuf_unref(r);
+}
+
+void eio_socket_send_shared(eio_socket_t *s, rbuf_t *packet)
+{
+    session_push(s, packet, 0);
+}
+
+void eio_socket_send_shared_binary(eio_socket_t *s, rbuf_t *data)
+{
+    session_push(s, data, 1);
+}
+
+void eio_socket_close(eio_socket_t *s, const char *reason)
+{
+    session_close(s, reason ? reason : "server close", BY_APP);
+}
+
+void eio_socket_set_timeout(eio_socket_t *s, uint64_t ms)
+{
+    if (s->state != STATE_OPEN) return;
+    s->user_at = ms ? uv_now(s->srv->loop) + ms : 0;
+    session_rearm(s);
+}
+
+size_t eio_socket_outbox_bytes(const eio_socket_t *s)
+{
+    size_t n = s->qbytes;
+    if (s->ws && s->ws->conn) n += http_conn_pending_bytes(s->ws->conn);
+    return n;
+}
+
+/* ------------------------------------------------------------------ WebSocket transport */
+
+static void ws_close(eio_ws_t *ws, int code, const char *reason)
+{
+    if (ws->closing || !ws->conn) return;
+    ws->closing = 1;
+    buf_t frame = BUF_INIT;
+    ws_write_close(&frame, code, reason);
+    http_conn_write(ws->conn, frame.data, frame.len);
+    buf_free(&frame);
+    http_conn_close(ws->conn, 0);
+}
+
+static void ws_probe_drop(eio_ws_t *ws)
+{
+    eio_socket_t *s = ws->session;
+    if (s && s->probe == ws) {
+        s->probe = NULL;
+        s->upgrading = 0;
+        s->upgrade_by = 0;
+        session_rearm(s);
+    }
+    ws->session = NULL;
+    ws_close(ws, WS_CLOSE_NORMAL, NULL);
+}
+
+static void ws_complete_upgrade(eio_ws_t *ws)
+{
+    eio_socket_t *s = ws->session;
+    ws->probing = 0;
+    s->probe = NULL;
+    s->upgrading = 0;
+    s->upgrade_by = 0;
+    /* The paused poll, if any, ends with a noop; queued output moves to the WebSocket. */
+    if (s->poll) {
+        http_request_t *req = s->poll;
+        s->poll = NULL;
+        http_request_on_abort(req, NULL, NULL);
+        http_response_header(req, "Cache-Control", "no-store");
+        http_respond(req, 200, "text/plain; charset=UTF-8", "6", 1);
+    }
+    s->transport = TRANSPORT_WEBSOCKET;
+    s->ws = ws;
+    s->srv->stats.upgrades++;
+    ws_flush_queue(s);
+    session_rearm(s);
+    log_debug("eio", "session %s upgraded to websocket", s->sid);
+}
+
+static void ws_probe_packet(eio_ws_t *ws, const eio_packet_t *p)
+{
+    eio_socket_t *s = ws->session;
+    if (p->type == EIO_PING && p->len == 5 && memcmp(p->data, "probe", 5) == 0) {
+        ws_write(ws, s->srv->pkt_pong_probe, 0);
+        s->upgrading = 1;
+        /* End the pending poll now so the client can pause polling and finish. */
+        if (s->poll) poll_flush(s, s->srv->pkt_noop);
+    } else if (p->type == EIO_UPGRADE && s->upgrading) {
+        ws_complete_upgrade(ws);
+    } else {
+        ws_probe_drop(ws);
+    }
+}
+
+static int ws_on_message(void *user, int is_binary, const char *data, size_t len)
+{
+    eio_ws_t *ws = user;
+    eio_socket_t *s = ws->session;
+    if (!s || s->state != STATE_OPEN) return 0;
+    eio_packet_t p;
+    if (is_binary) {
+        eio_packet_decode_binary(data, len, &p);
+    } else if (eio_packet_decode_ws_text(data, len, &ws->scratch, &p) != 0) {
+        log_debug("eio", "session %s: invalid packet over websocket", s->sid);
+        if (ws->probing)
+            ws_probe_drop(ws);
+        else
+            session_close(s, "parse error", BY_SERVER);
+        return 0;
+    }
+    if (ws->probing)
+        ws_probe_packet(ws, &p);
+    else
+        session_on_packet(s, &p);
+    return 0;
+}
+
+static int ws_on_ping(void *user, const char *data, size_t len)
+{
+    eio_ws_t *ws = user;
+    if (ws->closing || !ws->conn) return 0;
+    buf_t frame = BUF_INIT;
+    ws_write_frame(&frame, WS_OP_PONG, data, len);
+    http_conn_write(ws->conn, frame.data, frame.len);
+    buf_free(&frame);
+    return 0;
+}
+
+static int ws_on_pong(void *user, const char *data, size_t len)
+{
+    (void)user, (void)data, (void)len;
+    return 0;
+}
+
+static int ws_on_close_frame(void *user, int code, const char *reason, size_t len)
+{
+    eio_ws_t *ws = user;
+    (void)reason, (void)len;
+    eio_socket_t *s = ws->session;
+    if (s && s->ws == ws) {
+        ws->session = NULL;
+        s->ws = NULL;
+        session_close(s, "transport close", BY_CLIENT);
+    } else if (s) {
+        ws_probe_drop(ws);
+    }
+    ws_close(ws, code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : code, NULL);
+    return 1;
+}
+
+static const ws_reader_callbacks_t ws_reader_cb = {ws_on_message, ws_on_ping, ws_on_pong,
+                                                   ws_on_close_frame};
+
+static void ws_raw_data(void *user, const char *data, size_t len)
+{
+    eio_ws_t *ws = user;
+    int close_code = 0;
+    int r = ws_reader_feed(&ws->reader, data, len, &close_code);
+    if (r < 0 && !ws->closing) {
+        eio_socket_t *s = ws->session;
+        log_debug("eio", "websocket from %s: %s (close %d)", http_conn_remote_addr(ws->conn),
+                  ws_reader_error(&ws->reader), close_code);
+        if (s && s->ws == ws) {
+            ws->session = NULL;
+            s->ws = NULL;
+            session_close(s, "parse error", BY_SERVER);
+        } else if (s) {
+            ws_probe_drop(ws);
+        }
+        ws_close(ws, close_code ? close_code : WS_CLOSE_PROTOCOL_ERROR, ws_reader_error(&ws->reader));
+    }
+}
+
+static void ws_raw_close(void *user)
+{
+    eio_ws_t *ws = user;
+    eio_socket_t *s = ws->session;
+    ws->conn = NULL;
+    if (s && s->ws == ws) {
+        s->ws = NULL;
+        session_close(s, "transport close", BY_CLIENT);
+    } else if (s && s->probe == ws) {
+        ws_probe_drop(ws);
+    }
+    ws_reader_free(&ws->reader);
+    buf_free(&ws->scratch);
+    free(ws);
+}
+
+static void ws_raw_shutdown(void *user)
+{
+    eio_ws_t *ws = user;
+    eio_socket_t *s = ws->session;
+    if (s) session_close(s, "server shutting down", BY_SERVER);
+    ws_close(ws, WS_CLOSE_GOING_AWAY, "server shutting down");
+}
+
+static const http_raw_callbacks_t ws_raw_cb = {ws_raw_data, ws_raw_close, ws_raw_shutdown};
+
+/* ------------------------------------------------------------------ requests */
+
+static void abort_request(eio_server_t *srv, http_request_t *req, int code)
+{
+    if (http_request_is_upgrade(req)) {
+        /* As the reference does for a refused upgrade: a plain-text 400 and close. */
+        const char *msg = error_messages[code];
+        http_response_close(req);
+        http_respond(req, 400, "text/html", msg, strlen(msg));
+        return;
+    }
+    buf_t body = BUF_INIT;
+    buf_printf(&body, "{\"code\":%d,\"message\":\"%s\"}", code, error_messages[code]);
+    add_cors(srv, req);
+    http_respond(req, code == ERR_FORBIDDEN ? 403 : 400, "application/json", body.data, body.len);
+    buf_free(&body);
+}
+
+static void on_poll_abort(void *user, http_request_t *req)
+{
+    eio_socket_t *s = user;
+    (void)req;
+    if (s->poll != req) return;
+    s->poll = NULL;
+    session_close(s, "transport close", BY_CLIENT);
+}
+
+static void handle_poll_get(eio_server_t *srv, eio_socket_t *s, http_request_t *req)
+{
+    add_cors(srv, req);
+    if (s->state == STATE_CLOSING) {
+        /* The last delivery of a session the server closed. */
+        s->poll = req;
+        poll_flush(s, NULL);
+        session_destroy(s);
+        return;
+    }
+    if (s->poll) {
+        http_respond(req, 400, "application/json", "{\"code\":3,\"message\":\"Bad request\"}", 35);
+        session_close(s, "transport error", BY_SERVER);
+        return;
+    }
+    s->poll = req;
+    http_request_on_abort(req, on_poll_abort, s);
+    if (s->qlen)
+        poll_flush(s, NULL);
+    else if (s->upgrading)
+        poll_flush(s, srv->pkt_noop);
+}
+
+typedef struct post_ctx {
+    eio_socket_t *s;
+} post_ctx_t;
+
+static int on_post_packet(void *user, const eio_packet_t *p)
+{
+    post_ctx_t *ctx = user;
+    session_on_packet(ctx->s, p);
+    return ctx->s->state == STATE_OPEN ? 0 : 1;
+}
+
+static void handle_poll_post(eio_server_t *srv, eio_socket_t *s, http_request_t *req)
+{
+    add_cors(srv, req);
+    const char *type = http_request_header(req, "content-type");
+    if (type && strncmp(type, "application/octet-stream", 24) == 0) {
+        http_respond(req, 400, "application/json", "{\"code\":3,\"message\":\"Bad request\"}", 35);
+        session_close(s, "transport error", BY_SERVER);
+        return;
+    }
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    if (len > srv->opts.max_payload) {
+        http_respond_error(req, 413, "payload_too_large", "payload exceeds maxPayload");
+        return;
+    }
+    if (s->state != STATE_OPEN) {
+        http_respond(req, 200, "text/html", "ok", 2);
+        return;
+    }
+    post_ctx_t ctx = {s};
+    int r = eio_payload_decode(body, len, on_post_packet, &ctx);
+    if (r < 0) {
+        log_debug("eio", "session %s: invalid payload: %s", s->sid, eio_strerror(r));
+        http_respond(req, 400, "application/json", "{\"code\":3,\"message\":\"Bad request\"}", 35);
+        session_close(s, "parse error", BY_SERVER);
+        return;
+    }
+    http_respond(req, 200, "text/html", "ok", 2);
+}
+
+static void handle_preflight(eio_server_t *srv, http_request_t *req)
+{
+    add_cors(srv, req);
+    const char *want = http_request_header(req, "access-control-request-headers");
+    if (want && http_request_header(req, "origin") && srv->ncors) {
+        http_response_header(req, "Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
+        http_response_header(req, "Access-Control-Allow-Headers", want);
+    } else if (http_request_header(req, "origin") && srv->ncors) {
+        http_response_header(req, "Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
+    }
+    http_respond(req, 204, NULL, NULL, 0);
+}
+
+/* Validates the WebSocket handshake headers and builds the 101 response. */
+static int ws_handshake_head(http_request_t *req, buf_t *head)
+{
+    const char *upgrade = http_request_header(req, "upgrade");
+    const char *connection = http_request_header(req, "connection");
+    const char *version = http_request_header(req, "sec-websocket-version");
+    const char *key = http_request_header(req, "sec-websocket-key");
+    char accept[29];
+    if (strcmp(http_request_method(req), "GET") != 0 || !upgrade || !connection || !key ||
+        !ws_header_has_token(upgrade, strlen(upgrade), "websocket") ||
+        !ws_header_has_token(connection, strlen(connection), "upgrade"))
+        return -1;
+    if (!version || strcmp(version, "13") != 0) return -2;
+    if (ws_accept_key(key, strlen(key), accept) != 0) return -1;
+    buf_printf(head,
+               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Accept: %s\r\n\r\n",
+               accept);
+    return 0;
+}
+
+static eio_ws_t *ws_new(eio_server_t *srv)
+{
+    eio_ws_t *ws = xcalloc(1, sizeof(*ws));
+    ws->srv = srv;
+    ws_reader_init(&ws->reader, srv->opts.max_payload, &ws_reader_cb, ws);
+    return ws;
+}
+
+static void handle_websocket(eio_server_t *srv, http_request_t *req, eio_socket_t *existing)
+{
+    buf_t head = BUF_INIT;
+    int r = ws_handshake_head(req, &head);
+    if (r != 0) {
+        buf_free(&head);
+        http_response_close(req);
+        if (r == -2) http_response_header(req, "Sec-WebSocket-Version", "13");
+        http_respond(req, 400, "text/html", "Bad request", 11);
+        return;
+    }
+    eio_ws_t *ws = ws_new(srv);
+    eio_socket_t *s = existing;
+    if (existing) {
+        if (existing->state != STATE_OPEN || existing->transport != TRANSPORT_POLLING ||
+            existing->probe) {
+            /* Already upgraded or upgrading: as the reference does, this WebSocket is
+             * accepted and closed at once; the session lives on. */
+            http_conn_t *conn = http_upgrade(req, head.data, head.len, &ws_raw_cb, ws);
+            buf_free(&head);
+            if (!conn) {
+                ws_reader_free(&ws->reader);
+                free(ws);
+                return;
+            }
+            ws->conn = conn;
+            ws_close(ws, WS_CLOSE_NORMAL, NULL);
+            return;
+        }
+        ws->probing = 1;
+        ws->session = existing;
+        existing->probe = ws;
+        existing->upgrade_by = uv_now(srv->loop) + srv->opts.upgrade_timeout_ms;
+        session_rearm(existing);
+    } else {
+        s = session_new(srv, req, TRANSPORT_WEBSOCKET);
+        s->ws = ws;
+        ws->session = s;
+        s->opened = 1;
+        if (srv->cb.on_open) srv->cb.on_open(srv->user, s, req);
+    }
+    http_conn_t *conn = http_upgrade(req, head.data, head.len, &ws_raw_cb, ws);
+    buf_free(&head);
+    if (!conn) {
+        if (ws->session && ws->session->probe == ws) ws->session->probe = NULL;
+        if (ws->session && ws->session->ws == ws) {
+            ws->session->ws = NULL;
+            session_close(ws->session, "transport error", BY_SERVER);
+        }
+        ws_reader_free(&ws->reader);
+        free(ws);
+        return;
+    }
+    ws->conn = conn;
+    if (!ws->session)
+        ws_close(ws, WS_CLOSE_NORMAL, NULL); /* the session ended during on_open */
+    else if (!existing && s->ws == ws)
+        ws_flush_queue(s);
+}
+
+void eio_server_handle(eio_server_t *srv, http_request_t *req)
+{
+    const char *method = http_request_method(req);
+    int upgrade = http_request_is_upgrade(req);
+    if (!upgrade && strcmp(method, "OPTIONS") == 0) {
+        handle_preflight(srv, req);
+        return;
+    }
+    size_t qlen;
+    const char *qs = http_request_query(req, &qlen);
+    url_query_t q = URL_QUERY_INIT;
+    if (qs && url_query_parse(&q, qs, qlen, 64) != 0) {
+        abort_request(srv, req, ERR_BAD_REQUEST);
+        return;
+    }
+    const char *transport = url_query_get(&q, "transport");
+    const char *sid = url_query_get(&q, "sid");
+    const char *eio = url_query_get(&q, "EIO");
+    int is_ws = transport && strcmp(transport, "websocket") == 0;
+    int is_polling = transport && strcmp(transport, "polling") == 0;
+    eio_socket_t *s = NULL;
+    int err = -1;
+
+    if (!(is_ws && srv->opts.allow_websocket) && !(is_polling && srv->opts.allow_polling)) {
+        err = ERR_UNKNOWN_TRANSPORT;
+    } else if (sid) {
+        s = strmap_get(&srv->sessions, sid, strlen(sid));
+        if (!s || s->state == STATE_CLOSED)
+            err = ERR_UNKNOWN_SID;
+        else if (!upgrade && (s->transport == TRANSPORT_WEBSOCKET ? !is_ws : !is_polling))
+            err = ERR_BAD_REQUEST;
+        else if (upgrade && !is_ws)
+            err = ERR_BAD_REQUEST;
+    } else if (strcmp(method, "GET") != 0) {
+        err = ERR_BAD_HANDSHAKE_METHOD;
+    } else if (is_ws && !upgrade) {
+        err = ERR_BAD_REQUEST;
+    } else if (!eio || strcmp(eio, "4") != 0) {
+        err = ERR_UNSUPPORTED_PROTOCOL_VERSION;
+    }
+    url_query_free(&q);
+    if (err >= 0) {
+        log_debug("eio", "%s %s refused: %s", method, http_request_target(req), error_messages[err]);
+        abort_request(srv, req, err);
+        return;
+    }
+
+    if (upgrade) {
+        handle_websocket(srv, req, s);
+    } else if (s) {
+        if (strcmp(method, "GET") == 0)
+            handle_poll_get(srv, s, req);
+        else if (strcmp(method, "POST") == 0)
+            handle_poll_post(srv, s, req);
+        else
+            abort_request(srv, req, ERR_BAD_REQUEST);
+    } else {
+        /* Polling handshake: the open packet (and anything on_open sends) answers it. */
+        s = session_new(srv, req, TRANSPORT_POLLING);
+        s->opened = 1;
+        if (srv->cb.on_open) srv->cb.on_open(srv->user, s, req);
+        add_cors(srv, req);
+        if (s->state == STATE_OPEN) {
+            s->poll = req;
+            poll_flush(s, NULL);
+        } else {
+            http_respond(req, 200, "text/plain; charset=UTF-8", "1", 1);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+/* eio_server.h - Engine.IO v4 sessions over HTTP long-polling and WebSocket.
+ *
+ * One eio_server_t serves one path ("/socket.io/"). It owns the sessions:
+ * handshakes, the polling and WebSocket transports, the polling -> WebSocket
+ * upgrade, heartbeats and per-session output limits. The layer above
+ * (Socket.IO, or the plain echo endpoint used by the conformance suite) sees
+ * sessions open, receive messages and close through eio_callbacks_t.
+ *
+ * Lifetimes: an eio_socket_t is valid from on_open until on_close returns;
+ * its memory is released later on the loop, so closing a session from inside
+ * any callback is safe. Everything runs on the loop thread. */
+#ifndef IOGATE_EIO_SERVER_H
+#define IOGATE_EIO_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "http/http.h"
+
+#define EIO_SID_LEN 20
+
+typedef struct eio_server eio_server_t;
+typedef struct eio_socket eio_socket_t;
+
+typedef struct eio_callbacks {
+    /* A session opened. handshake is the request that opened it, valid during the
+     * call only (read its cookies and query here). */
+    void (*on_open)(void *user, eio_socket_t *s, http_request_t *handshake);
+    /* A message from the client; data valid during the call. */
+    void (*on_message)(void *user, eio_socket_t *s, int binary, const char *data, size_t len);
+    /* The session closed (reason: "transport close", "ping timeout", ...). The last call. */
+    void (*on_close)(void *user, eio_socket_t *s, const char *reason);
+    /* The deadline set with eio_socket_set_timeout() passed (may be NULL). */
+    void (*on_timeout)(void *user, eio_socket_t *s);
+} eio_callbacks_t;
+
+typedef struct eio_options {
+    const char *path;            /* path prefix, e.g. "/socket.io/" (copied) */
+    uint64_t ping_interval_ms;
+    uint64_t ping_timeout_ms;
+    uint64_t upgrade_timeout_ms;
+    size_t max_payload;          /* largest message or polling payload accepted */
+    size_t max_outbox_bytes;     /* queued output per session before it is dropped */
+    int allow_polling;
+    int allow_websocket;
+    const char *const *cors_origins; /* exact origins, or "*" */
+    size_t cors_origins_len;
+} eio_options_t;
+
+typedef struct eio_stats {
+    uint64_t sessions_opened;
+    uint64_t sessions_closed;
+    uint64_t slow_consumers_dropped; /* sessions closed because their outbox overflowed */
+    uint64_t upgrades;
+} eio_stats_t;
+
+eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
+                             const eio_callbacks_t *cb, void *user);
+/* Closes every session (server-initiated close), for shutdown. */
+void eio_server_close_all(eio_server_t *srv);
+/* Frees the server; every session must be closed and the loop run until their
+ * handles are released. */
+void eio_server_free(eio_server_t *srv);
+/* Returns 1 if the request's path belongs to this server. */
+int eio_server_matches(const eio_server_t *srv, http_request_t *req);
+/* Handles a request whose path matches (polling GET/POST, CORS preflight, WebSocket). */
+void eio_server_handle(eio_server_t *srv, http_request_t *req);
+size_t eio_server_session_count(const eio_server_t *srv);
+const eio_stats_t *eio_server_stats(const eio_server_t *srv);
+
+/* ---- sessions ---- */
+
+const char *eio_socket_id(const eio_socket_t *s);
+const char *eio_socket_transport(const eio_socket_t *s); /* "polling" or "websocket" */
+const char *eio_socket_remote_addr(const eio_socket_t *s);
+void eio_socket_set_user(eio_socket_t *s, void *user);
+void *eio_socket_user(const eio_socket_t *s);
+/* Sends a message (data copied). Binary goes as a binary frame, or "b" + base64. */
+void eio_socket_send(eio_socket_t *s, int binary, const void *data, size_t len);
+/* Sends a complete text Engine.IO packet ("4..." for a message) held in a shared
+ * buffer: WebSocket recipients write the buffer itself, polling ones queue a
+ * reference. The emitter encodes once and calls this per recipient. */
+void eio_socket_send_shared(eio_socket_t *s, rbuf_t *packet);
+/* Sends a binary message held in a shared buffer. */
+void eio_socket_send_shared_binary(eio_socket_t *s, rbuf_t *data);
+/* Closes the session: queued output is sent first where the transport allows. */
+void eio_socket_close(eio_socket_t *s, const char *reason);
+int eio_socket_is_open(const eio_socket_t *s);
+/* Arms (ms > 0) or cancels (ms == 0) the session's user deadline (see on_timeout). */
+void eio_socket_set_timeout(eio_socket_t *s, uint64_t ms);
+/* Bytes queued for this session that the client has not taken yet. */
+size_t eio_socket_outbox_bytes(const eio_socket_t *s);
+
+#endif

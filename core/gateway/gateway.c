@@ -1,0 +1,202 @@
+/* gateway.c - wires the HTTP server to the router and the protocol layers,
+ * handles signals and the graceful shutdown. */
+#include "gateway/gateway.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+
+typedef struct gateway_route {
+    gateway_route_fn fn;
+    void *user;
+    struct gateway_route *next;
+} gateway_route_t;
+
+int gateway_add_route(gateway_t *gw, const char *method, const char *pattern, gateway_route_fn fn,
+                      void *user, char *err, size_t err_size)
+{
+    gateway_route_t *route = xcalloc(1, sizeof(*route));
+    route->fn = fn;
+    route->user = user;
+    int r = router_add(gw->router, method, pattern, route, err, err_size);
+    if (r != 0) {
+        free(route);
+        return r;
+    }
+    route->next = gw->routes;
+    gw->routes = route;
+    return 0;
+}
+
+static void route_healthz(gateway_t *gw, http_request_t *req, const router_match_t *m, void *user)
+{
+    (void)gw, (void)m, (void)user;
+    static const char body[] = "{\"status\":\"ok\"}";
+    http_respond_json_text(req, 200, body, sizeof(body) - 1);
+}
+
+static void on_request(void *user, http_request_t *req)
+{
+    gateway_t *gw = user;
+    size_t path_len;
+    const char *path = http_request_path(req, &path_len);
+    if (gw->echo && eio_server_matches(gw->echo, req)) {
+        eio_server_handle(gw->echo, req);
+        return;
+    }
+    if (http_request_is_upgrade(req)) {
+        http_response_close(req);
+        http_respond_error(req, 400, "bad_request", "no upgrade is offered at this path");
+        return;
+    }
+    router_match_t m;
+    buf_t allow = BUF_INIT;
+    router_result_t r = router_match(gw->router, http_request_method(req), path, path_len, &m, &allow);
+    switch (r) {
+    case ROUTER_FOUND: {
+        gateway_route_t *route = m.handler;
+        route->fn(gw, req, &m, route->user);
+        break;
+    }
+    case ROUTER_METHOD_NOT_ALLOWED:
+        http_response_header(req, "Allow", allow.data ? allow.data : "");
+        http_respond_error(req, 405, "method_not_allowed", "method not allowed for this path");
+        break;
+    case ROUTER_BAD_PATH:
+        http_respond_error(req, 400, "bad_request", "malformed path");
+        break;
+    case ROUTER_NOT_FOUND:
+    default:
+        http_respond_error(req, 404, "not_found", "no route for this path");
+        break;
+    }
+    router_match_free(&m);
+    buf_free(&allow);
+}
+
+static void echo_on_message(void *user, eio_socket_t *s, int binary, const char *data, size_t len)
+{
+    (void)user;
+    eio_socket_send(s, binary, data, len);
+}
+
+/* Engine.IO options shared by every endpoint, from [socketio]. */
+static void eio_options_from_config(const config_t *cfg, const char *path, eio_options_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->path = path;
+    o->ping_interval_ms = (uint64_t)cfg->socketio.ping_interval_ms;
+    o->ping_timeout_ms = (uint64_t)cfg->socketio.ping_timeout_ms;
+    o->upgrade_timeout_ms = (uint64_t)cfg->socketio.upgrade_timeout_ms;
+    o->max_payload = (size_t)cfg->socketio.max_payload_bytes;
+    o->max_outbox_bytes = (size_t)cfg->limits.max_outbox_bytes;
+    for (size_t i = 0; i < cfg->socketio.transports.len; i++) {
+        if (strcmp(cfg->socketio.transports.items[i], "polling") == 0) o->allow_polling = 1;
+        if (strcmp(cfg->socketio.transports.items[i], "websocket") == 0) o->allow_websocket = 1;
+    }
+    o->cors_origins = (const char *const *)cfg->socketio.cors_origins.items;
+    o->cors_origins_len = cfg->socketio.cors_origins.len;
+}
+
+static void limits_from_config(const config_t *cfg, http_limits_t *lim)
+{
+    http_limits_default(lim);
+    lim->max_header_bytes = (size_t)cfg->http.max_header_bytes;
+    lim->max_body_bytes = (size_t)cfg->http.max_body_bytes;
+    lim->header_timeout_ms = (uint64_t)cfg->http.header_timeout_ms;
+    lim->body_timeout_ms = (uint64_t)cfg->http.body_timeout_ms;
+    lim->idle_timeout_ms = (uint64_t)cfg->http.idle_timeout_ms;
+    lim->max_connections = (size_t)cfg->http.max_connections;
+    lim->max_pipelined = (size_t)cfg->http.max_pipelined;
+}
+
+int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size)
+{
+    memset(gw, 0, sizeof(*gw));
+    gw->loop = loop;
+    gw->cfg = cfg;
+    gw->router = router_new();
+    http_limits_t limits;
+    limits_from_config(cfg, &limits);
+    gw->http = http_server_new(loop, &limits, on_request, gw);
+    if (gateway_add_route(gw, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0)
+        return -1;
+    if (cfg->testing.engineio_echo_path) {
+        static const eio_callbacks_t echo_cb = {NULL, echo_on_message, NULL, NULL};
+        eio_options_t o;
+        eio_options_from_config(cfg, cfg->testing.engineio_echo_path, &o);
+        gw->echo = eio_server_new(loop, &o, &echo_cb, gw);
+        log_warn("gateway", "test endpoint: plain Engine.IO echo at %s", cfg->testing.engineio_echo_path);
+    }
+    return 0;
+}
+
+static void on_drained(void *user)
+{
+    gateway_t *gw = user;
+    if (gw->signals_started) {
+        uv_close((uv_handle_t *)&gw->sigint, NULL);
+        uv_close((uv_handle_t *)&gw->sigterm, NULL);
+    }
+    log_info("gateway", "stopped");
+}
+
+void gateway_stop(gateway_t *gw)
+{
+    if (gw->stopping) return;
+    gw->stopping = 1;
+    log_info("gateway", "shutting down (grace %lld ms)", (long long)gw->cfg->server.shutdown_grace_ms);
+    if (gw->echo) eio_server_close_all(gw->echo);
+    http_server_shutdown(gw->http, (uint64_t)gw->cfg->server.shutdown_grace_ms, on_drained, gw);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    gateway_t *gw = h->data;
+    if (gw->stopping) {
+        log_warn("gateway", "second signal %d: exiting at once", signum);
+        gw->exit_code = 1;
+        uv_stop(gw->loop);
+        return;
+    }
+    gateway_stop(gw);
+}
+
+int gateway_run(gateway_t *gw, char *err, size_t err_size)
+{
+    const config_t *cfg = gw->cfg;
+    if (http_server_listen(gw->http, cfg->server.host, (int)cfg->server.port, err, err_size) != 0) {
+        /* Close the handles the attempt opened before anything is freed. */
+        gw->stopping = 1;
+        http_server_shutdown(gw->http, 0, on_drained, gw);
+        uv_run(gw->loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    gw->signals_started = 1;
+    uv_signal_init(gw->loop, &gw->sigint);
+    uv_signal_init(gw->loop, &gw->sigterm);
+    gw->sigint.data = gw;
+    gw->sigterm.data = gw;
+    uv_signal_start(&gw->sigint, on_signal, SIGINT);
+    uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("gateway", "iogate %s listening on http://%s:%d", IOGATE_VERSION, cfg->server.host,
+             http_server_port(gw->http));
+    uv_run(gw->loop, UV_RUN_DEFAULT);
+    return gw->exit_code;
+}
+
+void gateway_free(gateway_t *gw)
+{
+    if (gw->http) http_server_free(gw->http);
+    eio_server_free(gw->echo);
+    router_free(gw->router);
+    while (gw->routes) {
+        gateway_route_t *next = gw->routes->next;
+        free(gw->routes);
+        gw->routes = next;
+    }
+}

@@ -1,0 +1,48 @@
+/* gateway.h - the loop's context: configuration, HTTP server, REST router and
+ * (as they land) the Engine.IO / Socket.IO layers and plugins.
+ *
+ * Everything the process mutates lives under one gateway_t, owned by main()
+ * and touched only from the loop thread. */
+#ifndef IOGATE_GATEWAY_H
+#define IOGATE_GATEWAY_H
+
+#include <uv.h>
+
+#include "config/config.h"
+#include "eio/eio_server.h"
+#include "http/http.h"
+#include "http/router.h"
+
+typedef struct gateway gateway_t;
+
+/* A REST route's handler. params holds the matched path parameters. */
+typedef void (*gateway_route_fn)(gateway_t *gw, http_request_t *req, const router_match_t *params,
+                                 void *user);
+
+struct gateway {
+    uv_loop_t *loop;
+    const config_t *cfg;
+    http_server_t *http;
+    router_t *router;
+    eio_server_t *echo; /* [testing] engineio_echo_path: plain Engine.IO echo endpoint */
+    struct gateway_route *routes; /* every registered route record, for freeing */
+    uv_signal_t sigint, sigterm;
+    int stopping;
+    int signals_started;
+    int exit_code;
+};
+
+/* Sets up the server from cfg (which must outlive the gateway). Returns 0, or -1 with err. */
+int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size);
+/* Listens and runs the loop until a signal (or gateway_stop) has drained it. Returns the exit code. */
+int gateway_run(gateway_t *gw, char *err, size_t err_size);
+/* Begins the graceful shutdown (same as SIGTERM). */
+void gateway_stop(gateway_t *gw);
+void gateway_free(gateway_t *gw);
+
+/* Registers a REST route; the route record is owned by the gateway. Returns 0 or a
+ * ROUTER_E* error with err. */
+int gateway_add_route(gateway_t *gw, const char *method, const char *pattern, gateway_route_fn fn,
+                      void *user, char *err, size_t err_size);
+
+#endif

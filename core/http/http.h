@@ -1,0 +1,128 @@
+/* http.h - the HTTP/1.1 server: connections, requests, responses, upgrades.
+ *
+ * Built on libuv and llhttp. One server owns the listening socket and every
+ * connection accepted from it; everything runs on the loop thread.
+ *
+ * Requests: the server calls the handler once per complete request. The
+ * handler answers now or later with http_respond*(); responses leave in
+ * request order even when answered out of order (pipelining). If the client
+ * goes away first, the request's abort callback runs and the request is freed:
+ * after that the handler must not touch it.
+ *
+ * Upgrades: a handler may turn the connection into a raw byte stream
+ * (WebSocket) with http_upgrade(); the HTTP state is freed then, so an
+ * upgraded connection costs only its socket and a few fields. */
+#ifndef IOGATE_HTTP_H
+#define IOGATE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/buf.h"
+
+typedef struct http_server http_server_t;
+typedef struct http_conn http_conn_t;
+typedef struct http_request http_request_t;
+
+typedef struct http_limits {
+    size_t max_header_bytes;    /* request line + headers; over it: 431 (414 for the URL) */
+    size_t max_body_bytes;      /* over it: 413 */
+    uint64_t header_timeout_ms; /* first byte to end of headers; then 408 and close */
+    uint64_t body_timeout_ms;   /* end of headers to end of body; then 408 and close */
+    uint64_t idle_timeout_ms;   /* keep-alive connection with nothing in flight */
+    size_t max_connections;     /* past it new connections get 503 and are closed */
+    size_t max_pipelined;       /* requests queued on one connection before reading pauses */
+} http_limits_t;
+
+/* Safe defaults for every limit (16 KiB headers, 1 MiB body, 10 s, 30 s, 60 s, 10000, 16). */
+void http_limits_default(http_limits_t *limits);
+
+typedef void (*http_handler_fn)(void *user, http_request_t *req);
+
+http_server_t *http_server_new(uv_loop_t *loop, const http_limits_t *limits,
+                               http_handler_fn handler, void *user);
+/* Binds and listens. port 0 picks a free port (see http_server_port). Returns 0 or a
+ * negative libuv error with a message in err. */
+int http_server_listen(http_server_t *s, const char *host, int port, char *err, size_t err_size);
+int http_server_port(const http_server_t *s);
+/* Stops accepting, closes idle connections, lets requests in flight finish and
+ * calls on_shutdown of every upgraded connection; after grace_ms closes what is
+ * left. done runs once every connection is closed. */
+void http_server_shutdown(http_server_t *s, uint64_t grace_ms, void (*done)(void *user),
+                          void *user);
+/* Frees the server; call only after done has run (or before listening). */
+void http_server_free(http_server_t *s);
+size_t http_server_connection_count(const http_server_t *s);
+uv_loop_t *http_server_loop(const http_server_t *s);
+
+/* ---- requests (valid from the handler call until responded or aborted) ---- */
+
+const char *http_request_method(const http_request_t *req); /* "GET", "POST", ... */
+/* The raw request target ("/a/b?x=1") and its path and query parts (still encoded). */
+const char *http_request_target(const http_request_t *req);
+const char *http_request_path(const http_request_t *req, size_t *len);
+const char *http_request_query(const http_request_t *req, size_t *len); /* NULL if none */
+/* The first header with that name (case-insensitive), NUL-terminated, or NULL. */
+const char *http_request_header(const http_request_t *req, const char *name);
+size_t http_request_header_count(const http_request_t *req);
+void http_request_header_at(const http_request_t *req, size_t i, const char **name,
+                            const char **value);
+const char *http_request_body(const http_request_t *req, size_t *len);
+int http_request_is_upgrade(const http_request_t *req);
+int http_request_is_head(const http_request_t *req);
+/* The peer's address as text ("127.0.0.1"), stable for the request's life. */
+const char *http_request_remote_addr(const http_request_t *req);
+http_conn_t *http_request_conn(const http_request_t *req);
+uint64_t http_request_id(const http_request_t *req);
+
+/* Called if the connection closes before the request was answered. */
+void http_request_on_abort(http_request_t *req, void (*cb)(void *user, http_request_t *req),
+                           void *user);
+
+/* ---- responses ---- */
+
+/* Adds a response header (copied). Call before http_respond*. */
+void http_response_header(http_request_t *req, const char *name, const char *value);
+/* Answers with a body (copied); content_type may be NULL when len is 0. After this call
+ * the request belongs to the server again. */
+void http_respond(http_request_t *req, int status, const char *content_type, const void *body,
+                  size_t len);
+/* Answers with JSON text (copied), Content-Type application/json. */
+void http_respond_json_text(http_request_t *req, int status, const char *json, size_t len);
+/* Answers with the project's one error shape: {"error":{"code":"...","message":"..."}}. */
+void http_respond_error(http_request_t *req, int status, const char *code, const char *message);
+/* Asks for the connection to close once this response is written. */
+void http_response_close(http_request_t *req);
+const char *http_status_reason(int status);
+
+/* ---- upgraded (raw) connections ---- */
+
+typedef struct http_raw_callbacks {
+    /* Bytes from the peer; valid during the call. */
+    void (*on_data)(void *user, const char *data, size_t len);
+    /* The peer closed, or the connection failed, or http_conn_close() was called:
+     * the last call for this connection. */
+    void (*on_close)(void *user);
+    /* The server is shutting down: say goodbye and close (may be NULL). */
+    void (*on_shutdown)(void *user);
+} http_raw_callbacks_t;
+
+/* Writes head (the 101 response, copied) and turns the request's connection into a
+ * raw stream: bytes already received after the request go to on_data right away.
+ * The request is consumed. Returns the connection, or NULL if it could not be
+ * upgraded (the connection is then closed; on_close is not called). */
+http_conn_t *http_upgrade(http_request_t *req, const char *head, size_t head_len,
+                          const http_raw_callbacks_t *cb, void *user);
+/* Writes bytes (copied). */
+void http_conn_write(http_conn_t *c, const void *data, size_t len);
+/* Writes head (copied, at most 16 bytes) then a shared payload, which is held
+ * until written: the emitter's "encode once, write many". */
+void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload);
+/* Bytes accepted for writing that the kernel has not taken yet. */
+size_t http_conn_pending_bytes(const http_conn_t *c);
+/* Closes once pending writes are flushed (graceful) or at once (abort != 0). */
+void http_conn_close(http_conn_t *c, int abort);
+const char *http_conn_remote_addr(const http_conn_t *c);
+
+#endif

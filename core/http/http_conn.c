@@ -1,0 +1,896 @@
+/* http_conn.c - one accepted connection: reading, parsing with llhttp, the
+ * ordered queue of pipelined requests, writes, timeouts, upgrade and close.
+ *
+ * Ownership: the connection owns its requests. A request is handed to the
+ * handler once complete and comes back when answered (http_respond*) or is
+ * aborted when the connection dies first. Handlers may answer from inside the
+ * parser's callbacks; anything that would free the parser (upgrade, resuming
+ * a paused parser) waits until llhttp_execute() has returned. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "http/http_internal.h"
+#include "http/url.h"
+
+#define LINGER_MS 2000
+
+typedef struct conn_write {
+    uv_write_t req;
+    http_conn_t *conn;
+    char *owned;
+    rbuf_t *shared;
+    uint8_t head[16];
+} conn_write_t;
+
+static void conn_begin_close(http_conn_t *c);
+static void conn_arm_timer(http_conn_t *c);
+static void conn_flush_responses(http_conn_t *c);
+static void conn_process_input(http_conn_t *c, const char *data, size_t len);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_read_stop(http_conn_t *c)
+{
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+}
+
+/* Starts reading unless already reading; a failure closes the connection. */
+static void conn_read_start(http_conn_t *c)
+{
+    if (c->reading || c->closing) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, http_server_alloc, on_read) != 0) {
+        conn_begin_close(c);
+        return;
+    }
+    c->reading = 1;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void request_free(http_request_t *req)
+{
+    buf_free(&req->head);
+    buf_free(&req->body);
+    buf_free(&req->extra_headers);
+    buf_free(&req->response);
+    free(req->headers);
+    free(req);
+}
+
+static http_request_t *request_new(http_conn_t *c)
+{
+    http_request_t *req = xcalloc(1, sizeof(*req));
+    req->conn = c;
+    req->id = ++c->server->next_request_id;
+    req->keep_alive = 1;
+    http_parse_state_t *st = c->http;
+    if (st->tail)
+        st->tail->next = req;
+    else
+        st->head = req;
+    st->tail = req;
+    st->queued++;
+    return req;
+}
+
+/* Unlinks the head request of the queue. */
+static void request_pop_head(http_parse_state_t *st)
+{
+    http_request_t *req = st->head;
+    st->head = req->next;
+    if (!st->head) st->tail = NULL;
+    st->queued--;
+    if (st->current == req) st->current = NULL;
+}
+
+/* Aborts and frees every queued request (the connection is going away). */
+static void requests_abort_all(http_parse_state_t *st)
+{
+    while (st->head) {
+        http_request_t *req = st->head;
+        request_pop_head(st);
+        if (req->complete && !req->responded && req->abort_cb) req->abort_cb(req->abort_user, req);
+        request_free(req);
+    }
+}
+
+/* ------------------------------------------------------------ parse state */
+
+static int on_message_begin(llhttp_t *p);
+static int on_url(llhttp_t *p, const char *at, size_t len);
+static int on_url_complete(llhttp_t *p);
+static int on_header_field(llhttp_t *p, const char *at, size_t len);
+static int on_header_value(llhttp_t *p, const char *at, size_t len);
+static int on_headers_complete(llhttp_t *p);
+static int on_body(llhttp_t *p, const char *at, size_t len);
+static int on_message_complete(llhttp_t *p);
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static http_parse_state_t *parse_state_new(http_conn_t *c)
+{
+    http_parse_state_t *st = xcalloc(1, sizeof(*st));
+    llhttp_init(&st->parser, HTTP_REQUEST, &parser_settings);
+    st->parser.data = c;
+    return st;
+}
+
+static void parse_state_free(http_parse_state_t *st)
+{
+    if (!st) return;
+    requests_abort_all(st);
+    buf_free(&st->pending_in);
+    free(st);
+}
+
+static int refuse(http_conn_t *c, int status, const char *message)
+{
+    c->http->error_status = status;
+    c->http->error_message = message;
+    llhttp_set_error_reason(&c->http->parser, message);
+    return HPE_USER;
+}
+
+static int count_head_bytes(http_conn_t *c, size_t len, int in_url)
+{
+    http_parse_state_t *st = c->http;
+    st->head_bytes += len;
+    if (st->head_bytes > c->server->limits.max_header_bytes)
+        return in_url ? refuse(c, 414, "request target too long")
+                      : refuse(c, 431, "request header fields too large");
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    http_conn_t *c = p->data;
+    http_parse_state_t *st = c->http;
+    if (c->closing || c->close_when_flushed) return refuse(c, 400, "connection closing");
+    st->current = request_new(c);
+    st->head_bytes = 0;
+    st->header_state = 0;
+    st->headers_done = 0;
+    st->deadline_ms = uv_now(c->server->loop) + c->server->limits.header_timeout_ms;
+    conn_arm_timer(c);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    http_conn_t *c = p->data;
+    if (count_head_bytes(c, len, 1)) return HPE_USER;
+    buf_append(&c->http->current->head, at, len);
+    return 0;
+}
+
+/* path and query were found while head held only the target; head may have moved
+ * since, so re-run the split over the settled buffer. */
+static void request_rebase_target(http_request_t *req)
+{
+    url_split_target(req->head.data, req->url_len, &req->path, &req->path_len, &req->query,
+                     &req->query_len);
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    http_conn_t *c = p->data;
+    http_request_t *req = c->http->current;
+    req->url_len = (uint32_t)req->head.len;
+    buf_append_byte(&req->head, '\0');
+    /* Validated now; the pointers are set again once the head buffer stops growing. */
+    if (url_split_target(req->head.data, req->url_len, &req->path, &req->path_len, &req->query,
+                         &req->query_len) != 0)
+        return refuse(c, 400, "invalid request target");
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    http_conn_t *c = p->data;
+    http_parse_state_t *st = c->http;
+    http_request_t *req = st->current;
+    if (count_head_bytes(c, len, 0)) return HPE_USER;
+    if (st->header_state != 1) {
+        if (st->header_state == 2) buf_append_byte(&req->head, '\0');
+        if (req->nheaders == req->headers_cap) {
+            req->headers_cap = req->headers_cap ? req->headers_cap * 2 : 8;
+            req->headers = xrealloc(req->headers, req->headers_cap * sizeof(*req->headers));
+        }
+        http_header_ref_t *h = &req->headers[req->nheaders++];
+        memset(h, 0, sizeof(*h));
+        h->name_off = (uint32_t)req->head.len;
+        st->header_state = 1;
+    }
+    buf_append(&req->head, at, len);
+    req->headers[req->nheaders - 1].name_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    http_conn_t *c = p->data;
+    http_parse_state_t *st = c->http;
+    http_request_t *req = st->current;
+    if (count_head_bytes(c, len, 0)) return HPE_USER;
+    http_header_ref_t *h = &req->headers[req->nheaders - 1];
+    if (st->header_state != 2) {
+        buf_append_byte(&req->head, '\0');
+        h->value_off = (uint32_t)req->head.len;
+        st->header_state = 2;
+    }
+    buf_append(&req->head, at, len);
+    h->value_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    http_conn_t *c = p->data;
+    http_parse_state_t *st = c->http;
+    http_request_t *req = st->current;
+    const http_limits_t *lim = &c->server->limits;
+    if (st->header_state == 2) buf_append_byte(&req->head, '\0');
+    st->header_state = 0;
+    request_rebase_target(req);
+    st->headers_done = 1;
+    st->deadline_ms = uv_now(c->server->loop) + lim->body_timeout_ms;
+
+    if (p->http_major != 1) {
+        if (p->http_major == 0) return refuse(c, 400, "HTTP/0.9 is not supported");
+        return refuse(c, 505, "only HTTP/1.x is supported");
+    }
+    const char *method = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
+    snprintf(req->method, sizeof(req->method), "%s", method);
+    req->is_head = strcmp(req->method, "HEAD") == 0;
+
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > lim->max_body_bytes)
+        return refuse(c, 413, "request body too large");
+
+    const char *expect = http_request_header(req, "expect");
+    if (expect) {
+        if (strcasecmp(expect, "100-continue") != 0)
+            return refuse(c, 417, "unsupported Expect header");
+        if (p->http_minor >= 1) req->expect_continue = 1;
+    }
+    if (req->expect_continue && st->head == req) {
+        req->continue_sent = 1;
+        http_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    conn_arm_timer(c);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    http_conn_t *c = p->data;
+    http_request_t *req = c->http->current;
+    if (req->body.len + len > c->server->limits.max_body_bytes)
+        return refuse(c, 413, "request body too large");
+    buf_append(&req->body, at, len);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    http_conn_t *c = p->data;
+    http_parse_state_t *st = c->http;
+    http_request_t *req = st->current;
+    st->current = NULL;
+    if (st->header_state == 2) buf_append_byte(&req->head, '\0'); /* after trailers */
+    st->header_state = 0;
+    request_rebase_target(req); /* trailers may have moved the head buffer */
+    req->complete = 1;
+    req->keep_alive = llhttp_should_keep_alive(p) ? 1 : 0;
+    if (!req->keep_alive) req->close_after = 1;
+    if (llhttp_get_upgrade(p)) {
+        /* Dispatched after llhttp_execute() returns: an upgrade frees the parser. */
+        req->upgrade = 1;
+        return 0;
+    }
+    int keep_alive = req->keep_alive;
+    c->server->handler(c->server->handler_user, req); /* req may be freed from here on */
+    if (c->closing || c->close_when_flushed) return HPE_PAUSED;
+    /* Past a request that closes the connection nothing more is read; past a full
+     * queue reading waits until responses have gone out. */
+    if (!keep_alive || st->queued >= c->server->limits.max_pipelined) return HPE_PAUSED;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static void on_write_done(uv_write_t *w, int status)
+{
+    conn_write_t *cw = (conn_write_t *)w;
+    http_conn_t *c = cw->conn;
+    free(cw->owned);
+    rbuf_unref(cw->shared);
+    free(cw);
+    c->writes_in_flight--;
+    if (c->closing) return;
+    if (status < 0) {
+        log_debug("http", "write to %s failed: %s", c->remote, uv_strerror(status));
+        conn_begin_close(c);
+        return;
+    }
+    if (c->writes_in_flight == 0 && c->close_when_flushed) {
+        conn_begin_close(c);
+        return;
+    }
+    conn_arm_timer(c);
+}
+
+static void conn_queue_write(http_conn_t *c, conn_write_t *cw, uv_buf_t *bufs, unsigned nbufs)
+{
+    cw->conn = c;
+    if (c->closing) {
+        free(cw->owned);
+        rbuf_unref(cw->shared);
+        free(cw);
+        return;
+    }
+    c->writes_in_flight++;
+    int r = uv_write(&cw->req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write_done);
+    if (r < 0) {
+        c->writes_in_flight--;
+        free(cw->owned);
+        rbuf_unref(cw->shared);
+        free(cw);
+        log_debug("http", "write to %s refused: %s", c->remote, uv_strerror(r));
+        conn_begin_close(c);
+    }
+}
+
+static void conn_write_owned(http_conn_t *c, char *data, size_t len)
+{
+    conn_write_t *cw = xcalloc(1, sizeof(*cw));
+    cw->owned = data;
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    conn_queue_write(c, cw, &b, 1);
+}
+
+void http_conn_write(http_conn_t *c, const void *data, size_t len)
+{
+    if (c->closing || len == 0) return;
+    conn_write_owned(c, xmemdup0(data, len), len);
+}
+
+void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload)
+{
+    if (c->closing) return;
+    conn_write_t *cw = xcalloc(1, sizeof(*cw));
+    uv_buf_t bufs[2];
+    unsigned n = 0;
+    if (head_len > sizeof(cw->head)) head_len = sizeof(cw->head);
+    if (head_len) {
+        memcpy(cw->head, head, head_len);
+        bufs[n++] = uv_buf_init((char *)cw->head, (unsigned)head_len);
+    }
+    cw->shared = rbuf_ref(payload);
+    bufs[n++] = uv_buf_init(payload->data, (unsigned)payload->len);
+    conn_queue_write(c, cw, bufs, n);
+}
+
+size_t http_conn_pending_bytes(const http_conn_t *c)
+{
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+const char *http_conn_remote_addr(const http_conn_t *c)
+{
+    return c->remote;
+}
+
+/* ---------------------------------------------------------------- closing */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    http_conn_t *c = h->data;
+    if (!uv_is_closing((uv_handle_t *)&c->tcp) || !uv_is_closing((uv_handle_t *)&c->timer))
+        return;
+    /* Both handles are closing; the second callback finishes the job. */
+    if (h == (uv_handle_t *)&c->timer) {
+        c->timer.data = NULL;
+        if (c->tcp.data) return;
+    } else {
+        c->tcp.data = NULL;
+        if (c->timer.data) return;
+    }
+    parse_state_free(c->http);
+    c->http = NULL;
+    buf_free(&c->upgrade_leftover);
+    if (c->raw && c->raw->on_close) c->raw->on_close(c->raw_user);
+    http_server_conn_closed(c->server, c);
+    free(c);
+}
+
+static void conn_begin_close(http_conn_t *c)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    conn_read_stop(c);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void on_linger_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (nread < 0) conn_begin_close(stream->data);
+}
+
+static void on_linger_timeout(uv_timer_t *t)
+{
+    conn_begin_close(t->data);
+}
+
+static void on_shutdown_done(uv_shutdown_t *req, int status)
+{
+    http_conn_t *c = req->data;
+    free(req);
+    (void)status;
+    if (c->closing) return;
+    /* Reading on until the peer closes (or briefly) lets it see our last response
+     * instead of a reset caused by unread input. */
+    conn_read_stop(c);
+    if (uv_read_start((uv_stream_t *)&c->tcp, http_server_alloc, on_linger_read) != 0) {
+        conn_begin_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_linger_timeout, LINGER_MS, 0);
+}
+
+/* Closes after the last write, with a half-close and a short linger. */
+static void conn_graceful_close(http_conn_t *c)
+{
+    if (c->closing) return;
+    if (c->writes_in_flight) {
+        c->close_when_flushed = 1;
+        conn_read_stop(c);
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    uv_shutdown_t *req = xcalloc(1, sizeof(*req));
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
+        free(req);
+        conn_begin_close(c);
+    }
+}
+
+void http_conn_close(http_conn_t *c, int abort)
+{
+    if (abort)
+        conn_begin_close(c);
+    else
+        conn_graceful_close(c);
+}
+
+void http_conn_force_close(http_conn_t *c)
+{
+    conn_begin_close(c);
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void on_timer(uv_timer_t *t)
+{
+    http_conn_t *c = t->data;
+    if (c->closing || !c->http) return;
+    http_parse_state_t *st = c->http;
+    if (st->current && !st->current->complete) {
+        log_debug("http", "%s: request timed out", c->remote);
+        st->error_status = 408;
+        st->error_message = st->headers_done ? "request body timed out" : "request headers timed out";
+        /* Answer what is answerable, then 408 in order, then close. */
+        http_request_t *req = st->current;
+        st->current = NULL;
+        req->complete = 1;
+        req->close_after = 1;
+        http_respond_error(req, 408, "request_timeout", st->error_message);
+        return;
+    }
+    log_debug("http", "%s: idle keep-alive connection closed", c->remote);
+    conn_begin_close(c);
+}
+
+static void conn_arm_timer(http_conn_t *c)
+{
+    if (c->closing || !c->http || c->close_when_flushed) return;
+    http_parse_state_t *st = c->http;
+    uint64_t now = uv_now(c->server->loop);
+    uint64_t deadline;
+    if (st->current && !st->current->complete)
+        deadline = st->deadline_ms;
+    else if (!st->head && c->writes_in_flight == 0)
+        deadline = now + c->server->limits.idle_timeout_ms;
+    else {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timer, deadline > now ? deadline - now : 0, 0);
+}
+
+/* ---------------------------------------------------------------- input */
+
+/* Answers a request the parser refused (400, 413, 431 ...) after those before it,
+ * then closes. */
+static void conn_fail(http_conn_t *c, int status, const char *message)
+{
+    http_parse_state_t *st = c->http;
+    conn_read_stop(c);
+    buf_free(&st->pending_in);
+    st->paused = 1;
+    http_request_t *req = st->current;
+    if (!req) req = request_new(c);
+    st->current = NULL;
+    req->complete = 1;
+    req->close_after = 1;
+    log_debug("http", "%s: %d %s", c->remote, status, message);
+    http_respond_error(req, status, http_error_code_for_status(status), message);
+}
+
+static void conn_dispatch_upgrade(http_conn_t *c)
+{
+    http_parse_state_t *st = c->http;
+    http_request_t *req = st->tail;
+    if (st->head != req) {
+        req->close_after = 1;
+        http_respond_error(req, 400, "bad_request", "upgrade request must not be pipelined");
+        return;
+    }
+    c->server->handler(c->server->handler_user, req);
+}
+
+/* Runs the parser over data; afterwards handles pauses, upgrades and errors. */
+static void conn_process_input(http_conn_t *c, const char *data, size_t len)
+{
+    http_parse_state_t *st = c->http;
+    if (st->paused) {
+        buf_append(&st->pending_in, data, len);
+        return;
+    }
+    llhttp_errno_t err = llhttp_execute(&st->parser, data, len);
+    if (c->closing) return;
+    if (err == HPE_OK) {
+        conn_arm_timer(c);
+        return;
+    }
+    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        const char *pos = llhttp_get_error_pos(&st->parser);
+        size_t used = pos ? (size_t)(pos - data) : len;
+        st->paused = 1;
+        conn_read_stop(c);
+        http_request_t *last = st->tail;
+        if (c->close_when_flushed || (last && last->close_after && err == HPE_PAUSED))
+            return; /* nothing more is read from this connection */
+        if (used < len) buf_append(&st->pending_in, data + used, len - used);
+        if (err == HPE_PAUSED_UPGRADE) conn_dispatch_upgrade(c);
+        return;
+    }
+    int status = st->error_status ? st->error_status : 400;
+    const char *message = st->error_message ? st->error_message : llhttp_get_error_reason(&st->parser);
+    if (!message) message = llhttp_errno_name(err);
+    conn_fail(c, status, status == 400 && !st->error_status ? "malformed request" : message);
+    if (status == 400) log_debug("http", "%s: parse error: %s", c->remote, message);
+}
+
+/* Resumes a parser paused for a full queue once responses have drained it. */
+static void conn_maybe_resume(http_conn_t *c)
+{
+    http_parse_state_t *st = c->http;
+    if (!st || !st->paused || c->closing || c->close_when_flushed) return;
+    if (st->queued >= c->server->limits.max_pipelined) return;
+    if (st->tail && (st->tail->upgrade || !st->tail->keep_alive || st->tail->close_after)) return;
+    st->paused = 0;
+    llhttp_resume(&st->parser);
+    buf_t pending = st->pending_in;
+    buf_init(&st->pending_in);
+    if (pending.len) conn_process_input(c, pending.data, pending.len);
+    buf_free(&pending);
+    if (!c->closing && c->http && !c->http->paused) conn_read_start(c);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    http_conn_t *c = stream->data;
+    if (nread < 0) {
+        if (nread != UV_EOF) log_debug("http", "%s: read error: %s", c->remote, uv_strerror((int)nread));
+        conn_begin_close(c);
+        return;
+    }
+    if (nread == 0) return;
+    if (c->raw) {
+        c->raw->on_data(c->raw_user, buf->base, (size_t)nread);
+        return;
+    }
+    conn_process_input(c, buf->base, (size_t)nread);
+}
+
+/* ---------------------------------------------------------------- responses */
+
+static void conn_flush_responses(http_conn_t *c)
+{
+    http_parse_state_t *st = c->http;
+    while (st->head && st->head->responded) {
+        http_request_t *req = st->head;
+        request_pop_head(st);
+        int close_after = req->close_after;
+        size_t len;
+        char *data = buf_steal(&req->response, &len);
+        conn_write_owned(c, data, len);
+        request_free(req);
+        if (close_after) {
+            requests_abort_all(st);
+            conn_graceful_close(c);
+            return;
+        }
+    }
+    http_request_t *head = st->head;
+    if (head && head->expect_continue && !head->continue_sent && !head->complete) {
+        head->continue_sent = 1;
+        http_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    conn_arm_timer(c);
+}
+
+static void request_respond_raw(http_request_t *req, int status, const char *content_type,
+                                const void *body, size_t len)
+{
+    http_conn_t *c = req->conn;
+    if (req->responded) return;
+    req->responded = 1;
+    if (c->server->shutting_down) req->close_after = 1;
+    int keep_alive = !req->close_after && req->keep_alive;
+    http_response_serialize(req, status, content_type, body, len, keep_alive,
+                            http_server_date(c->server));
+    log_debug("http", "%s \"%s %s\" %d %zu", c->remote, req->method, http_request_target(req),
+              status, len);
+    if (c->closing) return; /* freed with the connection */
+    conn_flush_responses(c);
+    conn_maybe_resume(c);
+}
+
+void http_respond(http_request_t *req, int status, const char *content_type, const void *body,
+                  size_t len)
+{
+    request_respond_raw(req, status, content_type, body, len);
+}
+
+void http_respond_json_text(http_request_t *req, int status, const char *json, size_t len)
+{
+    request_respond_raw(req, status, "application/json; charset=utf-8", json, len);
+}
+
+void http_respond_error(http_request_t *req, int status, const char *code, const char *message)
+{
+    buf_t body = BUF_INIT;
+    http_error_body(&body, code, message);
+    request_respond_raw(req, status, "application/json; charset=utf-8", body.data, body.len);
+    buf_free(&body);
+}
+
+void http_response_header(http_request_t *req, const char *name, const char *value)
+{
+    buf_printf(&req->extra_headers, "%s: %s\r\n", name, value);
+}
+
+void http_response_close(http_request_t *req)
+{
+    req->close_after = 1;
+}
+
+void http_request_on_abort(http_request_t *req, void (*cb)(void *user, http_request_t *req),
+                           void *user)
+{
+    req->abort_cb = cb;
+    req->abort_user = user;
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+const char *http_request_method(const http_request_t *req)
+{
+    return req->method;
+}
+
+const char *http_request_target(const http_request_t *req)
+{
+    return req->head.data ? req->head.data : "";
+}
+
+const char *http_request_path(const http_request_t *req, size_t *len)
+{
+    if (len) *len = req->path ? req->path_len : 1;
+    return req->path ? req->path : "/";
+}
+
+const char *http_request_query(const http_request_t *req, size_t *len)
+{
+    if (len) *len = req->query ? req->query_len : 0;
+    return req->query;
+}
+
+const char *http_request_header(const http_request_t *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const http_header_ref_t *h = &req->headers[i];
+        if (h->name_len == n && strncasecmp(req->head.data + h->name_off, name, n) == 0)
+            return h->value_len || h->value_off ? req->head.data + h->value_off : "";
+    }
+    return NULL;
+}
+
+size_t http_request_header_count(const http_request_t *req)
+{
+    return req->nheaders;
+}
+
+void http_request_header_at(const http_request_t *req, size_t i, const char **name,
+                            const char **value)
+{
+    const http_header_ref_t *h = &req->headers[i];
+    *name = req->head.data + h->name_off;
+    *value = h->value_off ? req->head.data + h->value_off : "";
+}
+
+const char *http_request_body(const http_request_t *req, size_t *len)
+{
+    if (len) *len = req->body.len;
+    return req->body.data ? req->body.data : "";
+}
+
+int http_request_is_upgrade(const http_request_t *req)
+{
+    return req->upgrade;
+}
+
+int http_request_is_head(const http_request_t *req)
+{
+    return req->is_head;
+}
+
+const char *http_request_remote_addr(const http_request_t *req)
+{
+    return req->conn->remote;
+}
+
+http_conn_t *http_request_conn(const http_request_t *req)
+{
+    return req->conn;
+}
+
+uint64_t http_request_id(const http_request_t *req)
+{
+    return req->id;
+}
+
+/* ---------------------------------------------------------------- upgrade */
+
+static void on_upgrade_leftover(uv_timer_t *t)
+{
+    http_conn_t *c = t->data;
+    buf_t pending = c->upgrade_leftover;
+    buf_init(&c->upgrade_leftover);
+    if (c->closing) {
+        buf_free(&pending);
+        return;
+    }
+    c->raw->on_data(c->raw_user, pending.data, pending.len);
+    buf_free(&pending);
+    if (!c->closing) conn_read_start(c);
+}
+
+http_conn_t *http_upgrade(http_request_t *req, const char *head, size_t head_len,
+                          const http_raw_callbacks_t *cb, void *user)
+{
+    http_conn_t *c = req->conn;
+    http_parse_state_t *st = c->http;
+    if (c->closing || !st || st->head != req || !req->upgrade) {
+        req->close_after = 1;
+        http_respond_error(req, 400, "bad_request", "connection cannot be upgraded");
+        return NULL;
+    }
+    http_conn_write(c, head, head_len);
+    buf_t pending = st->pending_in;
+    buf_init(&st->pending_in);
+    request_pop_head(st);
+    request_free(req);
+    parse_state_free(st);
+    c->http = NULL;
+    c->raw = cb;
+    c->raw_user = user;
+    uv_timer_stop(&c->timer);
+    if (pending.len) {
+        /* Delivered on the next loop turn, once the caller holds the connection. */
+        c->upgrade_leftover = pending;
+        uv_timer_start(&c->timer, on_upgrade_leftover, 0, 0);
+    } else {
+        buf_free(&pending);
+        conn_read_start(c);
+    }
+    return c;
+}
+
+/* ---------------------------------------------------------------- accept */
+
+static void remote_address(http_conn_t *c)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof(addr);
+    strcpy(c->remote, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) != 0) return;
+    if (addr.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&addr, c->remote, sizeof(c->remote));
+    else if (addr.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&addr, c->remote, sizeof(c->remote));
+}
+
+void http_conn_accept(http_server_t *s)
+{
+    http_conn_t *c = xcalloc(1, sizeof(*c));
+    c->server = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_begin_close(c);
+        return;
+    }
+    remote_address(c);
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->http = parse_state_new(c);
+    if (s->nconns > s->limits.max_connections || s->shutting_down) {
+        log_warn("http", "refusing connection from %s: %zu connections (limit %zu)", c->remote,
+                 s->nconns - 1, s->limits.max_connections);
+        http_request_t *req = request_new(c);
+        req->complete = 1;
+        req->close_after = 1;
+        snprintf(req->method, sizeof(req->method), "-");
+        http_respond_error(req, 503, "service_unavailable", "too many connections");
+        return;
+    }
+    conn_read_start(c);
+    conn_arm_timer(c);
+}
+
+void http_conn_shutdown(http_conn_t *c)
+{
+    if (c->closing) return;
+    if (c->raw) {
+        if (!c->shutdown_notified && c->raw->on_shutdown) {
+            c->shutdown_notified = 1;
+            c->raw->on_shutdown(c->raw_user);
+        } else if (!c->raw->on_shutdown) {
+            conn_graceful_close(c);
+        }
+        return;
+    }
+    http_parse_state_t *st = c->http;
+    if (!st->head && !st->current) {
+        conn_graceful_close(c);
+        return;
+    }
+    /* Requests in flight finish; the connection closes after the last answer. */
+    conn_read_stop(c);
+    st->paused = 1;
+    for (http_request_t *r = st->head; r; r = r->next) r->close_after = 1;
+}

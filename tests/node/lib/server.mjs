@@ -1,0 +1,112 @@
+// Starts the real iogate binary on a free port with a generated config file and
+// stops it at the end of a test. Used by every integration test.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import net from 'node:net';
+
+export const ROOT = resolve(new URL('../../..', import.meta.url).pathname);
+export const BIN = process.env.IOGATE_BIN || join(ROOT, 'build', 'iogate');
+export const BUILD_DIR = process.env.IOGATE_BUILD_DIR || join(ROOT, 'build');
+
+// Starts iogate with `config` (TOML text, without [server] port/host, which are
+// added here). Resolves to { port, proc, logs(), stop() }.
+export async function startServer(config = '', { env = {}, args = [] } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'iogate-test-'));
+  const file = join(dir, 'iogate.toml');
+  const hasServer = /^\s*\[server\]/m.test(config);
+  const text = hasServer
+    ? config.replace(/^\s*\[server\]\s*$/m, '[server]\nhost = "127.0.0.1"\nport = 0')
+    : `[server]\nhost = "127.0.0.1"\nport = 0\n${config}`;
+  writeFileSync(file, text);
+  const proc = spawn(BIN, ['--config', file, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout.on('data', (d) => (output += d));
+  proc.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((res) => proc.on('exit', (code, signal) => res({ code, signal })));
+  const port = await new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`server did not start:\n${output}`)), 10000);
+    const check = () => {
+      const m = output.match(/listening on http:\/\/[^:]+:(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        res(Number(m[1]));
+      }
+    };
+    proc.stderr.on('data', check);
+    proc.on('exit', () => {
+      clearTimeout(timer);
+      rej(new Error(`server exited early:\n${output}`));
+    });
+  });
+  return {
+    port,
+    proc,
+    dir,
+    exited,
+    logs: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const r = await exited;
+      rmSync(dir, { recursive: true, force: true });
+      return r;
+    },
+  };
+}
+
+// Sends raw bytes on a fresh TCP connection and collects everything until the
+// server closes or `idleMs` passes without data.
+export function rawRequest(port, data, { idleMs = 1500, waitClose = true } = {}) {
+  return new Promise((res, rej) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let out = Buffer.alloc(0);
+    let timer;
+    const finish = (closed) => {
+      clearTimeout(timer);
+      sock.destroy();
+      res({ text: out.toString('latin1'), closed });
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish(false), idleMs);
+    };
+    sock.on('connect', () => {
+      for (const chunk of [].concat(data)) sock.write(chunk);
+      arm();
+    });
+    sock.on('data', (d) => {
+      out = Buffer.concat([out, d]);
+      arm();
+    });
+    sock.on('end', () => finish(true));
+    sock.on('close', () => finish(true));
+    sock.on('error', (e) => (e.code === 'ECONNRESET' ? finish(true) : rej(e)));
+  });
+}
+
+// Splits a byte stream of HTTP responses into [{status, headers, body}].
+export function parseResponses(text) {
+  const out = [];
+  let rest = text;
+  while (rest.length) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) break;
+    const head = rest.slice(0, end).split('\r\n');
+    const status = Number(head[0].split(' ')[1]);
+    const headers = {};
+    for (const line of head.slice(1)) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
+    rest = rest.slice(end + 4);
+    const len = status >= 200 && status !== 204 ? Number(headers['content-length'] || 0) : 0;
+    out.push({ status, headers, body: rest.slice(0, len) });
+    rest = rest.slice(len);
+  }
+  return out;
+}

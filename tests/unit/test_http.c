@@ -1,0 +1,237 @@
+/* test_http.c - the HTTP server driven in-process: responses leave in request
+ * order even when answered out of order, aborts reach the handler, upgrades
+ * hand over the bytes that followed the request, shutdown drains in-flight
+ * requests. A client thread speaks over a real loopback socket. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http/http.h"
+
+typedef struct fixture {
+    uv_loop_t loop;
+    http_server_t *server;
+    uv_timer_t slow_timer;
+    uv_timer_t tick; /* wakes the loop so it notices the client thread finishing */
+    http_request_t *slow_req;
+    int aborted;
+    int raw_closed;
+    buf_t raw_in;
+    http_conn_t *raw_conn;
+    int shutdown_done;
+    /* client side */
+    const char *send;
+    buf_t received;
+    int client_done;
+    pthread_t client;
+    int half_close; /* close the client socket right after sending */
+} fixture_t;
+
+static void on_slow_timer(uv_timer_t *t)
+{
+    fixture_t *f = t->data;
+    if (f->slow_req) http_respond(f->slow_req, 200, "text/plain", "slow", 4);
+    f->slow_req = NULL;
+}
+
+static void on_abort(void *user, http_request_t *req)
+{
+    fixture_t *f = user;
+    assert_ptr_equal(req, f->slow_req);
+    f->slow_req = NULL;
+    f->aborted++;
+    uv_timer_stop(&f->slow_timer);
+}
+
+static void raw_data(void *user, const char *data, size_t len)
+{
+    fixture_t *f = user;
+    buf_append(&f->raw_in, data, len);
+    /* Echo back in upper case so the client can tell it went through us. */
+    char out[256];
+    size_t n = len < sizeof(out) ? len : sizeof(out);
+    for (size_t i = 0; i < n; i++) out[i] = (char)(data[i] >= 'a' && data[i] <= 'z' ? data[i] - 32 : data[i]);
+    http_conn_write(f->raw_conn, out, n);
+    if (memchr(data, '!', len)) http_conn_close(f->raw_conn, 0);
+}
+
+static void raw_close(void *user)
+{
+    ((fixture_t *)user)->raw_closed++;
+}
+
+static const http_raw_callbacks_t raw_cb = {raw_data, raw_close, NULL};
+
+static void handler(void *user, http_request_t *req)
+{
+    fixture_t *f = user;
+    size_t len;
+    const char *path = http_request_path(req, &len);
+    if (strncmp(path, "/slow", len) == 0) {
+        f->slow_req = req;
+        http_request_on_abort(req, on_abort, f);
+        uv_timer_start(&f->slow_timer, on_slow_timer, 100, 0);
+    } else if (strncmp(path, "/up", len) == 0 && http_request_is_upgrade(req)) {
+        const char head[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n";
+        f->raw_conn = http_upgrade(req, head, sizeof(head) - 1, &raw_cb, f);
+    } else if (strncmp(path, "/body", len) == 0) {
+        size_t n;
+        const char *b = http_request_body(req, &n);
+        http_respond(req, 200, "text/plain", b, n);
+    } else {
+        http_respond(req, 200, "text/plain", "fast", 4);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void *client_main(void *arg)
+{
+    fixture_t *f = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_server_port(f->server))};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+        ssize_t w = write(fd, f->send, strlen(f->send));
+        (void)w;
+        if (f->half_close) {
+            usleep(30000);
+            close(fd);
+            f->client_done = 1;
+            return NULL;
+        }
+        struct timeval tv = {2, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        char chunk[4096];
+        ssize_t n;
+        while ((n = read(fd, chunk, sizeof(chunk))) > 0) buf_append(&f->received, chunk, (size_t)n);
+    }
+    close(fd);
+    f->client_done = 1;
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    uv_loop_init(&f->loop);
+    http_limits_t lim;
+    http_limits_default(&lim);
+    lim.idle_timeout_ms = 300;
+    f->server = http_server_new(&f->loop, &lim, handler, f);
+    char err[128];
+    assert_int_equal(http_server_listen(f->server, "127.0.0.1", 0, err, sizeof(err)), 0);
+    uv_timer_init(&f->loop, &f->slow_timer);
+    f->slow_timer.data = f;
+    uv_timer_init(&f->loop, &f->tick);
+    uv_timer_start(&f->tick, on_tick, 10, 10);
+    *state = f;
+    return 0;
+}
+
+static void on_shutdown_done(void *user)
+{
+    ((fixture_t *)user)->shutdown_done = 1;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    http_server_shutdown(f->server, 100, on_shutdown_done, f);
+    uv_close((uv_handle_t *)&f->slow_timer, NULL);
+    uv_close((uv_handle_t *)&f->tick, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_true(f->shutdown_done);
+    assert_int_equal(uv_loop_close(&f->loop), 0); /* no handle left behind */
+    http_server_free(f->server);
+    buf_free(&f->raw_in);
+    buf_free(&f->received);
+    free(f);
+    return 0;
+}
+
+/* Runs the loop until the client thread has finished. */
+static void run_client(fixture_t *f, const char *send)
+{
+    f->send = send;
+    pthread_create(&f->client, NULL, client_main, f);
+    while (!f->client_done) uv_run(&f->loop, UV_RUN_ONCE);
+    pthread_join(f->client, NULL);
+}
+
+static void late_answer_still_goes_out_first(void **state)
+{
+    fixture_t *f = *state;
+    run_client(f, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const char *slow = strstr(f->received.data, "slow");
+    const char *fast = strstr(f->received.data, "fast");
+    assert_non_null(slow);
+    assert_non_null(fast);
+    assert_true(slow < fast);
+}
+
+static void client_leaving_aborts_the_pending_request(void **state)
+{
+    fixture_t *f = *state;
+    f->half_close = 1;
+    run_client(f, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    for (int i = 0; i < 50 && !f->aborted; i++) uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(f->aborted, 1);
+    assert_null(f->slow_req);
+}
+
+static void upgrade_hands_over_following_bytes(void **state)
+{
+    fixture_t *f = *state;
+    run_client(f, "GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nhello!");
+    assert_non_null(strstr(f->received.data, "HTTP/1.1 101 Switching Protocols\r\n"));
+    assert_non_null(strstr(f->received.data, "\r\n\r\nHELLO!"));
+    assert_string_equal(f->raw_in.data, "hello!");
+    for (int i = 0; i < 50 && !f->raw_closed; i++) uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(f->raw_closed, 1);
+}
+
+static void chunked_body_is_reassembled(void **state)
+{
+    fixture_t *f = *state;
+    run_client(f, "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                  "3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nTrailer: t\r\n\r\n");
+    assert_non_null(strstr(f->received.data, "Content-Length: 7\r\n"));
+    assert_non_null(strstr(f->received.data, "\r\n\r\nabcdefg"));
+}
+
+static void idle_connection_is_closed(void **state)
+{
+    fixture_t *f = *state;
+    /* The client sends nothing more after its request; the server closes it after the
+     * idle timeout (300 ms), before the client's 2 s read timeout. */
+    run_client(f, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_non_null(strstr(f->received.data, "Connection: keep-alive"));
+    /* The client saw the close; the server frees the connection on the next turns. */
+    for (int i = 0; i < 20 && http_server_connection_count(f->server); i++) uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(http_server_connection_count(f->server), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(late_answer_still_goes_out_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(client_leaving_aborts_the_pending_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(upgrade_hands_over_following_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(chunked_body_is_reassembled, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_connection_is_closed, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
