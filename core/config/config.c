@@ -313,6 +313,15 @@ static int validate(const config_t *cfg, const toml_value_t *doc, const char *so
                         t);
         }
     }
+    for (size_t i = 0; i < cfg->socketio.namespaces.len; i++) {
+        const char *n = cfg->socketio.namespaces.items[i];
+        if (n[0] != '/') {
+            const toml_value_t *tab = doc ? toml_table_get(doc, "socketio") : NULL;
+            const toml_keyval_t *kv = tab ? toml_table_entry(tab, "namespaces") : NULL;
+            return fail(err, err_size, source, kv ? kv->line : 1, kv ? kv->column : 1,
+                        "[socketio] namespaces: \"%s\" must start with '/'", n);
+        }
+    }
     if (cfg->socketio.transports.len == 0)
         return fail(err, err_size, source, 1, 1, "[socketio] transports must not be empty");
     for (size_t i = 0; i < cfg->plugins.load.len; i++) {

@@ -2,12 +2,15 @@
  * handles signals and the graceful shutdown. */
 #include "gateway/gateway.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "gateway/conformance.h"
 
 typedef struct gateway_route {
     gateway_route_fn fn;
@@ -43,6 +46,10 @@ static void on_request(void *user, http_request_t *req)
     gateway_t *gw = user;
     size_t path_len;
     const char *path = http_request_path(req, &path_len);
+    if (eio_server_matches(sio_server_eio(gw->sio), req)) {
+        eio_server_handle(sio_server_eio(gw->sio), req);
+        return;
+    }
     if (gw->echo && eio_server_matches(gw->echo, req)) {
         eio_server_handle(gw->echo, req);
         return;
@@ -113,6 +120,77 @@ static void limits_from_config(const config_t *cfg, http_limits_t *lim)
     lim->max_pipelined = (size_t)cfg->http.max_pipelined;
 }
 
+/* Reads a whole small file (keys, secrets); NULL with err on failure. */
+static char *read_small_file(const char *path, size_t *len, char *err, size_t err_size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    buf_t b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < 1024 * 1024) buf_append(&b, chunk, n);
+    fclose(f);
+    return buf_steal(&b, len);
+}
+
+/* The JWT verifier from [auth]; *out stays NULL when no key is configured. */
+static int build_verifier(const config_t *cfg, jwt_verifier_t **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    const char *secret = cfg->auth.jwt_secret;
+    size_t secret_len = secret ? strlen(secret) : 0;
+    char *secret_file = NULL, *pem = NULL;
+    size_t pem_len = 0;
+    int rc = -1;
+    if (secret && cfg->auth.jwt_secret_file) {
+        snprintf(err, err_size, "[auth] set jwt_secret or jwt_secret_file, not both");
+        return -1;
+    }
+    if (cfg->auth.jwt_secret_file) {
+        secret_file = read_small_file(cfg->auth.jwt_secret_file, &secret_len, err, err_size);
+        if (!secret_file) return -1;
+        while (secret_len && (secret_file[secret_len - 1] == '\n' || secret_file[secret_len - 1] == '\r'))
+            secret_file[--secret_len] = '\0';
+        secret = secret_file;
+    }
+    if (cfg->auth.jwt_public_key_file) {
+        pem = read_small_file(cfg->auth.jwt_public_key_file, &pem_len, err, err_size);
+        if (!pem) goto done;
+    }
+    if (!secret && !pem) {
+        log_warn("auth", "no JWT key configured ([auth] jwt_secret, jwt_secret_file or "
+                         "jwt_public_key_file): sockets connect unauthenticated");
+        rc = 0;
+        goto done;
+    }
+    jwt_verifier_config_t vc = {
+        .secret = (const unsigned char *)secret,
+        .secret_len = secret ? secret_len : 0,
+        .public_key_pem = pem,
+        .public_key_len = pem_len,
+        .algorithms = (const char *const *)cfg->auth.algorithms.items,
+        .algorithms_len = cfg->auth.algorithms.len,
+        .clock_skew_s = cfg->auth.clock_skew_s,
+    };
+    char why[256];
+    *out = jwt_verifier_new(&vc, why, sizeof(why));
+    if (!*out) {
+        snprintf(err, err_size, "[auth] %s", why);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (secret_file) {
+        memset(secret_file, 0, secret_len);
+        free(secret_file);
+    }
+    free(pem);
+    return rc;
+}
+
 int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size)
 {
     memset(gw, 0, sizeof(*gw));
@@ -124,6 +202,22 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     gw->http = http_server_new(loop, &limits, on_request, gw);
     if (gateway_add_route(gw, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0)
         return -1;
+    if (build_verifier(cfg, &gw->verifier, err, err_size) != 0) return -1;
+    eio_options_t eo;
+    eio_options_from_config(cfg, cfg->socketio.path, &eo);
+    sio_options_t so = {
+        .connect_timeout_ms = (uint64_t)cfg->socketio.connect_timeout_ms,
+        .verifier = gw->verifier,
+        .cookie_name = cfg->auth.cookie_name,
+        .allow_auth_payload = cfg->auth.allow_auth_payload,
+    };
+    gw->sio = sio_server_new(loop, &eo, &so);
+    for (size_t i = 0; i < cfg->socketio.namespaces.len; i++)
+        sio_server_nsp(gw->sio, cfg->socketio.namespaces.items[i]);
+    if (cfg->testing.conformance_handlers) {
+        conformance_install(gw->sio);
+        log_warn("gateway", "test handlers of the conformance suites are installed");
+    }
     if (cfg->testing.engineio_echo_path) {
         static const eio_callbacks_t echo_cb = {NULL, echo_on_message, NULL, NULL};
         eio_options_t o;
@@ -149,6 +243,7 @@ void gateway_stop(gateway_t *gw)
     if (gw->stopping) return;
     gw->stopping = 1;
     log_info("gateway", "shutting down (grace %lld ms)", (long long)gw->cfg->server.shutdown_grace_ms);
+    sio_server_close_all(gw->sio);
     if (gw->echo) eio_server_close_all(gw->echo);
     http_server_shutdown(gw->http, (uint64_t)gw->cfg->server.shutdown_grace_ms, on_drained, gw);
 }
@@ -193,6 +288,8 @@ void gateway_free(gateway_t *gw)
 {
     if (gw->http) http_server_free(gw->http);
     eio_server_free(gw->echo);
+    sio_server_free(gw->sio);
+    jwt_verifier_free(gw->verifier);
     router_free(gw->router);
     while (gw->routes) {
         gateway_route_t *next = gw->routes->next;

@@ -9,7 +9,9 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "auth/jwt_verify.h"
 #include "eio/eio_server.h"
+#include "sio/sio_server.h"
 #include "http/http.h"
 #include "http/router.h"
 
@@ -25,6 +27,8 @@ struct gateway {
     http_server_t *http;
     router_t *router;
     eio_server_t *echo; /* [testing] engineio_echo_path: plain Engine.IO echo endpoint */
+    sio_server_t *sio;  /* Socket.IO at [socketio] path */
+    jwt_verifier_t *verifier; /* NULL when no key is configured */
     struct gateway_route *routes; /* every registered route record, for freeing */
     uv_signal_t sigint, sigterm;
     int stopping;

@@ -1,0 +1,57 @@
+/* conformance.c - the handlers the protocol conformance suites expect (test only). */
+#include "gateway/conformance.h"
+
+#include "base/buf.h"
+#include "base/json_out.h"
+
+static void on_connect(void *user, sio_socket_t *s, const json_t *auth)
+{
+    (void)user;
+    buf_t json = BUF_INIT;
+    json_out_append(&json, auth);
+    sio_socket_emit(s, "auth", json.data, json.len);
+    buf_free(&json);
+}
+
+static void on_message(void *user, sio_socket_t *s, const sio_event_t *ev)
+{
+    (void)user;
+    sio_socket_emit_args(s, "message-back", ev->args, ev->bin, ev->nbin);
+}
+
+static void on_message_with_ack(void *user, sio_socket_t *s, const sio_event_t *ev)
+{
+    (void)user;
+    sio_socket_ack(s, ev->ack_id, ev->args, ev->bin, ev->nbin);
+}
+
+static void on_client_ack(void *user, sio_socket_t *s, const json_t *args)
+{
+    (void)user;
+    if (!args) return; /* the socket left first */
+    buf_t json = BUF_INIT;
+    json_out_append(&json, args);
+    sio_socket_emit(s, "ack-response", json.data, json.len);
+    buf_free(&json);
+}
+
+static void on_request_ack(void *user, sio_socket_t *s, const sio_event_t *ev)
+{
+    (void)user;
+    const json_t *first = json_array_get(ev->args, 0);
+    buf_t json = BUF_INIT;
+    if (first) json_out_append(&json, first);
+    sio_socket_emit_with_ack(s, "ack-request", json.data, json.len, 5000, on_client_ack, NULL);
+    buf_free(&json);
+}
+
+void conformance_install(sio_server_t *srv)
+{
+    sio_nsp_t *main_nsp = sio_server_nsp(srv, "/");
+    sio_nsp_t *custom = sio_server_nsp(srv, "/custom");
+    sio_nsp_on_connect(main_nsp, on_connect, NULL);
+    sio_nsp_on_connect(custom, on_connect, NULL);
+    sio_nsp_on_event(main_nsp, "message", on_message, NULL);
+    sio_nsp_on_event(main_nsp, "message-with-ack", on_message_with_ack, NULL);
+    sio_nsp_on_event(main_nsp, "request-ack", on_request_ack, NULL);
+}

@@ -1,0 +1,807 @@
+/* sio_server.c - Socket.IO v5 clients, namespaces, sockets, acks, auth and
+ * the emitter, mirroring the reference server's client.ts / socket.ts.
+ *
+ * Teardown is deferred: a socket that disconnects is marked dead at once
+ * (no more deliveries, no lookups) and finalized -- hooks run, rooms left,
+ * memory freed -- only when no dispatch or broadcast walk is on the stack.
+ * So handlers may disconnect anyone, and a slow consumer dropped in the
+ * middle of a broadcast never changes the room being walked. */
+#include "sio/sio_server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "auth/cookie.h"
+#include "base/json_out.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/random.h"
+#include "base/strmap.h"
+#include "sio/rooms.h"
+
+typedef struct handler {
+    struct handler *next;
+    void (*fn)(void);
+    void *user;
+} handler_t;
+
+typedef struct pending_ack {
+    struct pending_ack *next;
+    int64_t id;
+    uint64_t deadline; /* loop time, 0 = none */
+    sio_ack_fn cb;
+    void *user;
+} pending_ack_t;
+
+typedef struct sio_client sio_client_t;
+
+struct sio_nsp {
+    sio_server_t *srv;
+    sio_nsp_t *next;
+    char *name;
+    rooms_t rooms;
+    size_t nsockets;
+    handler_t *on_connect, *on_disconnect;
+    strmap_t events; /* event name -> handler_t list */
+};
+
+struct sio_socket {
+    sio_client_t *client;
+    sio_nsp_t *nsp;
+    sio_socket_t *next_in_client;
+    sio_socket_t *next_dead;
+    char id[SIO_SOCKET_ID_LEN + 1];
+    rooms_member_t member;
+    jwt_principal_t principal; /* user_id NULL when not authenticated */
+    uint64_t expires_at;       /* loop time of the token's exp, 0 = none */
+    int64_t next_ack_id;
+    pending_ack_t *acks;
+    const char *dead_reason;
+    uint8_t connected;
+};
+
+struct sio_client {
+    sio_server_t *srv;
+    eio_socket_t *eio; /* NULL once the session closed */
+    sio_client_t *next_dead;
+    sio_decoder_t decoder;
+    sio_socket_t *sockets;
+    jwt_principal_t principal; /* from the handshake cookie */
+    uint64_t connect_deadline; /* loop time; 0 once a namespace was joined */
+    uint8_t dead;
+};
+
+struct sio_server {
+    uv_loop_t *loop;
+    sio_options_t opts;
+    char *cookie_name;
+    eio_server_t *eio;
+    sio_nsp_t *nsps;
+    strmap_t sockets; /* socket id -> socket */
+    sio_stats_t stats;
+    unsigned depth;   /* dispatches and walks on the stack */
+    int reaping;
+    sio_socket_t *dead_sockets;
+    sio_client_t *dead_clients;
+};
+
+static void reap(sio_server_t *srv);
+static void client_rearm(sio_client_t *c);
+
+/* ------------------------------------------------------------------ helpers */
+
+static uint64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void handler_append(handler_t **list, void (*fn)(void), void *user)
+{
+    handler_t *h = xcalloc(1, sizeof(*h));
+    h->fn = fn;
+    h->user = user;
+    while (*list) list = &(*list)->next;
+    *list = h;
+}
+
+static void handlers_free(handler_t *h)
+{
+    while (h) {
+        handler_t *next = h->next;
+        free(h);
+        h = next;
+    }
+}
+
+static void principal_copy(jwt_principal_t *dst, const jwt_principal_t *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    if (!src->user_id) return;
+    dst->user_id = xstrdup(src->user_id);
+    dst->claims = src->claims ? json_incref(src->claims) : NULL;
+    dst->exp = src->exp;
+}
+
+static void principal_clear(jwt_principal_t *p)
+{
+    if (p->user_id || p->claims) jwt_principal_free(p);
+    memset(p, 0, sizeof(*p));
+}
+
+/* "4" (Engine.IO message) + the Socket.IO packet, as one shared buffer. */
+static rbuf_t *packet_new(sio_type_t type, const char *nsp, int64_t id, size_t attachments,
+                          const char *json, size_t len)
+{
+    buf_t b = BUF_INIT;
+    buf_reserve(&b, len + 32);
+    buf_append_byte(&b, '4');
+    sio_encode(&b, type, nsp, id, attachments, json, len);
+    return rbuf_from_buf(&b);
+}
+
+/* ["event",payload] */
+static void event_json(buf_t *out, const char *event, const char *payload, size_t len)
+{
+    buf_append_byte(out, '[');
+    json_out_append_string(out, event, strlen(event));
+    if (payload && len) {
+        buf_append_byte(out, ',');
+        buf_append(out, payload, len);
+    }
+    buf_append_byte(out, ']');
+}
+
+static void client_send(sio_client_t *c, rbuf_t *packet)
+{
+    if (c->eio && !c->dead) eio_socket_send_shared(c->eio, packet);
+}
+
+static void socket_send_text(sio_socket_t *s, sio_type_t type, int64_t id, const char *json,
+                             size_t len)
+{
+    rbuf_t *p = packet_new(type, s->nsp->name, id, 0, json, len);
+    client_send(s->client, p);
+    rbuf_unref(p);
+}
+
+/* Sends a packet whose array may hold placeholders naming bin[] (binary when it does). */
+static void socket_send_array(sio_socket_t *s, sio_type_t text_type, sio_type_t bin_type,
+                              int64_t id, const json_t *array, const sio_bin_t *bin, size_t nbin)
+{
+    buf_t json = BUF_INIT;
+    size_t *order = NULL, norder = 0;
+    if (sio_binary_serialize(&json, array, nbin, &order, &norder) != 0) {
+        /* Placeholders that name nothing: send them as plain data. */
+        buf_reset(&json);
+        json_out_append(&json, array);
+        norder = 0;
+    }
+    rbuf_t *p = packet_new(norder ? bin_type : text_type, s->nsp->name, id, norder, json.data,
+                           json.len);
+    client_send(s->client, p);
+    rbuf_unref(p);
+    for (size_t i = 0; i < norder && s->client->eio; i++)
+        eio_socket_send(s->client->eio, 1, bin[order[i]].data, bin[order[i]].len);
+    free(order);
+    buf_free(&json);
+}
+
+/* ------------------------------------------------------------------ server */
+
+sio_nsp_t *sio_server_find_nsp(const sio_server_t *srv, const char *name)
+{
+    for (sio_nsp_t *n = srv->nsps; n; n = n->next)
+        if (strcmp(n->name, name) == 0) return n;
+    return NULL;
+}
+
+sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name)
+{
+    sio_nsp_t *n = sio_server_find_nsp(srv, name);
+    if (n) return n;
+    n = xcalloc(1, sizeof(*n));
+    n->srv = srv;
+    n->name = xstrdup(name);
+    rooms_init(&n->rooms);
+    strmap_init(&n->events);
+    sio_nsp_t **tail = &srv->nsps;
+    while (*tail) tail = &(*tail)->next;
+    *tail = n;
+    return n;
+}
+
+const char *sio_nsp_name(const sio_nsp_t *nsp)
+{
+    return nsp->name;
+}
+
+size_t sio_nsp_socket_count(const sio_nsp_t *nsp)
+{
+    return nsp->nsockets;
+}
+
+void sio_nsp_on_connect(sio_nsp_t *nsp, sio_connect_fn fn, void *user)
+{
+    handler_append(&nsp->on_connect, (void (*)(void))fn, user);
+}
+
+void sio_nsp_on_disconnect(sio_nsp_t *nsp, sio_disconnect_fn fn, void *user)
+{
+    handler_append(&nsp->on_disconnect, (void (*)(void))fn, user);
+}
+
+void sio_nsp_on_event(sio_nsp_t *nsp, const char *event, sio_event_fn fn, void *user)
+{
+    handler_t *list = strmap_get(&nsp->events, event, strlen(event));
+    handler_append(&list, (void (*)(void))fn, user);
+    strmap_put(&nsp->events, event, strlen(event), list);
+}
+
+const sio_stats_t *sio_server_stats(const sio_server_t *srv)
+{
+    return &srv->stats;
+}
+
+eio_server_t *sio_server_eio(sio_server_t *srv)
+{
+    return srv->eio;
+}
+
+sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, const char *id)
+{
+    sio_socket_t *s = strmap_get(&srv->sockets, id, strlen(id));
+    if (!s || !s->connected || (nsp && strcmp(s->nsp->name, nsp) != 0)) return NULL;
+    return s;
+}
+
+/* ------------------------------------------------------------------ sockets */
+
+const char *sio_socket_id(const sio_socket_t *s)
+{
+    return s->id;
+}
+
+sio_nsp_t *sio_socket_nsp(const sio_socket_t *s)
+{
+    return s->nsp;
+}
+
+const char *sio_socket_user_id(const sio_socket_t *s)
+{
+    return s->principal.user_id;
+}
+
+const json_t *sio_socket_claims(const sio_socket_t *s)
+{
+    return s->principal.claims;
+}
+
+eio_socket_t *sio_socket_eio(const sio_socket_t *s)
+{
+    return s->client->eio;
+}
+
+int sio_socket_join(sio_socket_t *s, const char *room)
+{
+    if (!s->connected) return 0;
+    return rooms_join(&s->nsp->rooms, &s->member, room, strlen(room));
+}
+
+int sio_socket_leave(sio_socket_t *s, const char *room)
+{
+    if (!s->connected) return 0;
+    return rooms_leave(&s->nsp->rooms, &s->member, room, strlen(room));
+}
+
+void sio_socket_emit(sio_socket_t *s, const char *event, const char *payload, size_t len)
+{
+    if (!s->connected) return;
+    buf_t json = BUF_INIT;
+    event_json(&json, event, payload, len);
+    socket_send_text(s, SIO_EVENT, -1, json.data, json.len);
+    buf_free(&json);
+}
+
+void sio_socket_emit_args(sio_socket_t *s, const char *event, const json_t *args,
+                          const sio_bin_t *bin, size_t nbin)
+{
+    if (!s->connected) return;
+    json_t *array = json_array();
+    json_array_append_new(array, json_string(event));
+    if (args) json_array_extend(array, (json_t *)args);
+    socket_send_array(s, SIO_EVENT, SIO_BINARY_EVENT, -1, array, bin, nbin);
+    json_decref(array);
+}
+
+void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const char *payload,
+                              size_t len, uint64_t timeout_ms, sio_ack_fn cb, void *user)
+{
+    if (!s->connected) {
+        cb(user, s, NULL);
+        return;
+    }
+    pending_ack_t *a = xcalloc(1, sizeof(*a));
+    a->id = s->next_ack_id++;
+    a->cb = cb;
+    a->user = user;
+    a->deadline = timeout_ms ? uv_now(s->client->srv->loop) + timeout_ms : 0;
+    a->next = s->acks;
+    s->acks = a;
+    buf_t json = BUF_INIT;
+    event_json(&json, event, payload, len);
+    socket_send_text(s, SIO_EVENT, a->id, json.data, json.len);
+    buf_free(&json);
+    if (a->deadline) client_rearm(s->client);
+}
+
+void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const sio_bin_t *bin,
+                    size_t nbin)
+{
+    if (!s->connected || ack_id < 0) return;
+    json_t *empty = args ? NULL : json_array();
+    socket_send_array(s, SIO_ACK, SIO_BINARY_ACK, ack_id, args ? args : empty, bin, nbin);
+    json_decref(empty);
+}
+
+/* Marks the socket gone; finalize() does the rest when nothing is on the stack. */
+static void socket_mark_dead(sio_socket_t *s, const char *reason)
+{
+    if (!s->connected) return;
+    sio_server_t *srv = s->client->srv;
+    s->connected = 0;
+    s->dead_reason = reason;
+    strmap_remove(&srv->sockets, s->id, SIO_SOCKET_ID_LEN);
+    s->next_dead = srv->dead_sockets;
+    srv->dead_sockets = s;
+}
+
+static void socket_finalize(sio_socket_t *s)
+{
+    sio_client_t *c = s->client;
+    sio_nsp_t *nsp = s->nsp;
+    sio_server_t *srv = c->srv;
+    log_debug("sio", "socket %s left %s: %s", s->id, nsp->name, s->dead_reason);
+    for (handler_t *h = nsp->on_disconnect; h; h = h->next)
+        ((sio_disconnect_fn)h->fn)(h->user, s, s->dead_reason);
+    while (s->acks) {
+        pending_ack_t *a = s->acks;
+        s->acks = a->next;
+        a->cb(a->user, s, NULL);
+        free(a);
+    }
+    rooms_remove_member(&nsp->rooms, &s->member);
+    for (sio_socket_t **p = &c->sockets; *p; p = &(*p)->next_in_client) {
+        if (*p == s) {
+            *p = s->next_in_client;
+            break;
+        }
+    }
+    nsp->nsockets--;
+    srv->stats.disconnects++;
+    principal_clear(&s->principal);
+    free(s);
+}
+
+void sio_socket_disconnect(sio_socket_t *s, const char *reason)
+{
+    if (!s->connected) return;
+    socket_send_text(s, SIO_DISCONNECT, -1, NULL, 0);
+    socket_mark_dead(s, reason ? reason : "server namespace disconnect");
+    reap(s->client->srv);
+}
+
+/* ------------------------------------------------------------------ reaping */
+
+static void client_free(sio_client_t *c)
+{
+    sio_decoder_free(&c->decoder);
+    principal_clear(&c->principal);
+    free(c);
+}
+
+static void reap(sio_server_t *srv)
+{
+    if (srv->depth || srv->reaping) return;
+    srv->reaping = 1;
+    /* Disconnect hooks may disconnect more sockets: drain until nothing is left. */
+    while (srv->dead_sockets) {
+        sio_socket_t *s = srv->dead_sockets;
+        srv->dead_sockets = s->next_dead;
+        srv->depth++;
+        socket_finalize(s);
+        srv->depth--;
+    }
+    /* A dead client's sockets were all marked dead with it, so they are gone now. */
+    while (srv->dead_clients) {
+        sio_client_t *c = srv->dead_clients;
+        srv->dead_clients = c->next_dead;
+        client_free(c);
+    }
+    srv->reaping = 0;
+}
+
+/* ------------------------------------------------------------------ client deadlines */
+
+static void client_rearm(sio_client_t *c)
+{
+    if (!c->eio || c->dead) return;
+    uint64_t next = UINT64_MAX;
+    if (c->connect_deadline) next = c->connect_deadline;
+    for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) {
+        if (!s->connected) continue;
+        if (s->expires_at && s->expires_at < next) next = s->expires_at;
+        for (pending_ack_t *a = s->acks; a; a = a->next)
+            if (a->deadline && a->deadline < next) next = a->deadline;
+    }
+    uint64_t now = uv_now(c->srv->loop);
+    eio_socket_set_timeout(c->eio, next == UINT64_MAX ? 0 : next > now ? next - now : 1);
+}
+
+static void client_on_deadline(sio_client_t *c)
+{
+    uint64_t now = uv_now(c->srv->loop);
+    if (c->connect_deadline && now >= c->connect_deadline && !c->sockets) {
+        log_debug("sio", "client %s joined no namespace in time", eio_socket_id(c->eio));
+        eio_socket_close(c->eio, "connect timeout");
+        return;
+    }
+    for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) {
+        if (!s->connected) continue;
+        if (s->expires_at && now >= s->expires_at) {
+            log_info("sio", "socket %s of user %s disconnected: token expired", s->id,
+                     s->principal.user_id);
+            sio_socket_disconnect(s, "token expired");
+            continue;
+        }
+        for (pending_ack_t **p = &s->acks; *p;) {
+            pending_ack_t *a = *p;
+            if (a->deadline && now >= a->deadline) {
+                *p = a->next;
+                a->cb(a->user, s, NULL);
+                free(a);
+            } else {
+                p = &a->next;
+            }
+        }
+    }
+    client_rearm(c);
+}
+
+/* ------------------------------------------------------------------ authentication */
+
+static int authenticate(sio_server_t *srv, const char *token, size_t len, const char *source,
+                        jwt_principal_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!srv->opts.verifier) return -1;
+    const char *reason = NULL;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    jwt_status_t st = jwt_verify(srv->opts.verifier, token, len, (int64_t)tv.tv_sec, out, &reason);
+    if (st != JWT_OK) {
+        srv->stats.auth_failed++;
+        log_debug("sio", "%s token refused: %s (%s)", source, jwt_status_name(st),
+                  reason ? reason : "");
+        return -1;
+    }
+    srv->stats.auth_ok++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ connect / packets */
+
+static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
+{
+    sio_server_t *srv = c->srv;
+    sio_socket_t *s = xcalloc(1, sizeof(*s));
+    s->client = c;
+    s->nsp = nsp;
+    s->connected = 1;
+    do {
+        random_id(s->id, SIO_SOCKET_ID_LEN);
+    } while (strmap_get(&srv->sockets, s->id, SIO_SOCKET_ID_LEN));
+    strmap_put(&srv->sockets, s->id, SIO_SOCKET_ID_LEN, s);
+    rooms_member_init(&s->member, s);
+    rooms_add_member(&nsp->rooms, &s->member);
+    rooms_join(&nsp->rooms, &s->member, s->id, SIO_SOCKET_ID_LEN);
+    s->next_in_client = c->sockets;
+    c->sockets = s;
+    nsp->nsockets++;
+    srv->stats.connects++;
+    c->connect_deadline = 0;
+
+    /* The handshake cookie wins; the CONNECT payload's token serves clients without cookies. */
+    if (c->principal.user_id) {
+        principal_copy(&s->principal, &c->principal);
+    } else if (srv->opts.allow_auth_payload && json_is_object(auth)) {
+        const json_t *token = json_object_get(auth, "token");
+        if (json_is_string(token))
+            authenticate(srv, json_string_value(token), json_string_length(token), "auth payload",
+                         &s->principal);
+    }
+    if (s->principal.user_id) {
+        buf_t room = BUF_INIT;
+        buf_printf(&room, SIO_USER_ROOM_PREFIX "%s", s->principal.user_id);
+        rooms_join(&nsp->rooms, &s->member, room.data, room.len);
+        buf_free(&room);
+        if (s->principal.exp) {
+            uint64_t exp_ms = (uint64_t)s->principal.exp * 1000, now_wall = wall_ms();
+            uint64_t now = uv_now(srv->loop);
+            s->expires_at = exp_ms > now_wall ? now + (exp_ms - now_wall) : now;
+        }
+    }
+    log_debug("sio", "socket %s joined %s (user %s)", s->id, nsp->name,
+              s->principal.user_id ? s->principal.user_id : "-");
+
+    buf_t json = BUF_INIT;
+    buf_printf(&json, "{\"sid\":\"%s\"}", s->id);
+    socket_send_text(s, SIO_CONNECT, -1, json.data, json.len);
+    buf_free(&json);
+
+    json_t *empty = auth ? NULL : json_object();
+    for (handler_t *h = nsp->on_connect; h && s->connected; h = h->next)
+        ((sio_connect_fn)h->fn)(h->user, s, auth ? auth : empty);
+    json_decref(empty);
+    client_rearm(c);
+}
+
+static void socket_on_event(sio_socket_t *s, sio_packet_t *p)
+{
+    const json_t *first = json_array_get(p->data, 0);
+    char number[32];
+    const char *name;
+    if (json_is_string(first)) {
+        name = json_string_value(first);
+    } else {
+        /* The reference accepts numeric event names and compares them as strings. */
+        snprintf(number, sizeof(number), "%lld", (long long)json_integer_value(first));
+        name = number;
+    }
+    handler_t *list = strmap_get(&s->nsp->events, name, strlen(name));
+    if (!list) return;
+    json_t *args = json_array();
+    for (size_t i = 1; i < json_array_size(p->data); i++)
+        json_array_append(args, json_array_get(p->data, i));
+    sio_event_t ev = {name, args, p->bin, p->bin_len, p->id};
+    for (handler_t *h = list; h && s->connected; h = h->next) ((sio_event_fn)h->fn)(h->user, s, &ev);
+    json_decref(args);
+}
+
+static void socket_on_ack(sio_socket_t *s, sio_packet_t *p)
+{
+    for (pending_ack_t **a = &s->acks; *a; a = &(*a)->next) {
+        if ((*a)->id == p->id) {
+            pending_ack_t *found = *a;
+            *a = found->next;
+            found->cb(found->user, s, p->data);
+            free(found);
+            return;
+        }
+    }
+}
+
+static void client_close(sio_client_t *c, const char *reason)
+{
+    if (c->dead) return;
+    if (c->eio) eio_socket_close(c->eio, reason); /* its on_close marks the client dead */
+}
+
+static void client_on_packet(sio_client_t *c, sio_packet_t *p)
+{
+    sio_server_t *srv = c->srv;
+    sio_socket_t *s = c->sockets;
+    while (s && (!s->connected || strcmp(s->nsp->name, p->nsp) != 0)) s = s->next_in_client;
+    if (p->type == SIO_CONNECT) {
+        if (s) {
+            client_close(c, "invalid state");
+            return;
+        }
+        sio_nsp_t *nsp = sio_server_find_nsp(srv, p->nsp);
+        if (!nsp) {
+            rbuf_t *err = packet_new(SIO_CONNECT_ERROR, p->nsp, -1, 0,
+                                     "{\"message\":\"Invalid namespace\"}", 31);
+            client_send(c, err);
+            rbuf_unref(err);
+            return;
+        }
+        socket_connect(c, nsp, p->data);
+        return;
+    }
+    if (!s) {
+        log_debug("sio", "packet type %d for namespace %s not joined", p->type, p->nsp);
+        client_close(c, "invalid state");
+        return;
+    }
+    switch (p->type) {
+    case SIO_EVENT:
+    case SIO_BINARY_EVENT: socket_on_event(s, p); break;
+    case SIO_ACK:
+    case SIO_BINARY_ACK: socket_on_ack(s, p); break;
+    case SIO_DISCONNECT:
+        socket_mark_dead(s, "client namespace disconnect");
+        break;
+    default: client_close(c, "invalid state"); break;
+    }
+}
+
+/* ------------------------------------------------------------------ Engine.IO callbacks */
+
+static void on_eio_open(void *user, eio_socket_t *e, http_request_t *handshake)
+{
+    sio_server_t *srv = user;
+    sio_client_t *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    c->eio = e;
+    sio_decoder_init(&c->decoder, srv->opts.max_attachments);
+    c->connect_deadline = uv_now(srv->loop) + srv->opts.connect_timeout_ms;
+    eio_socket_set_user(e, c);
+    const char *cookie = http_request_header(handshake, "cookie");
+    if (cookie && srv->opts.verifier) {
+        buf_t token = BUF_INIT;
+        if (cookie_get(cookie, strlen(cookie), srv->cookie_name, 1, &token) == 1)
+            authenticate(srv, token.data ? token.data : "", token.len, "cookie", &c->principal);
+        buf_free(&token);
+    }
+    client_rearm(c);
+}
+
+static void on_eio_message(void *user, eio_socket_t *e, int binary, const char *data, size_t len)
+{
+    sio_server_t *srv = user;
+    sio_client_t *c = eio_socket_user(e);
+    if (!c || c->dead) return;
+    sio_packet_t p;
+    int r = sio_decoder_feed(&c->decoder, binary, data, len, &p);
+    if (r < 0) {
+        log_debug("sio", "client %s sent a malformed packet: %s", eio_socket_id(e), sio_strerror(r));
+        client_close(c, "parse error");
+        return;
+    }
+    if (r != SIO_DECODE_PACKET) return;
+    srv->depth++;
+    client_on_packet(c, &p);
+    srv->depth--;
+    sio_packet_free(&p);
+    reap(srv);
+}
+
+static void on_eio_close(void *user, eio_socket_t *e, const char *reason)
+{
+    sio_server_t *srv = user;
+    sio_client_t *c = eio_socket_user(e);
+    if (!c || c->dead) return;
+    c->dead = 1;
+    c->eio = NULL;
+    eio_socket_set_user(e, NULL);
+    for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) socket_mark_dead(s, reason);
+    c->next_dead = srv->dead_clients;
+    srv->dead_clients = c;
+    reap(srv);
+}
+
+static void on_eio_timeout(void *user, eio_socket_t *e)
+{
+    sio_server_t *srv = user;
+    sio_client_t *c = eio_socket_user(e);
+    if (!c || c->dead) return;
+    srv->depth++;
+    client_on_deadline(c);
+    srv->depth--;
+    reap(srv);
+}
+
+static const eio_callbacks_t eio_callbacks = {on_eio_open, on_eio_message, on_eio_close,
+                                              on_eio_timeout};
+
+sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
+                             const sio_options_t *opts)
+{
+    sio_server_t *srv = xcalloc(1, sizeof(*srv));
+    srv->loop = loop;
+    srv->opts = *opts;
+    srv->cookie_name = xstrdup(opts->cookie_name ? opts->cookie_name : "token");
+    srv->opts.cookie_name = srv->cookie_name;
+    if (!srv->opts.max_attachments) srv->opts.max_attachments = SIO_DEFAULT_MAX_ATTACHMENTS;
+    strmap_init(&srv->sockets);
+    srv->eio = eio_server_new(loop, eio_opts, &eio_callbacks, srv);
+    sio_server_nsp(srv, "/");
+    return srv;
+}
+
+void sio_server_close_all(sio_server_t *srv)
+{
+    eio_server_close_all(srv->eio);
+}
+
+void sio_server_free(sio_server_t *srv)
+{
+    if (!srv) return;
+    reap(srv);
+    eio_server_free(srv->eio);
+    while (srv->nsps) {
+        sio_nsp_t *n = srv->nsps;
+        srv->nsps = n->next;
+        size_t pos = 0;
+        const strmap_entry_t *e;
+        while ((e = strmap_next(&n->events, &pos))) handlers_free(e->value);
+        strmap_free(&n->events);
+        handlers_free(n->on_connect);
+        handlers_free(n->on_disconnect);
+        rooms_free(&n->rooms);
+        free(n->name);
+        free(n);
+    }
+    strmap_free(&srv->sockets);
+    free(srv->cookie_name);
+    free(srv);
+}
+
+/* ------------------------------------------------------------------ emitter */
+
+typedef struct deliver_ctx {
+    rbuf_t *packet;
+    int authenticated_only;
+    size_t count;
+} deliver_ctx_t;
+
+static void deliver(void *user, void *owner)
+{
+    deliver_ctx_t *ctx = user;
+    sio_socket_t *s = owner;
+    if (!s->connected || !s->client->eio) return;
+    if (ctx->authenticated_only && !s->principal.user_id) return;
+    eio_socket_send_shared(s->client->eio, ctx->packet);
+    ctx->count++;
+}
+
+static size_t emit_walk(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
+                        const char *const *except, size_t nexcept, const char *event,
+                        const char *payload, size_t len, int authenticated_only)
+{
+    sio_server_t *srv = nsp->srv;
+    buf_t json = BUF_INIT;
+    event_json(&json, event, payload, len);
+    deliver_ctx_t ctx = {packet_new(SIO_EVENT, nsp->name, -1, 0, json.data, json.len),
+                         authenticated_only, 0};
+    buf_free(&json);
+    srv->stats.serializations++;
+    size_t small_lens[8];
+    size_t *lens = nrooms + nexcept <= 8 ? small_lens : xmalloc((nrooms + nexcept) * sizeof(size_t));
+    for (size_t i = 0; i < nrooms; i++) lens[i] = strlen(rooms[i]);
+    for (size_t i = 0; i < nexcept; i++) lens[nrooms + i] = strlen(except[i]);
+    srv->depth++;
+    rooms_select(&nsp->rooms, rooms, lens, nrooms, except, lens + nrooms, nexcept, deliver, &ctx);
+    srv->depth--;
+    if (lens != small_lens) free(lens);
+    rbuf_unref(ctx.packet);
+    srv->stats.deliveries += ctx.count;
+    reap(srv);
+    return ctx.count;
+}
+
+size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
+                const char *const *except, size_t nexcept, const char *event,
+                const char *payload, size_t len)
+{
+    return emit_walk(nsp, rooms, nrooms, except, nexcept, event, payload, len, 0);
+}
+
+size_t sio_emit_to_user(sio_server_t *srv, const char *user_id, const char *event,
+                        const char *payload, size_t len)
+{
+    buf_t room = BUF_INIT;
+    buf_printf(&room, SIO_USER_ROOM_PREFIX "%s", user_id);
+    const char *rooms[1] = {room.data};
+    size_t n = sio_emit(sio_server_nsp(srv, "/"), rooms, 1, NULL, 0, event, payload, len);
+    buf_free(&room);
+    return n;
+}
+
+size_t sio_emit_to_authenticated(sio_server_t *srv, const char *event, const char *payload,
+                                 size_t len)
+{
+    return emit_walk(sio_server_nsp(srv, "/"), NULL, 0, NULL, 0, event, payload, len, 1);
+}

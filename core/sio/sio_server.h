@@ -1,0 +1,122 @@
+/* sio_server.h - Socket.IO v5 on top of Engine.IO: clients, namespaces,
+ * sockets, events, acks, rooms, authentication and the emitter.
+ *
+ * One sio_server_t owns its Engine.IO endpoint. Each Engine.IO session is a
+ * client; each namespace a client joins is a socket with its own id, in the
+ * room of that id and, when its token is valid, in "user:{sub}".
+ *
+ * Emits are encoded once and framed once: every recipient is handed the
+ * same reference-counted packet (DESIGN.md promise 2). Handlers run on the
+ * loop thread; a socket pointer is valid until its disconnect hooks return. */
+#ifndef IOGATE_SIO_SERVER_H
+#define IOGATE_SIO_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "auth/jwt_verify.h"
+#include "eio/eio_server.h"
+#include "sio/sio_packet.h"
+
+#define SIO_USER_ROOM_PREFIX "user:"
+#define SIO_SOCKET_ID_LEN 20
+
+typedef struct sio_server sio_server_t;
+typedef struct sio_nsp sio_nsp_t;
+typedef struct sio_socket sio_socket_t;
+
+typedef struct sio_options {
+    uint64_t connect_timeout_ms; /* no namespace joined within it: the client is closed */
+    size_t max_attachments;
+    const jwt_verifier_t *verifier; /* NULL: nobody authenticates (sockets join no user room) */
+    const char *cookie_name;
+    int allow_auth_payload; /* accept CONNECT {"token": ...} as well */
+} sio_options_t;
+
+/* An event received from a client. args is the array of arguments after the
+ * name (placeholders kept; bin holds the attachments they name). ack_id >= 0
+ * when the client asked for an acknowledgement (answer with sio_socket_ack). */
+typedef struct sio_event {
+    const char *name;
+    json_t *args;
+    const sio_bin_t *bin;
+    size_t nbin;
+    int64_t ack_id;
+} sio_event_t;
+
+typedef void (*sio_connect_fn)(void *user, sio_socket_t *s, const json_t *auth);
+typedef void (*sio_disconnect_fn)(void *user, sio_socket_t *s, const char *reason);
+typedef void (*sio_event_fn)(void *user, sio_socket_t *s, const sio_event_t *ev);
+/* Answer to a server emit with ack: args is the client's array, or NULL when the socket
+ * disconnected (or the ack timed out) first. */
+typedef void (*sio_ack_fn)(void *user, sio_socket_t *s, const json_t *args);
+
+typedef struct sio_stats {
+    uint64_t serializations;  /* packets encoded by the emitter (once per emit) */
+    uint64_t deliveries;      /* recipients written */
+    uint64_t connects, disconnects;
+    uint64_t auth_ok, auth_failed;
+} sio_stats_t;
+
+sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
+                             const sio_options_t *opts);
+void sio_server_free(sio_server_t *srv);
+eio_server_t *sio_server_eio(sio_server_t *srv);
+/* Disconnects everyone (shutdown). */
+void sio_server_close_all(sio_server_t *srv);
+const sio_stats_t *sio_server_stats(const sio_server_t *srv);
+
+/* The namespace called name, created when missing ("/" always exists). */
+sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name);
+sio_nsp_t *sio_server_find_nsp(const sio_server_t *srv, const char *name);
+const char *sio_nsp_name(const sio_nsp_t *nsp);
+size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
+/* Hooks and handlers; several of each may be registered, run in order. */
+void sio_nsp_on_connect(sio_nsp_t *nsp, sio_connect_fn fn, void *user);
+void sio_nsp_on_disconnect(sio_nsp_t *nsp, sio_disconnect_fn fn, void *user);
+void sio_nsp_on_event(sio_nsp_t *nsp, const char *event, sio_event_fn fn, void *user);
+
+/* ---- sockets ---- */
+const char *sio_socket_id(const sio_socket_t *s);
+sio_nsp_t *sio_socket_nsp(const sio_socket_t *s);
+/* The authenticated user id, or NULL. */
+const char *sio_socket_user_id(const sio_socket_t *s);
+const json_t *sio_socket_claims(const sio_socket_t *s);
+eio_socket_t *sio_socket_eio(const sio_socket_t *s);
+int sio_socket_join(sio_socket_t *s, const char *room);
+int sio_socket_leave(sio_socket_t *s, const char *room);
+/* Emits event with one JSON argument (payload text, or NULL for none). */
+void sio_socket_emit(sio_socket_t *s, const char *event, const char *payload, size_t len);
+/* Emits event with an argument array that may hold placeholders naming bin[]. */
+void sio_socket_emit_args(sio_socket_t *s, const char *event, const json_t *args,
+                          const sio_bin_t *bin, size_t nbin);
+/* Emits with an acknowledgement; cb runs once (with NULL if the socket goes first or
+ * timeout_ms passes; 0 = no timeout). */
+void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const char *payload,
+                              size_t len, uint64_t timeout_ms, sio_ack_fn cb, void *user);
+/* Answers a client's ack request with an argument array (placeholders name bin[]). */
+void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const sio_bin_t *bin,
+                    size_t nbin);
+/* Server-side disconnect of one namespace socket (sends DISCONNECT). */
+void sio_socket_disconnect(sio_socket_t *s, const char *reason);
+/* Another handle on the same socket by id (NULL once gone): for asynchronous work. */
+sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, const char *id);
+
+/* ---- the emitter: encode once, write many ---- */
+
+/* Emits event(payload) to every socket of nsp in any of rooms (everyone when nrooms is
+ * 0) and in none of except. payload is one JSON value as text (or NULL: no argument).
+ * Returns the number of recipients. */
+size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
+                const char *const *except, size_t nexcept, const char *event,
+                const char *payload, size_t len);
+/* emit_to_user: every socket of the user, in the main namespace. */
+size_t sio_emit_to_user(sio_server_t *srv, const char *user_id, const char *event,
+                        const char *payload, size_t len);
+/* Every authenticated socket of the main namespace, each once. */
+size_t sio_emit_to_authenticated(sio_server_t *srv, const char *event, const char *payload,
+                                 size_t len);
+
+#endif
