@@ -75,6 +75,7 @@ static const key_spec_t schema[] = {
 
     {"testing", "engineio_echo_path", KEY_STRING, CFG(testing.engineio_echo_path), 0, 0, NULL, 0},
     {"testing", "conformance_handlers", KEY_BOOL, CFG(testing.conformance_handlers), 0, 0, NULL, 0},
+    {"testing", "emit_routes", KEY_BOOL, CFG(testing.emit_routes), 0, 0, NULL, 0},
 };
 
 #define SCHEMA_LEN (sizeof(schema) / sizeof(schema[0]))

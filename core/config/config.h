@@ -68,6 +68,7 @@ typedef struct config {
         /* Test-only switches used by the protocol conformance configuration. */
         char *engineio_echo_path;
         int conformance_handlers;
+        int emit_routes;
     } testing;
     toml_value_t *doc; /* the parsed file (NULL for defaults), for plugin tables */
 } config_t;

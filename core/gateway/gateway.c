@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "gateway/conformance.h"
+#include "gateway/testing_routes.h"
 
 typedef struct gateway_route {
     gateway_route_fn fn;
@@ -217,6 +218,10 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     if (cfg->testing.conformance_handlers) {
         conformance_install(gw->sio);
         log_warn("gateway", "test handlers of the conformance suites are installed");
+    }
+    if (cfg->testing.emit_routes) {
+        if (testing_routes_install(gw, err, err_size) != 0) return -1;
+        log_warn("gateway", "test routes /testing/emit and /testing/stats are enabled");
     }
     if (cfg->testing.engineio_echo_path) {
         static const eio_callbacks_t echo_cb = {NULL, echo_on_message, NULL, NULL};

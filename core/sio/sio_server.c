@@ -223,6 +223,11 @@ size_t sio_nsp_socket_count(const sio_nsp_t *nsp)
     return nsp->nsockets;
 }
 
+size_t sio_nsp_room_count(const sio_nsp_t *nsp)
+{
+    return rooms_room_count(&nsp->rooms);
+}
+
 void sio_nsp_on_connect(sio_nsp_t *nsp, sio_connect_fn fn, void *user)
 {
     handler_append(&nsp->on_connect, (void (*)(void))fn, user);

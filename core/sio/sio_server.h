@@ -73,6 +73,8 @@ sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name);
 sio_nsp_t *sio_server_find_nsp(const sio_server_t *srv, const char *name);
 const char *sio_nsp_name(const sio_nsp_t *nsp);
 size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
+/* Rooms that currently exist in the namespace (own-id rooms included). */
+size_t sio_nsp_room_count(const sio_nsp_t *nsp);
 /* Hooks and handlers; several of each may be registered, run in order. */
 void sio_nsp_on_connect(sio_nsp_t *nsp, sio_connect_fn fn, void *user);
 void sio_nsp_on_disconnect(sio_nsp_t *nsp, sio_disconnect_fn fn, void *user);

@@ -1,0 +1,94 @@
+/* testing_routes.c - POST /testing/emit and GET /testing/stats (test only).
+ *
+ * POST /testing/emit {"userId"|"room"|"authenticated": ..., "event": "name",
+ *   "payload": <any JSON>, "nsp": "/", "except": ["room", ...]}
+ *   -> {"recipients": N}
+ * GET /testing/stats -> the emitter's and Engine.IO's counters. */
+#include "gateway/testing_routes.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/json_out.h"
+
+static void route_emit(gateway_t *gw, http_request_t *req, const router_match_t *m, void *user)
+{
+    (void)m, (void)user;
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    const char *event = doc ? json_string_value(json_object_get(doc, "event")) : NULL;
+    if (!json_is_object(doc) || !event) {
+        json_decref(doc);
+        http_respond_error(req, 400, "bad_request", "expected {\"event\": \"...\", ...}");
+        return;
+    }
+    buf_t payload = BUF_INIT;
+    const json_t *p = json_object_get(doc, "payload");
+    if (p) json_out_append(&payload, p);
+    const char *user_id = json_string_value(json_object_get(doc, "userId"));
+    const char *room = json_string_value(json_object_get(doc, "room"));
+    const char *nsp_name = json_string_value(json_object_get(doc, "nsp"));
+    const json_t *except = json_object_get(doc, "except");
+    const char *except_names[16];
+    size_t nexcept = 0;
+    for (size_t i = 0; i < json_array_size(except) && nexcept < 16; i++)
+        if (json_is_string(json_array_get(except, i)))
+            except_names[nexcept++] = json_string_value(json_array_get(except, i));
+    size_t n;
+    if (user_id) {
+        n = sio_emit_to_user(gw->sio, user_id, event, payload.data, payload.len);
+    } else if (json_is_true(json_object_get(doc, "authenticated"))) {
+        n = sio_emit_to_authenticated(gw->sio, event, payload.data, payload.len);
+    } else {
+        sio_nsp_t *nsp = sio_server_find_nsp(gw->sio, nsp_name ? nsp_name : "/");
+        if (!nsp) {
+            buf_free(&payload);
+            json_decref(doc);
+            http_respond_error(req, 404, "not_found", "no such namespace");
+            return;
+        }
+        const char *rooms[1] = {room};
+        n = sio_emit(nsp, rooms, room ? 1 : 0, except_names, nexcept, event, payload.data,
+                     payload.len);
+    }
+    buf_free(&payload);
+    json_decref(doc);
+    buf_t out = BUF_INIT;
+    buf_printf(&out, "{\"recipients\":%zu}", n);
+    http_respond_json_text(req, 200, out.data, out.len);
+    buf_free(&out);
+}
+
+static void route_stats(gateway_t *gw, http_request_t *req, const router_match_t *m, void *user)
+{
+    (void)m, (void)user;
+    const sio_stats_t *s = sio_server_stats(gw->sio);
+    const eio_stats_t *e = eio_server_stats(sio_server_eio(gw->sio));
+    sio_nsp_t *main_nsp = sio_server_nsp(gw->sio, "/");
+    buf_t out = BUF_INIT;
+    buf_printf(&out,
+               "{\"serializations\":%llu,\"deliveries\":%llu,\"connects\":%llu,"
+               "\"disconnects\":%llu,\"authOk\":%llu,\"authFailed\":%llu,"
+               "\"sessions\":%zu,\"sessionsOpened\":%llu,\"sessionsClosed\":%llu,"
+               "\"slowConsumersDropped\":%llu,\"upgrades\":%llu,\"sockets\":%zu,\"rooms\":%zu}",
+               (unsigned long long)s->serializations, (unsigned long long)s->deliveries,
+               (unsigned long long)s->connects, (unsigned long long)s->disconnects,
+               (unsigned long long)s->auth_ok, (unsigned long long)s->auth_failed,
+               eio_server_session_count(sio_server_eio(gw->sio)),
+               (unsigned long long)e->sessions_opened, (unsigned long long)e->sessions_closed,
+               (unsigned long long)e->slow_consumers_dropped, (unsigned long long)e->upgrades,
+               sio_nsp_socket_count(main_nsp), sio_nsp_room_count(main_nsp));
+    http_respond_json_text(req, 200, out.data, out.len);
+    buf_free(&out);
+}
+
+int testing_routes_install(gateway_t *gw, char *err, size_t err_size)
+{
+    if (gateway_add_route(gw, "POST", "/testing/emit", route_emit, NULL, err, err_size) != 0)
+        return -1;
+    return gateway_add_route(gw, "GET", "/testing/stats", route_stats, NULL, err, err_size);
+}
