@@ -7,11 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "base/log.h"
+#include "auth/cookie.h"
 #include "base/mem.h"
 #include "gateway/conformance.h"
 #include "gateway/testing_routes.h"
+#include "plugins/plugin_host.h"
 
 typedef struct gateway_route {
     gateway_route_fn fn;
@@ -32,6 +35,53 @@ int gateway_add_route(gateway_t *gw, const char *method, const char *pattern, ga
     }
     route->next = gw->routes;
     gw->routes = route;
+    return 0;
+}
+
+size_t gateway_remove_routes(gateway_t *gw, void *user)
+{
+    size_t n = 0;
+    for (gateway_route_t **p = &gw->routes; *p;) {
+        gateway_route_t *r = *p;
+        if (r->user == user) {
+            router_remove_handler(gw->router, r);
+            *p = r->next;
+            free(r);
+            n++;
+        } else {
+            p = &r->next;
+        }
+    }
+    return n;
+}
+
+int gateway_authenticate(gateway_t *gw, http_request_t *req, jwt_principal_t *out,
+                         const char **reason)
+{
+    memset(out, 0, sizeof(*out));
+    *reason = "authentication required";
+    if (!gw->verifier) return -1;
+    buf_t token = BUF_INIT;
+    const char *authz = http_request_header(req, "authorization");
+    const char *bearer;
+    size_t bearer_len;
+    const char *cookie = http_request_header(req, "cookie");
+    if (authz && jwt_bearer_token(authz, strlen(authz), &bearer, &bearer_len))
+        buf_append(&token, bearer, bearer_len);
+    else if (!cookie || cookie_get(cookie, strlen(cookie), gw->cfg->auth.cookie_name, 1, &token) != 1) {
+        buf_free(&token);
+        return -1;
+    }
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    jwt_status_t st = jwt_verify(gw->verifier, token.data ? token.data : "", token.len,
+                                 (int64_t)tv.tv_sec, out, reason);
+    buf_free(&token);
+    if (st != JWT_OK) {
+        log_debug("auth", "REST token refused: %s (%s)", jwt_status_name(st), *reason ? *reason : "");
+        *reason = "invalid or expired token";
+        return -1;
+    }
     return 0;
 }
 
@@ -223,6 +273,8 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         if (testing_routes_install(gw, err, err_size) != 0) return -1;
         log_warn("gateway", "test routes /testing/emit and /testing/stats are enabled");
     }
+    gw->plugins = plugin_host_new(gw);
+    if (plugin_host_load_config(gw->plugins, err, err_size) != 0) return -1;
     if (cfg->testing.engineio_echo_path) {
         static const eio_callbacks_t echo_cb = {NULL, echo_on_message, NULL, NULL};
         eio_options_t o;
@@ -248,6 +300,7 @@ void gateway_stop(gateway_t *gw)
     if (gw->stopping) return;
     gw->stopping = 1;
     log_info("gateway", "shutting down (grace %lld ms)", (long long)gw->cfg->server.shutdown_grace_ms);
+    plugin_host_stop(gw->plugins);
     sio_server_close_all(gw->sio);
     if (gw->echo) eio_server_close_all(gw->echo);
     http_server_shutdown(gw->http, (uint64_t)gw->cfg->server.shutdown_grace_ms, on_drained, gw);
@@ -291,6 +344,7 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size)
 
 void gateway_free(gateway_t *gw)
 {
+    plugin_host_free(gw->plugins); /* fini and dlclose, after the loop has stopped */
     if (gw->http) http_server_free(gw->http);
     eio_server_free(gw->echo);
     sio_server_free(gw->sio);

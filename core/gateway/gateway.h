@@ -29,6 +29,7 @@ struct gateway {
     eio_server_t *echo; /* [testing] engineio_echo_path: plain Engine.IO echo endpoint */
     sio_server_t *sio;  /* Socket.IO at [socketio] path */
     jwt_verifier_t *verifier; /* NULL when no key is configured */
+    struct plugin_host *plugins;
     struct gateway_route *routes; /* every registered route record, for freeing */
     uv_signal_t sigint, sigterm;
     int stopping;
@@ -43,6 +44,14 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size);
 /* Begins the graceful shutdown (same as SIGTERM). */
 void gateway_stop(gateway_t *gw);
 void gateway_free(gateway_t *gw);
+
+/* Removes every route registered with this user pointer (a failed plugin's routes). */
+size_t gateway_remove_routes(gateway_t *gw, void *user);
+/* The REST auth helper: verifies the token from the auth cookie or an
+ * "Authorization: Bearer" header. 0 with *out filled (free with jwt_principal_free), or -1
+ * with a reason for a 401 in *reason. */
+int gateway_authenticate(gateway_t *gw, http_request_t *req, jwt_principal_t *out,
+                         const char **reason);
 
 /* Registers a REST route; the route record is owned by the gateway. Returns 0 or a
  * ROUTER_E* error with err. */

@@ -228,6 +228,11 @@ size_t sio_nsp_room_count(const sio_nsp_t *nsp)
     return rooms_room_count(&nsp->rooms);
 }
 
+size_t sio_nsp_room_size(const sio_nsp_t *nsp, const char *room)
+{
+    return rooms_room_size(&nsp->rooms, room, strlen(room));
+}
+
 void sio_nsp_on_connect(sio_nsp_t *nsp, sio_connect_fn fn, void *user)
 {
     handler_append(&nsp->on_connect, (void (*)(void))fn, user);
@@ -785,6 +790,13 @@ static size_t emit_walk(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
     srv->stats.deliveries += ctx.count;
     reap(srv);
     return ctx.count;
+}
+
+size_t sio_emit_filtered(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
+                         const char *const *except, size_t nexcept, int authenticated_only,
+                         const char *event, const char *payload, size_t len)
+{
+    return emit_walk(nsp, rooms, nrooms, except, nexcept, event, payload, len, authenticated_only);
 }
 
 size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,

@@ -75,6 +75,8 @@ const char *sio_nsp_name(const sio_nsp_t *nsp);
 size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 /* Rooms that currently exist in the namespace (own-id rooms included). */
 size_t sio_nsp_room_count(const sio_nsp_t *nsp);
+/* Sockets in one room of the namespace (0 when it does not exist). */
+size_t sio_nsp_room_size(const sio_nsp_t *nsp, const char *room);
 /* Hooks and handlers; several of each may be registered, run in order. */
 void sio_nsp_on_connect(sio_nsp_t *nsp, sio_connect_fn fn, void *user);
 void sio_nsp_on_disconnect(sio_nsp_t *nsp, sio_disconnect_fn fn, void *user);
@@ -114,6 +116,10 @@ sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, c
 size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
                 const char *const *except, size_t nexcept, const char *event,
                 const char *payload, size_t len);
+/* sio_emit restricted to authenticated sockets when authenticated_only is set. */
+size_t sio_emit_filtered(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
+                         const char *const *except, size_t nexcept, int authenticated_only,
+                         const char *event, const char *payload, size_t len);
 /* emit_to_user: every socket of the user, in the main namespace. */
 size_t sio_emit_to_user(sio_server_t *srv, const char *user_id, const char *event,
                         const char *payload, size_t len);

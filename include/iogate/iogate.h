@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define IOG_ABI_MAJOR 1
-#define IOG_ABI_MINOR 0
+#define IOG_ABI_MINOR 1
 
 /* ---- errors (since 1.0) ---- */
 #define IOG_OK 0
@@ -80,6 +80,12 @@ typedef struct iog_connection {
     const char *reason;               /* disconnect: why ("transport close", ...); else NULL */
 } iog_connection_t;
 
+/* Binary data (since 1.1): Socket.IO attachments. */
+typedef struct iog_bytes {
+    const void *data;
+    size_t len;
+} iog_bytes_t;
+
 /* An event a client emitted (since 1.0). */
 typedef struct iog_client_event {
     uint32_t struct_size;
@@ -90,6 +96,10 @@ typedef struct iog_client_event {
     const char *args_json; /* the arguments after the name, as a JSON array */
     size_t args_len;
     int64_t ack_id;        /* >= 0 when the client waits for an ack (see ack()) */
+    /* 1.1: binary attachments; args_json holds {"_placeholder":true,"num":N} objects naming
+     * attachments[N]. Check struct_size before reading these. */
+    const iog_bytes_t *attachments;
+    size_t attachments_len;
 } iog_client_event_t;
 
 /* Where an emit goes (since 1.0). */
@@ -219,8 +229,9 @@ typedef struct iog_host_api {
 
     /* ---- 1.0: timers and off-loop work ---- */
     /* Calls fn after delay_ms, then every repeat_ms if not 0. The handle is the host's;
-     * timer_stop() stops and frees it (call it exactly once, also for one-shot timers,
-     * after or instead of the call). NULL on bad arguments. */
+     * timer_stop() stops and frees it (call it at most once, also for one-shot timers).
+     * When shutdown begins the host stops and frees every timer still running, so
+     * fini() must not call timer_stop(). NULL on bad arguments or during shutdown. */
     iog_timer_t *(*timer_start)(iog_plugin_t *p, uint64_t delay_ms, uint64_t repeat_ms,
                                 iog_timer_fn fn, void *user);
     void (*timer_stop)(iog_timer_t *t);
@@ -252,6 +263,24 @@ typedef struct iog_host_api {
     /* ---- 1.0: principals ---- */
     /* A string claim of the principal's token ("role"), or NULL. */
     const char *(*principal_claim)(iog_plugin_t *p, const iog_principal_t *pr, const char *name);
+
+    /* ---- 1.1 ---- */
+    /* The peer address of a REST request ("127.0.0.1"). */
+    const char *(*request_remote_addr)(iog_request_t *req);
+    /* Emits an event that has no registered serializer, with its payload given as one
+     * JSON value in text (validated, copied). Returns recipients or a negative code. */
+    int (*emit_json)(iog_plugin_t *p, const iog_target_t *target, const char *event,
+                     const char *json, size_t len);
+    /* Emits to one socket with several arguments (args_json is a JSON array, NULL for
+     * none) and optional binary attachments named by placeholders in args_json.
+     * IOG_ENOENT when the socket is gone. */
+    int (*emit_to_socket)(iog_plugin_t *p, const char *nsp, const char *socket_id,
+                          const char *event, const char *args_json, size_t len,
+                          const iog_bytes_t *attachments, size_t attachments_len);
+    /* ack() with binary attachments named by placeholders in args_json. */
+    int (*ack_binary)(iog_plugin_t *p, const char *nsp, const char *socket_id, int64_t ack_id,
+                      const char *args_json, size_t len, const iog_bytes_t *attachments,
+                      size_t attachments_len);
 
     /* New entries are appended here, each group marked with the minor that added it. */
 } iog_host_api_t;

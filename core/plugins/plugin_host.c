@@ -1,0 +1,203 @@
+/* plugin_host.c - finding, checking, initialising and finalising plugins.
+ *
+ * The version check lives here and only here: another ABI major is refused,
+ * a plugin that needs a newer minor than this host is refused, an older
+ * minor is accepted (the host table only ever grew). A plugin whose init
+ * fails leaves nothing behind: routes and events it registered are removed,
+ * Socket.IO handlers were only staged and are dropped, its timers stop. */
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "config/config.h"
+#include "gateway/gateway.h"
+#include "plugins/plugin_internal.h"
+
+int plugin_fail(struct iog_plugin *p, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->error, sizeof(p->error), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+plugin_host_t *plugin_host_new(struct gateway *gw)
+{
+    plugin_host_t *h = xcalloc(1, sizeof(*h));
+    h->gw = gw;
+    strmap_init(&h->events);
+    return h;
+}
+
+size_t plugin_host_count(const plugin_host_t *h)
+{
+    return h->n;
+}
+
+size_t plugin_host_event_count(const plugin_host_t *h)
+{
+    return strmap_count(&h->events);
+}
+
+static int valid_plugin_name(const char *name)
+{
+    if (!name || !name[0] || strlen(name) > 64) return 0;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
+            return 0;
+    return 1;
+}
+
+static struct iog_plugin *find_plugin(plugin_host_t *h, const char *name)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcmp(h->plugins[i]->name, name) == 0) return h->plugins[i];
+    return NULL;
+}
+
+static void plugin_record_free(struct iog_plugin *p)
+{
+    for (size_t i = 0; i < p->nevents; i++) free(p->events[i]);
+    free(p->events);
+    while (p->staged) {
+        staged_t *s = p->staged;
+        p->staged = s->next;
+        free(s->nsp);
+        free(s->event);
+        free(s);
+    }
+    while (p->hooks) {
+        hook_t *hk = p->hooks;
+        p->hooks = hk->next;
+        free(hk);
+    }
+    free(p->file);
+    free(p->name);
+    free(p);
+}
+
+int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t err_size)
+{
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        snprintf(err, err_size, "plugin %s: cannot load: %s", path, dlerror());
+        return -1;
+    }
+    dlerror();
+    iog_plugin_entry_fn entry = (iog_plugin_entry_fn)dlsym(dl, IOG_PLUGIN_ENTRY_SYMBOL);
+    if (!entry) {
+        snprintf(err, err_size, "plugin %s: no entry symbol %s (is it an iogate plugin built with "
+                 "IOG_PLUGIN()?)", path, IOG_PLUGIN_ENTRY_SYMBOL);
+        dlclose(dl);
+        return -1;
+    }
+    const iog_plugin_descriptor_t *d = entry();
+    const char *problem = NULL;
+    char why[256];
+    if (!d) {
+        problem = "its entry point returned no descriptor";
+    } else if (d->struct_size < offsetof(iog_plugin_descriptor_t, fini) + sizeof(d->fini)) {
+        problem = "its descriptor is too small to be an iogate plugin descriptor";
+    } else if (d->abi_major != IOG_ABI_MAJOR) {
+        snprintf(why, sizeof(why), "it was built for plugin ABI %u.%u, this iogate provides %d.%d "
+                 "(a different major version is incompatible: rebuild it against this SDK)",
+                 d->abi_major, d->abi_minor, IOG_ABI_MAJOR, IOG_ABI_MINOR);
+        problem = why;
+    } else if (d->abi_minor > IOG_ABI_MINOR) {
+        snprintf(why, sizeof(why), "it needs plugin ABI %u.%u, this iogate provides only %d.%d "
+                 "(upgrade iogate)", d->abi_major, d->abi_minor, IOG_ABI_MAJOR, IOG_ABI_MINOR);
+        problem = why;
+    } else if (!valid_plugin_name(d->name)) {
+        problem = "its name is not [a-z0-9_-]+ (1 to 64 characters)";
+    } else if (!d->init) {
+        problem = "it has no init function";
+    } else if (find_plugin(h, d->name)) {
+        snprintf(why, sizeof(why), "a plugin named \"%s\" is already loaded", d->name);
+        problem = why;
+    }
+    if (problem) {
+        snprintf(err, err_size, "plugin %s: refused: %s", path, problem);
+        dlclose(dl);
+        return -1;
+    }
+
+    struct iog_plugin *p = xcalloc(1, sizeof(*p));
+    p->host = h;
+    p->file = xstrdup(path);
+    p->name = xstrdup(d->name);
+    p->dl = dl;
+    p->desc = d;
+    p->config = config_plugin_table(h->gw->cfg, d->name);
+    p->state = PLUGIN_INIT;
+    char init_err[512] = "";
+    int r = d->init(p, &plugin_host_api, init_err, sizeof(init_err));
+    if (r != 0) {
+        snprintf(err, err_size, "plugin %s (%s %s): init failed (%s): %s", path, d->name,
+                 d->version ? d->version : "?", plugin_host_api.strerror(r),
+                 init_err[0] ? init_err : p->error[0] ? p->error : "no message");
+        p->state = PLUGIN_FAILED;
+        plugin_unregister(p);
+        if (d->fini) d->fini(p);
+        dlclose(dl);
+        plugin_record_free(p);
+        return -1;
+    }
+    plugin_apply_staged(p);
+    p->state = PLUGIN_ACTIVE;
+    h->plugins = xrealloc(h->plugins, (h->n + 1) * sizeof(*h->plugins));
+    h->plugins[h->n++] = p;
+    log_info("plugins", "loaded %s %s (ABI %u.%u) from %s", d->name, d->version ? d->version : "",
+             d->abi_major, d->abi_minor, path);
+    return 0;
+}
+
+int plugin_host_load_config(plugin_host_t *h, char *err, size_t err_size)
+{
+    const config_t *cfg = h->gw->cfg;
+    for (size_t i = 0; i < cfg->plugins.load.len; i++) {
+        const char *name = cfg->plugins.load.items[i];
+        if (!name[0] || strchr(name, '/') || strstr(name, "..")) {
+            snprintf(err, err_size, "[plugins] load: invalid plugin name \"%s\"", name);
+            return -1;
+        }
+        buf_t path = BUF_INIT;
+        buf_printf(&path, "%s/%s.so", cfg->plugins.dir, name);
+        int r = plugin_host_load_file(h, path.data, err, err_size);
+        buf_free(&path);
+        if (r != 0) return -1;
+    }
+    return 0;
+}
+
+void plugin_host_stop(plugin_host_t *h)
+{
+    h->stopping = 1;
+    for (size_t i = 0; i < h->n; i++) plugin_timers_stop_all(h->plugins[i]);
+}
+
+void plugin_host_free(plugin_host_t *h)
+{
+    if (!h) return;
+    /* Reverse order: a plugin may depend on events of one loaded before it. */
+    for (size_t i = h->n; i-- > 0;) {
+        struct iog_plugin *p = h->plugins[i];
+        if (p->desc->fini) p->desc->fini(p);
+    }
+    for (size_t i = h->n; i-- > 0;) {
+        struct iog_plugin *p = h->plugins[i];
+        dlclose(p->dl);
+        plugin_record_free(p);
+    }
+    size_t pos = 0;
+    const strmap_entry_t *e;
+    while ((e = strmap_next(&h->events, &pos))) free(e->value);
+    strmap_free(&h->events);
+    free(h->plugins);
+    free(h);
+}

@@ -1,0 +1,350 @@
+/* abi_full.c - a test plugin that calls every entry of the host API, so that a
+ * test can prove each one works through the real loader and ABI.
+ *
+ * Init-time checks (config getters, type errors, strerror, registrations)
+ * are recorded and served by GET /abi/report. Everything else is driven by
+ * REST routes and Socket.IO events on the "/abi" namespace. */
+#include <iogate/iogate.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const iog_host_api_t *api;
+static iog_plugin_t *self;
+
+static struct {
+    const char *greeting;
+    int64_t count;
+    double ratio;
+    int enabled;
+    int type_error_ok;    /* config_int on a string gave IOG_ETYPE naming the key */
+    int unknown_key_ok;   /* config_check_keys accepted the known keys */
+    int strerror_ok;
+    int timer_fired;
+    int repeat_ticks;
+    iog_timer_t *repeat;
+    int64_t seq;
+} state;
+
+/* ---- event serializer: exercises every writer entry ---- */
+
+typedef struct ping {
+    int64_t seq;
+    const char *greeting;
+} ping_t;
+
+static int serialize_ping(void *user, const void *payload, iog_json_writer_t *w)
+{
+    (void)user;
+    const ping_t *p = payload;
+    api->json_object_begin(w);
+    api->json_key(w, "seq");
+    api->json_int(w, p->seq);
+    api->json_key(w, "greeting");
+    api->json_string(w, p->greeting);
+    api->json_key(w, "prefix");
+    api->json_string_n(w, p->greeting, 2);
+    api->json_key(w, "ratio");
+    api->json_double(w, state.ratio);
+    api->json_key(w, "enabled");
+    api->json_bool(w, state.enabled);
+    api->json_key(w, "nothing");
+    api->json_null(w);
+    api->json_key(w, "list");
+    api->json_array_begin(w);
+    api->json_int(w, 1);
+    api->json_raw(w, "{\"raw\":[true]}", 14);
+    api->json_array_end(w);
+    api->json_object_end(w);
+    return 0;
+}
+
+/* ---- REST routes ---- */
+
+static void respond_writer(iog_request_t *req, int status, iog_json_writer_t *w)
+{
+    size_t len;
+    const char *text = api->json_text(w, &len);
+    if (text)
+        api->respond(req, status, text, len);
+    else
+        api->respond_error(req, 500, "internal_error", "writer misuse");
+    api->json_free(w);
+}
+
+static void route_report(void *user, iog_request_t *req)
+{
+    (void)user;
+    iog_json_writer_t *w = api->json_new();
+    api->json_object_begin(w);
+    api->json_key(w, "greeting");
+    api->json_string(w, state.greeting);
+    api->json_key(w, "count");
+    api->json_int(w, state.count);
+    api->json_key(w, "ratio");
+    api->json_double(w, state.ratio);
+    api->json_key(w, "enabled");
+    api->json_bool(w, state.enabled);
+    api->json_key(w, "typeErrorOk");
+    api->json_bool(w, state.type_error_ok);
+    api->json_key(w, "unknownKeyOk");
+    api->json_bool(w, state.unknown_key_ok);
+    api->json_key(w, "strerrorOk");
+    api->json_bool(w, state.strerror_ok);
+    api->json_key(w, "timerFired");
+    api->json_bool(w, state.timer_fired);
+    api->json_key(w, "repeatTicks");
+    api->json_int(w, state.repeat_ticks);
+    api->json_key(w, "hostAbi");
+    api->json_int(w, api->abi_major * 100 + api->abi_minor);
+    api->json_object_end(w);
+    respond_writer(req, 200, w);
+}
+
+static void route_whoami(void *user, iog_request_t *req)
+{
+    (void)user;
+    const iog_principal_t *pr = api->request_principal(req);
+    const char *role = api->principal_claim(self, pr, "role");
+    api->response_header(req, "X-Abi-Test", "yes");
+    iog_json_writer_t *w = api->json_new();
+    api->json_object_begin(w);
+    api->json_key(w, "user");
+    api->json_string(w, pr->user_id);
+    api->json_key(w, "role");
+    if (role)
+        api->json_string(w, role);
+    else
+        api->json_null(w);
+    api->json_key(w, "claims");
+    api->json_raw(w, pr->claims_json, strlen(pr->claims_json));
+    api->json_key(w, "method");
+    api->json_string(w, api->request_method(req));
+    api->json_key(w, "path");
+    api->json_string(w, api->request_path(req));
+    api->json_key(w, "x");
+    const char *x = api->request_query(req, "x");
+    if (x)
+        api->json_string(w, x);
+    else
+        api->json_null(w);
+    api->json_key(w, "header");
+    const char *h = api->request_header(req, "x-test");
+    if (h)
+        api->json_string(w, h);
+    else
+        api->json_null(w);
+    api->json_key(w, "remote");
+    api->json_string(w, api->request_remote_addr(req));
+    api->json_key(w, "aborted");
+    api->json_bool(w, api->request_aborted(req));
+    api->json_object_end(w);
+    respond_writer(req, 200, w);
+}
+
+static void route_params(void *user, iog_request_t *req)
+{
+    (void)user;
+    size_t len;
+    const char *body = api->request_body(req, &len);
+    iog_json_writer_t *w = api->json_new();
+    api->json_object_begin(w);
+    api->json_key(w, "a");
+    api->json_string(w, api->request_param(req, "a"));
+    api->json_key(w, "b");
+    api->json_string(w, api->request_param(req, "b"));
+    api->json_key(w, "missing");
+    api->json_bool(w, api->request_param(req, "zzz") == NULL);
+    api->json_key(w, "bodyLength");
+    api->json_int(w, (int64_t)len);
+    api->json_key(w, "body");
+    api->json_string_n(w, body, len);
+    api->json_object_end(w);
+    respond_writer(req, 201, w);
+}
+
+/* POST /abi/emit?kind=user|room|all|authenticated|json&id=... */
+static void route_emit(void *user, iog_request_t *req)
+{
+    (void)user;
+    const char *kind = api->request_query(req, "kind");
+    const char *id = api->request_query(req, "id");
+    ping_t ping = {++state.seq, state.greeting};
+    int r;
+    if (!kind) {
+        api->respond_error(req, 400, "bad_request", "kind is required");
+        return;
+    }
+    if (strcmp(kind, "user") == 0) {
+        r = api->emit_to_user(self, id, "abi:ping", &ping);
+    } else if (strcmp(kind, "json") == 0) {
+        iog_target_t t = {sizeof(t), IOG_TARGET_ROOM, "/abi", id, NULL, 0};
+        r = api->emit_json(self, &t, "abi:json", "{\"free\":\"form\"}", 15);
+    } else if (strcmp(kind, "missing") == 0) {
+        r = api->emit_to_user(self, id, "no-such-event", &ping);
+    } else {
+        const char *except[1] = {api->request_query(req, "except")};
+        iog_target_t t = {sizeof(t), 0, "/abi", id, except[0] ? except : NULL, except[0] ? 1 : 0};
+        t.kind = strcmp(kind, "room") == 0 ? IOG_TARGET_ROOM
+                 : strcmp(kind, "all") == 0 ? IOG_TARGET_ALL
+                                            : IOG_TARGET_AUTHENTICATED;
+        r = api->emit(self, &t, "abi:ping", &ping);
+    }
+    char body[256];
+    int n = r >= 0 ? snprintf(body, sizeof(body), "{\"recipients\":%d}", r)
+                   : snprintf(body, sizeof(body), "{\"error\":\"%s\"}", api->strerror(r));
+    api->respond(req, r >= 0 ? 200 : 404, body, (size_t)n);
+}
+
+typedef struct async_job {
+    iog_request_t *req;
+    int result;
+} async_job_t;
+
+static void async_work(void *user)
+{
+    async_job_t *job = user;
+    usleep(20000); /* blocking work belongs off the loop */
+    job->result = 42;
+}
+
+static void async_done(void *user, int status)
+{
+    async_job_t *job = user;
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"result\":%d,\"status\":%d}", job->result, status);
+    api->respond(job->req, 200, body, (size_t)n);
+    free(job);
+}
+
+static void route_async(void *user, iog_request_t *req)
+{
+    (void)user;
+    async_job_t *job = calloc(1, sizeof(*job));
+    job->req = req;
+    if (api->work_queue(self, async_work, async_done, job) != 0) {
+        free(job);
+        api->respond_error(req, 500, "internal_error", api->plugin_error(self));
+    }
+}
+
+/* ---- Socket.IO ---- */
+
+static void on_connect(void *user, const iog_connection_t *c)
+{
+    (void)user;
+    api->join(self, c->nsp, c->socket_id, "abi-room");
+    char args[512];
+    int n = snprintf(args, sizeof(args), "[{\"roomSize\":%lld,\"user\":%s%s%s,\"auth\":%s}]",
+                     (long long)api->room_size(self, c->nsp, "abi-room"), c->principal ? "\"" : "",
+                     c->principal ? c->principal->user_id : "null", c->principal ? "\"" : "",
+                     c->auth_json);
+    api->emit_to_socket(self, c->nsp, c->socket_id, "welcome", args, (size_t)n, NULL, 0);
+}
+
+static void on_disconnect(void *user, const iog_connection_t *c)
+{
+    (void)user;
+    api->log(self, IOG_LOG_INFO, "socket %s left %s: %s", c->socket_id, c->nsp, c->reason);
+}
+
+static void on_echo(void *user, const iog_client_event_t *ev)
+{
+    (void)user;
+    if (ev->attachments_len)
+        api->ack_binary(self, ev->nsp, ev->socket_id, ev->ack_id, ev->args_json, ev->args_len,
+                        ev->attachments, ev->attachments_len);
+    else
+        api->ack(self, ev->nsp, ev->socket_id, ev->ack_id, ev->args_json, ev->args_len);
+}
+
+static void on_leave(void *user, const iog_client_event_t *ev)
+{
+    (void)user;
+    api->leave(self, ev->nsp, ev->socket_id, "abi-room");
+    char args[64];
+    int n = snprintf(args, sizeof(args), "[%lld]", (long long)api->room_size(self, ev->nsp, "abi-room"));
+    api->ack(self, ev->nsp, ev->socket_id, ev->ack_id, args, (size_t)n);
+}
+
+static void on_kick(void *user, const iog_client_event_t *ev)
+{
+    (void)user;
+    api->disconnect(self, ev->nsp, ev->socket_id);
+}
+
+/* ---- timers ---- */
+
+static iog_timer_t *once_timer;
+
+static void on_once(void *user)
+{
+    (void)user;
+    state.timer_fired = 1;
+    api->timer_stop(once_timer); /* a one-shot timer is still stopped once, to free it */
+    once_timer = NULL;
+}
+
+static void on_repeat(void *user)
+{
+    (void)user;
+    if (++state.repeat_ticks == 3) {
+        api->timer_stop(state.repeat);
+        state.repeat = NULL;
+    }
+}
+
+static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t err_size)
+{
+    api = host;
+    self = p;
+    static const char *const known[] = {"greeting", "count", "ratio", "enabled"};
+    int r = api->config_check_keys(p, known, 4);
+    state.unknown_key_ok = r == 0;
+    if (r) {
+        snprintf(err, err_size, "%s", api->plugin_error(p));
+        return r;
+    }
+    r = api->config_string(p, "greeting", "hello", &state.greeting);
+    if (!r) r = api->config_int(p, "count", 7, &state.count);
+    if (!r) r = api->config_double(p, "ratio", 0.5, &state.ratio);
+    if (!r) r = api->config_bool(p, "enabled", 0, &state.enabled);
+    if (r) {
+        snprintf(err, err_size, "%s", api->plugin_error(p));
+        return r;
+    }
+    int64_t ignored;
+    if (api->config_string(p, "greeting", NULL, &state.greeting) == 0 && state.greeting &&
+        strcmp(state.greeting, "hello") != 0)
+        state.type_error_ok = api->config_int(p, "greeting", 0, &ignored) == IOG_ETYPE &&
+                              strstr(api->plugin_error(p), "greeting") != NULL;
+    else
+        state.type_error_ok = 1; /* nothing configured to mistype */
+    state.strerror_ok = strcmp(api->strerror(IOG_ENOENT), "not found") == 0;
+    api->log(p, IOG_LOG_INFO, "abi_full initialising with greeting %s", state.greeting);
+
+    if (!r) r = api->register_event(p, "abi:ping", serialize_ping, NULL);
+    if (!r) r = api->register_route(p, "GET", "/abi/report", IOG_ROUTE_PUBLIC, route_report, NULL);
+    if (!r)
+        r = api->register_route(p, "GET", "/abi/whoami", IOG_ROUTE_AUTHENTICATED, route_whoami, NULL);
+    if (!r)
+        r = api->register_route(p, "POST", "/abi/params/:a/:b", IOG_ROUTE_PUBLIC, route_params, NULL);
+    if (!r) r = api->register_route(p, "POST", "/abi/emit", IOG_ROUTE_PUBLIC, route_emit, NULL);
+    if (!r) r = api->register_route(p, "GET", "/abi/async", IOG_ROUTE_PUBLIC, route_async, NULL);
+    if (!r) r = api->add_namespace(p, "/abi");
+    if (!r) r = api->on_connect(p, "/abi", on_connect, NULL);
+    if (!r) r = api->on_disconnect(p, "/abi", on_disconnect, NULL);
+    if (!r) r = api->on_event(p, "/abi", "echo", on_echo, NULL);
+    if (!r) r = api->on_event(p, "/abi", "leave", on_leave, NULL);
+    if (!r) r = api->on_event(p, "/abi", "kick", on_kick, NULL);
+    if (r) {
+        snprintf(err, err_size, "%s", api->plugin_error(p));
+        return r;
+    }
+    once_timer = api->timer_start(p, 10, 0, on_once, NULL);
+    state.repeat = api->timer_start(p, 5, 5, on_repeat, NULL);
+    return 0;
+}
+
+IOG_PLUGIN("abi_full", "1.0.0", init, NULL)

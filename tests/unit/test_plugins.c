@@ -1,0 +1,136 @@
+/* test_plugins.c - the loader and its version rules, with real .so files built
+ * by tests/plugins through iogate_add_plugin(): wrong major, newer minor, no
+ * entry symbol and missing files are refused with messages naming the file;
+ * an older minor loads; a failing init leaves no route, event or timer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <iogate/iogate.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gateway.h"
+#include "plugins/plugin_host.h"
+
+#define PLUGIN(name) IOGATE_BINARY_DIR "/test-plugins/" name ".so"
+
+typedef struct fixture {
+    uv_loop_t loop;
+    config_t cfg;
+    gateway_t gw;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    char err[512];
+    const char *text = "[server]\nport = 0\n[auth]\njwt_secret = \"k\"\n"
+                       "[plugin.abi_full]\ngreeting = \"bonjour\"\ncount = 3\n";
+    assert_int_equal(config_load_text(&f->cfg, text, strlen(text), "test.toml", err, sizeof(err)), 0);
+    uv_loop_init(&f->loop);
+    assert_int_equal(gateway_init(&f->gw, &f->loop, &f->cfg, err, sizeof(err)), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    plugin_host_stop(f->gw.plugins); /* closes the plugins' timers */
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    gateway_free(&f->gw);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    config_free(&f->cfg);
+    free(f);
+    return 0;
+}
+
+static void expect_refused(fixture_t *f, const char *path, const char *needle)
+{
+    char err[1024] = "";
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, path, err, sizeof(err)), -1);
+    if (!strstr(err, needle)) fail_msg("message '%s' lacks '%s'", err, needle);
+    if (!strstr(err, path)) fail_msg("message '%s' does not name the file", err);
+}
+
+static int route_exists(fixture_t *f, const char *method, const char *path)
+{
+    router_match_t m;
+    router_result_t r = router_match(f->gw.router, method, path, strlen(path), &m, NULL);
+    router_match_free(&m);
+    return r == ROUTER_FOUND;
+}
+
+static void version_rules(void **state)
+{
+    fixture_t *f = *state;
+    char other[64];
+    snprintf(other, sizeof(other), "built for plugin ABI %d.0, this iogate provides %d.%d",
+             IOG_ABI_MAJOR + 1, IOG_ABI_MAJOR, IOG_ABI_MINOR);
+    expect_refused(f, PLUGIN("abi_wrong_major"), other);
+    snprintf(other, sizeof(other), "needs plugin ABI %d.%d, this iogate provides only %d.%d",
+             IOG_ABI_MAJOR, IOG_ABI_MINOR + 1, IOG_ABI_MAJOR, IOG_ABI_MINOR);
+    expect_refused(f, PLUGIN("abi_newer_minor"), other);
+    expect_refused(f, PLUGIN("abi_no_entry"), "no entry symbol iogate_plugin_entry");
+    expect_refused(f, PLUGIN("does_not_exist"), "cannot load");
+    assert_int_equal(plugin_host_count(f->gw.plugins), 0);
+
+    char err[512];
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_older_minor"), err, sizeof(err)), 0);
+    assert_true(route_exists(f, "GET", "/old-plugin"));
+    assert_int_equal(plugin_host_count(f->gw.plugins), 1);
+}
+
+static void failing_init_leaves_nothing(void **state)
+{
+    fixture_t *f = *state;
+    expect_refused(f, PLUGIN("abi_failing_init"), "database unreachable (deliberate test failure)");
+    assert_false(route_exists(f, "GET", "/failing"));
+    assert_int_equal(plugin_host_event_count(f->gw.plugins), 0);
+    assert_int_equal(plugin_host_count(f->gw.plugins), 0);
+    /* Its timer was closed: once the loop has run, nothing of it is alive. */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_false(uv_loop_alive(&f->loop));
+}
+
+static void duplicates_are_refused(void **state)
+{
+    fixture_t *f = *state;
+    char err[512];
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_full"), err, sizeof(err)), 0);
+    assert_true(route_exists(f, "GET", "/abi/report"));
+    assert_int_equal(plugin_host_event_count(f->gw.plugins), 1);
+    expect_refused(f, PLUGIN("abi_duplicate_event"), "event \"abi:ping\" is already registered by plugin abi_full");
+    expect_refused(f, PLUGIN("abi_full"), "a plugin named \"abi_full\" is already loaded");
+    assert_int_equal(plugin_host_event_count(f->gw.plugins), 1);
+    assert_int_equal(plugin_host_count(f->gw.plugins), 1);
+}
+
+static void config_table_reaches_the_plugin(void **state)
+{
+    fixture_t *f = *state;
+    char err[512];
+    /* Unknown keys in [plugin.abi_full] make its init fail with file:line. */
+    config_t bad;
+    const char *text = "[plugin.abi_full]\ngreeting = \"x\"\ncolour = \"blue\"\n";
+    assert_int_equal(config_load_text(&bad, text, strlen(text), "bad.toml", err, sizeof(err)), 0);
+    const config_t *saved = f->gw.cfg;
+    f->gw.cfg = &bad;
+    expect_refused(f, PLUGIN("abi_full"), "bad.toml:3:1: unknown key 'colour' in [plugin.abi_full]");
+    f->gw.cfg = saved;
+    config_free(&bad);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_full"), err, sizeof(err)), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(version_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_init_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(duplicates_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(config_table_reaches_the_plugin, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
