@@ -1,8 +1,10 @@
 /* main.c - the command line: run the server, check a configuration, print
  * the version. Everything else lives in the gateway. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "base/log.h"
@@ -16,8 +18,46 @@ static void usage(FILE *out)
             "       iogate --check-config FILE  validate FILE and exit (0 valid, 1 invalid)\n"
             "       iogate --print-config [--config FILE]\n"
             "                                   print the effective configuration as TOML\n"
+            "       iogate new-plugin NAME DIR  create a plugin project from the SDK template\n"
             "       iogate --version            print the version\n"
             "       iogate --help               this text\n");
+}
+
+/* `iogate new-plugin NAME DIR` runs the SDK's scaffolding script: the installed one
+ * (PREFIX/share/iogate, next to PREFIX/bin/iogate) or the source tree's. */
+static int new_plugin(int argc, char **argv)
+{
+    char exe[PATH_MAX];
+    size_t len = sizeof(exe);
+    char script[PATH_MAX + 64];
+    const char *candidates[3] = {NULL, NULL, IOGATE_SOURCE_DIR "/sdk/new-plugin.sh"};
+    const char *env = getenv("IOGATE_DATADIR");
+    char from_env[PATH_MAX + 32];
+    if (env) {
+        snprintf(from_env, sizeof(from_env), "%s/new-plugin.sh", env);
+        candidates[0] = from_env;
+    }
+    if (uv_exepath(exe, &len) == 0) {
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(script, sizeof(script), "%s/../share/iogate/new-plugin.sh", exe);
+        candidates[1] = script;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!candidates[i] || access(candidates[i], X_OK) != 0) continue;
+        char *args[5] = {(char *)"/bin/sh", (char *)candidates[i], argc > 2 ? argv[2] : NULL,
+                         argc > 3 ? argv[3] : NULL, NULL};
+        if (argc != 4) {
+            fprintf(stderr, "usage: iogate new-plugin NAME DIR\n");
+            return 2;
+        }
+        execv("/bin/sh", args);
+        perror("iogate: cannot run new-plugin.sh");
+        return 1;
+    }
+    fprintf(stderr, "iogate: the SDK scaffolding (share/iogate/new-plugin.sh) was not found; "
+                    "set IOGATE_DATADIR\n");
+    return 1;
 }
 
 static void print_line(void *user, const char *line)
@@ -62,6 +102,7 @@ int main(int argc, char **argv)
 {
     const char *config_path = NULL, *check_path = NULL;
     int print = 0;
+    if (argc >= 2 && strcmp(argv[1], "new-plugin") == 0) return new_plugin(argc, argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
