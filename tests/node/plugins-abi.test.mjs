@@ -1,0 +1,177 @@
+// The plugin ABI end to end: the abi_full test plugin (tests/plugins/abi_full.c)
+// calls every host API entry; these tests drive it through the real loader,
+// over REST and with the official socket.io-client. Broken plugins stop
+// startup with a message naming the file.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io } from 'socket.io-client';
+import { startServer, BIN, BUILD_DIR, ROOT } from './lib/server.mjs';
+
+const PLUGINS = join(BUILD_DIR, 'test-plugins');
+const SECRET = 'abi-test-secret';
+
+function token(claims) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const head = b64({ alg: 'HS256', typ: 'JWT' });
+  const body = b64({ exp: Math.floor(Date.now() / 1000) + 600, ...claims });
+  const sig = crypto.createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url');
+  return `${head}.${body}.${sig}`;
+}
+
+function once(socket, event, ms = 3000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms);
+    socket.once(event, (...args) => {
+      clearTimeout(t);
+      resolve(args);
+    });
+  });
+}
+
+let server;
+let base;
+before(async () => {
+  server = await startServer(`
+[auth]
+jwt_secret = "${SECRET}"
+[plugins]
+dir = "${PLUGINS}"
+load = ["abi_full", "abi_older_minor"]
+[plugin.abi_full]
+greeting = "bonjour"
+count = 3
+ratio = 0.25
+enabled = true
+`);
+  base = `http://127.0.0.1:${server.port}`;
+});
+after(async () => {
+  const r = await server.stop();
+  assert.equal(r.code, 0);
+});
+
+test('init-time entries: config getters, type errors, strerror, timers', async () => {
+  await new Promise((r) => setTimeout(r, 100)); // let the timers fire
+  const report = await (await fetch(`${base}/abi/report`)).json();
+  assert.deepEqual(report, {
+    greeting: 'bonjour', count: 3, ratio: 0.25, enabled: true, typeErrorOk: true,
+    unknownKeyOk: true, strerrorOk: true, timerFired: true, repeatTicks: 3, hostAbi: 101,
+  });
+});
+
+test('an older-minor plugin loads and serves its route', async () => {
+  const body = await (await fetch(`${base}/old-plugin`)).json();
+  assert.deepEqual(body, { abi: '1.0', hostMinor: 1 });
+});
+
+test('authenticated route: 401 without a token, principal and accessors with one', async () => {
+  let res = await fetch(`${base}/abi/whoami`);
+  assert.equal(res.status, 401);
+  assert.equal((await res.json()).error.code, 'unauthorized');
+  res = await fetch(`${base}/abi/whoami?x=a%20b`, {
+    headers: { authorization: `Bearer ${token({ sub: 'u1', role: 'admin' })}`, 'x-test': 'hdr' },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-abi-test'), 'yes');
+  const me = await res.json();
+  assert.equal(me.user, 'u1');
+  assert.equal(me.role, 'admin');
+  assert.equal(me.claims.sub, 'u1');
+  assert.equal(me.method, 'GET');
+  assert.equal(me.path, '/abi/whoami');
+  assert.equal(me.x, 'a b');
+  assert.equal(me.header, 'hdr');
+  assert.equal(me.remote, '127.0.0.1');
+  assert.equal(me.aborted, false);
+  // The cookie works as well as the Bearer header.
+  res = await fetch(`${base}/abi/whoami`, { headers: { cookie: `token=${token({ sub: 'u2' })}` } });
+  assert.equal((await res.json()).user, 'u2');
+});
+
+test('path parameters are decoded and the body reaches the plugin', async () => {
+  const res = await fetch(`${base}/abi/params/x%2Fy/%C3%A9`, { method: 'POST', body: 'payload!' });
+  assert.equal(res.status, 201);
+  assert.deepEqual(await res.json(), { a: 'x/y', b: 'é', missing: true, bodyLength: 8, body: 'payload!' });
+});
+
+test('work_queue: a route answers later from the loop after off-loop work', async () => {
+  const body = await (await fetch(`${base}/abi/async`)).json();
+  assert.deepEqual(body, { result: 42, status: 0 });
+});
+
+test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', async () => {
+  const alice = io(`${base}/abi`, { forceNew: true, extraHeaders: { cookie: `token=${token({ sub: 'alice' })}` }, auth: { hi: 1 } });
+  const [welcome] = await once(alice, 'welcome');
+  assert.deepEqual(welcome, { roomSize: 1, user: 'alice', auth: { hi: 1 } });
+  const anon = io(`${base}/abi`, { forceNew: true });
+  const [welcome2] = await once(anon, 'welcome');
+  assert.deepEqual(welcome2, { roomSize: 2, user: null, auth: {} });
+
+  // Emits through registered serializers, to a room, with an except list, to authenticated only.
+  const got = { alice: [], anon: [] };
+  alice.on('abi:ping', (p) => got.alice.push(p));
+  anon.on('abi:ping', (p) => got.anon.push(p));
+  let r = await (await fetch(`${base}/abi/emit?kind=room&id=abi-room`, { method: 'POST' })).json();
+  assert.equal(r.recipients, 2);
+  r = await (await fetch(`${base}/abi/emit?kind=authenticated`, { method: 'POST' })).json();
+  assert.equal(r.recipients, 1);
+  r = await (await fetch(`${base}/abi/emit?kind=all&except=abi-room`, { method: 'POST' })).json();
+  assert.equal(r.recipients, 0);
+  const missing = await fetch(`${base}/abi/emit?kind=missing&id=alice`, { method: 'POST' });
+  assert.equal(missing.status, 404);
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal(got.alice.length, 2);
+  assert.equal(got.anon.length, 1);
+  assert.deepEqual(got.alice[0], {
+    seq: got.alice[0].seq, greeting: 'bonjour', prefix: 'bo', ratio: 0.25, enabled: true,
+    nothing: null, list: [1, { raw: [true] }],
+  });
+  const json = once(anon, 'abi:json');
+  r = await (await fetch(`${base}/abi/emit?kind=json&id=abi-room`, { method: 'POST' })).json();
+  assert.equal(r.recipients, 2);
+  assert.deepEqual((await json)[0], { free: 'form' });
+
+  // Client events with acks, text and binary.
+  assert.deepEqual(await alice.emitWithAck('echo', 1, 'two', { three: [3] }), 1);
+  const bin = await new Promise((res) => alice.emit('echo', Buffer.from([1, 2, 3]), 'x', (...a) => res(a)));
+  assert.deepEqual([...bin[0]], [1, 2, 3]);
+  assert.equal(bin[1], 'x');
+  // leave: the room shrinks; kick: the server disconnects the socket.
+  assert.equal(await anon.emitWithAck('leave'), 1);
+  const gone = once(anon, 'disconnect');
+  anon.emit('kick');
+  assert.equal((await gone)[0], 'io server disconnect');
+  alice.close();
+  anon.close();
+  await new Promise((res) => setTimeout(res, 100));
+  assert.match(server.logs(), /\[abi_full\] socket \S+ left \/abi: server namespace disconnect/);
+});
+
+test('broken plugins stop startup with a message naming the file', () => {
+  const cases = [
+    ['abi_wrong_major', /abi_wrong_major\.so: refused: it was built for plugin ABI 2\.0, this iogate provides 1\.1/],
+    ['abi_newer_minor', /abi_newer_minor\.so: refused: it needs plugin ABI 1\.2, this iogate provides only 1\.1/],
+    ['abi_no_entry', /abi_no_entry\.so: no entry symbol iogate_plugin_entry/],
+    ['abi_failing_init', /abi_failing_init\.so \(abi_failing_init 1\.0\.0\): init failed \(I\/O or internal error\): database unreachable/],
+    ['missing_plugin', /missing_plugin\.so: cannot load/],
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'iogate-abi-'));
+  const run = (text) => {
+    const file = join(dir, 'iogate.toml');
+    writeFileSync(file, text);
+    return spawnSync(BIN, ['--config', file], { cwd: ROOT, encoding: 'utf8', timeout: 10000 });
+  };
+  for (const [name, re] of cases) {
+    const r = run(`[server]\nport = 0\n[plugins]\ndir = "${PLUGINS}"\nload = ["${name}"]\n`);
+    assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+    assert.match(r.stderr, re, name);
+  }
+  const bad = run(`[server]\nport = 0\n[plugins]\nload = ["../x"]\n`);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /invalid plugin name "\.\.\/x"/);
+});
