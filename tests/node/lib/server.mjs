@@ -11,14 +11,15 @@ export const BIN = process.env.IOGATE_BIN || join(ROOT, 'build', 'iogate');
 export const BUILD_DIR = process.env.IOGATE_BUILD_DIR || join(ROOT, 'build');
 
 // Starts iogate with `config` (TOML text, without [server] port/host, which are
-// added here). Resolves to { port, proc, logs(), stop() }.
-export async function startServer(config = '', { env = {}, args = [] } = {}) {
+// added here). `port` picks a fixed port (0, the default, a free one), e.g. to
+// restart a server where its clients expect it. Resolves to { port, proc, logs(), stop() }.
+export async function startServer(config = '', { env = {}, args = [], port: wantPort = 0 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'iogate-test-'));
   const file = join(dir, 'iogate.toml');
   const hasServer = /^\s*\[server\]/m.test(config);
   const text = hasServer
-    ? config.replace(/^\s*\[server\]\s*$/m, '[server]\nhost = "127.0.0.1"\nport = 0')
-    : `[server]\nhost = "127.0.0.1"\nport = 0\n${config}`;
+    ? config.replace(/^\s*\[server\]\s*$/m, `[server]\nhost = "127.0.0.1"\nport = ${wantPort}`)
+    : `[server]\nhost = "127.0.0.1"\nport = ${wantPort}\n${config}`;
   writeFileSync(file, text);
   const proc = spawn(BIN, ['--config', file, ...args], {
     cwd: ROOT,
