@@ -3,6 +3,7 @@
 
 #include "base/buf.h"
 #include "base/json_out.h"
+#include <jansson.h>
 
 static void on_connect(void *user, sio_socket_t *s, const json_t *auth)
 {
@@ -25,24 +26,24 @@ static void on_message_with_ack(void *user, sio_socket_t *s, const sio_event_t *
     sio_socket_ack(s, ev->ack_id, ev->args, ev->bin, ev->nbin);
 }
 
-static void on_client_ack(void *user, sio_socket_t *s, const json_t *args)
+static void on_client_ack(void *user, sio_socket_t *s, const json_t *args, const sio_bin_t *bin,
+                          size_t nbin)
 {
     (void)user;
     if (!args) return; /* the socket left first */
-    buf_t json = BUF_INIT;
-    json_out_append(&json, args);
-    sio_socket_emit(s, "ack-response", json.data, json.len);
-    buf_free(&json);
+    /* The client's ack arguments come back as one array argument. */
+    json_t *wrapped = json_pack("[O]", args);
+    sio_socket_emit_args(s, "ack-response", wrapped, bin, nbin);
+    json_decref(wrapped);
 }
 
 static void on_request_ack(void *user, sio_socket_t *s, const sio_event_t *ev)
 {
     (void)user;
-    const json_t *first = json_array_get(ev->args, 0);
-    buf_t json = BUF_INIT;
-    if (first) json_out_append(&json, first);
-    sio_socket_emit_with_ack(s, "ack-request", json.data, json.len, 5000, on_client_ack, NULL);
-    buf_free(&json);
+    json_t *first = json_array();
+    if (json_array_size(ev->args)) json_array_append(first, json_array_get(ev->args, 0));
+    sio_socket_emit_with_ack(s, "ack-request", first, ev->bin, ev->nbin, 5000, on_client_ack, NULL);
+    json_decref(first);
 }
 
 void conformance_install(sio_server_t *srv)

@@ -326,11 +326,12 @@ void sio_socket_emit_args(sio_socket_t *s, const char *event, const json_t *args
     json_decref(array);
 }
 
-void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const char *payload,
-                              size_t len, uint64_t timeout_ms, sio_ack_fn cb, void *user)
+void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *args,
+                              const sio_bin_t *bin, size_t nbin, uint64_t timeout_ms,
+                              sio_ack_fn cb, void *user)
 {
     if (!s->connected) {
-        cb(user, s, NULL);
+        cb(user, s, NULL, NULL, 0);
         return;
     }
     pending_ack_t *a = xcalloc(1, sizeof(*a));
@@ -340,10 +341,11 @@ void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const char *pa
     a->deadline = timeout_ms ? uv_now(s->client->srv->loop) + timeout_ms : 0;
     a->next = s->acks;
     s->acks = a;
-    buf_t json = BUF_INIT;
-    event_json(&json, event, payload, len);
-    socket_send_text(s, SIO_EVENT, a->id, json.data, json.len);
-    buf_free(&json);
+    json_t *array = json_array();
+    json_array_append_new(array, json_string(event));
+    if (args) json_array_extend(array, (json_t *)args);
+    socket_send_array(s, SIO_EVENT, SIO_BINARY_EVENT, a->id, array, bin, nbin);
+    json_decref(array);
     if (a->deadline) client_rearm(s->client);
 }
 
@@ -379,7 +381,7 @@ static void socket_finalize(sio_socket_t *s)
     while (s->acks) {
         pending_ack_t *a = s->acks;
         s->acks = a->next;
-        a->cb(a->user, s, NULL);
+        a->cb(a->user, s, NULL, NULL, 0);
         free(a);
     }
     rooms_remove_member(&nsp->rooms, &s->member);
@@ -470,7 +472,7 @@ static void client_on_deadline(sio_client_t *c)
             pending_ack_t *a = *p;
             if (a->deadline && now >= a->deadline) {
                 *p = a->next;
-                a->cb(a->user, s, NULL);
+                a->cb(a->user, s, NULL, NULL, 0);
                 free(a);
             } else {
                 p = &a->next;
@@ -586,7 +588,7 @@ static void socket_on_ack(sio_socket_t *s, sio_packet_t *p)
         if ((*a)->id == p->id) {
             pending_ack_t *found = *a;
             *a = found->next;
-            found->cb(found->user, s, p->data);
+            found->cb(found->user, s, p->data, p->bin, p->bin_len);
             free(found);
             return;
         }

@@ -49,9 +49,10 @@ typedef struct sio_event {
 typedef void (*sio_connect_fn)(void *user, sio_socket_t *s, const json_t *auth);
 typedef void (*sio_disconnect_fn)(void *user, sio_socket_t *s, const char *reason);
 typedef void (*sio_event_fn)(void *user, sio_socket_t *s, const sio_event_t *ev);
-/* Answer to a server emit with ack: args is the client's array, or NULL when the socket
- * disconnected (or the ack timed out) first. */
-typedef void (*sio_ack_fn)(void *user, sio_socket_t *s, const json_t *args);
+/* Answer to a server emit with ack: args is the client's array (placeholders naming
+ * bin[]), or NULL when the socket disconnected (or the ack timed out) first. */
+typedef void (*sio_ack_fn)(void *user, sio_socket_t *s, const json_t *args, const sio_bin_t *bin,
+                           size_t nbin);
 
 typedef struct sio_stats {
     uint64_t serializations;  /* packets encoded by the emitter (once per emit) */
@@ -96,10 +97,12 @@ void sio_socket_emit(sio_socket_t *s, const char *event, const char *payload, si
 /* Emits event with an argument array that may hold placeholders naming bin[]. */
 void sio_socket_emit_args(sio_socket_t *s, const char *event, const json_t *args,
                           const sio_bin_t *bin, size_t nbin);
-/* Emits with an acknowledgement; cb runs once (with NULL if the socket goes first or
- * timeout_ms passes; 0 = no timeout). */
-void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const char *payload,
-                              size_t len, uint64_t timeout_ms, sio_ack_fn cb, void *user);
+/* Emits event with an argument array (placeholders naming bin[]) and an
+ * acknowledgement; cb runs once (with NULL if the socket goes first or timeout_ms
+ * passes; 0 = no timeout). */
+void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *args,
+                              const sio_bin_t *bin, size_t nbin, uint64_t timeout_ms,
+                              sio_ack_fn cb, void *user);
 /* Answers a client's ack request with an argument array (placeholders name bin[]). */
 void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const sio_bin_t *bin,
                     size_t nbin);
