@@ -6,12 +6,12 @@ ASAN_BUILD ?= build-asan
 CONFIG     ?= config/iogate.toml
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test deps build build-asan node-deps unit check-format clean
+.PHONY: run test deps build examples build-asan node-deps clean
 
 run: build
 	./$(BUILD)/iogate --config $(CONFIG)
 
-test: build build-asan node-deps
+test: build examples build-asan node-deps
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
@@ -23,9 +23,15 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
+# The example plugins, built out of tree against the SDK installed from each build
+# (the way a plugin author builds), for tests/node/examples.test.mjs.
+examples: build
+	scripts/build-examples.sh $(BUILD)
+
 build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOGATE_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	scripts/build-examples.sh $(ASAN_BUILD)
 
 node-deps: deps
 	@if [ -f tests/node/package-lock.json ]; then \
