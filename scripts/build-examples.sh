@@ -1,21 +1,27 @@
 #!/bin/sh
-# build-examples.sh BUILD_DIR - builds the example plugins the way a plugin
-# author does: installs the SDK from BUILD_DIR into BUILD_DIR/sdk-prefix, then
-# configures and builds each examples/X out of tree against that install
-# (find_package(iogate) through CMAKE_PREFIX_PATH only), and copies the .so
-# files into BUILD_DIR/examples-plugins/, where tests/node/examples.test.mjs
-# loads them from. BUILD_DIR must hold a built iogate (cmake --build BUILD_DIR).
+# build-examples.sh BUILD_DIR [WORK_DIR] - builds the example plugins the way a
+# plugin author does: installs the SDK from BUILD_DIR into WORK_DIR/sdk-prefix,
+# then configures and builds each examples/X out of tree in WORK_DIR/examples/X
+# against that install (find_package(iogate) through CMAKE_PREFIX_PATH only),
+# and copies the .so files into WORK_DIR/examples-plugins/, where
+# tests/node/examples.test.mjs loads them from. WORK_DIR defaults to BUILD_DIR.
+# BUILD_DIR must hold a built iogate (cmake --build BUILD_DIR).
 # Warnings are errors here (the examples' own CMakeLists keep them warnings).
 set -eu
 
-if [ $# -ne 1 ]; then
-    echo "usage: $0 BUILD_DIR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+    echo "usage: $0 BUILD_DIR [WORK_DIR]" >&2
     exit 2
 fi
 root=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 build=$(CDPATH= cd -- "$1" && pwd)
-prefix=$build/sdk-prefix
-out=$build/examples-plugins
+work=$build
+if [ $# -eq 2 ]; then
+    mkdir -p -- "$2"
+    work=$(CDPATH= cd -- "$2" && pwd)
+fi
+prefix=$work/sdk-prefix
+out=$work/examples-plugins
 
 rm -rf -- "$prefix" "$out"
 cmake --install "$build" --prefix "$prefix" >/dev/null
@@ -24,7 +30,7 @@ mkdir -p -- "$out"
 for src in "$root"/examples/*/; do
     [ -f "$src/CMakeLists.txt" ] || continue
     name=$(basename -- "$src")
-    bdir=$build/examples/$name
+    bdir=$work/examples/$name
     echo "build-examples: $name"
     cmake -S "$src" -B "$bdir" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCMAKE_C_FLAGS=-Werror >/dev/null
