@@ -534,13 +534,24 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
             authenticate(srv, json_string_value(token), json_string_length(token), "auth payload",
                          &s->principal);
     }
+    /* Sockets are cut off at exp; a token already past it (accepted only thanks to the
+     * clock-skew leeway, which serves REST requests) authenticates no socket. */
+    if (s->principal.user_id && s->principal.exp &&
+        (uint64_t)s->principal.exp <= wall_ms() / 1000) {
+        log_debug("sio", "socket %s: token of user %s is past exp; connecting unauthenticated",
+                  s->id, s->principal.user_id);
+        principal_clear(&s->principal);
+    }
     if (s->principal.user_id) {
         buf_t room = BUF_INIT;
         buf_printf(&room, SIO_USER_ROOM_PREFIX "%s", s->principal.user_id);
         rooms_join(&nsp->rooms, &s->member, room.data, room.len);
         buf_free(&room);
         if (s->principal.exp) {
-            uint64_t exp_ms = (uint64_t)s->principal.exp * 1000, now_wall = wall_ms();
+            /* Clamped so a far-future exp cannot overflow into the past. */
+            uint64_t exp_s = (uint64_t)s->principal.exp;
+            uint64_t exp_ms = exp_s > UINT64_MAX / 2000 ? UINT64_MAX / 2 : exp_s * 1000;
+            uint64_t now_wall = wall_ms();
             uint64_t now = uv_now(srv->loop);
             s->expires_at = exp_ms > now_wall ? now + (exp_ms - now_wall) : now;
         }

