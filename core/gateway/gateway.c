@@ -274,7 +274,13 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         log_warn("gateway", "test routes /testing/emit and /testing/stats are enabled");
     }
     gw->plugins = plugin_host_new(gw);
-    if (plugin_host_load_config(gw->plugins, err, err_size) != 0) return -1;
+    if (plugin_host_load_config(gw->plugins, err, err_size) != 0) {
+        /* Close what the plugins loaded so far (and a failed one) left open, so the
+         * caller can free everything. */
+        plugin_host_stop(gw->plugins);
+        uv_run(loop, UV_RUN_DEFAULT);
+        return -1;
+    }
     if (cfg->testing.engineio_echo_path) {
         static const eio_callbacks_t echo_cb = {NULL, echo_on_message, NULL, NULL};
         eio_options_t o;

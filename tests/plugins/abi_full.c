@@ -315,8 +315,8 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
         return r;
     }
     int64_t ignored;
-    if (api->config_string(p, "greeting", NULL, &state.greeting) == 0 && state.greeting &&
-        strcmp(state.greeting, "hello") != 0)
+    const char *configured = NULL;
+    if (api->config_string(p, "greeting", NULL, &configured) == 0 && configured)
         state.type_error_ok = api->config_int(p, "greeting", 0, &ignored) == IOG_ETYPE &&
                               strstr(api->plugin_error(p), "greeting") != NULL;
     else
