@@ -171,6 +171,12 @@ int plugin_host_load_config(plugin_host_t *h, char *err, size_t err_size)
         int r = plugin_host_load_file(h, path.data, err, err_size);
         buf_free(&path);
         if (r != 0) return -1;
+        /* Its config table is [plugin.<descriptor name>]: a file named otherwise would
+         * silently read another table. */
+        const char *real = h->plugins[h->n - 1]->name;
+        if (strcmp(real, name) != 0)
+            log_warn("plugins", "%s/%s.so calls itself \"%s\": its configuration is [plugin.%s]",
+                     cfg->plugins.dir, name, real, real);
     }
     return 0;
 }

@@ -318,6 +318,18 @@ typedef struct iog_plugin_descriptor {
         return &descriptor;                                                                        \
     }
 
+/* The same, for a plugin that uses only the host API of an older minor and so also
+ * loads into hosts of that minor (since 1.1):
+ *   IOG_PLUGIN_AT(0, "presence", "1.0.0", presence_init, presence_fini)  */
+#define IOG_PLUGIN_AT(MINOR, NAME, VERSION, INIT, FINI)                                           \
+    IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void);                           \
+    IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void)                            \
+    {                                                                                              \
+        static const iog_plugin_descriptor_t descriptor = {                                        \
+            sizeof(iog_plugin_descriptor_t), IOG_ABI_MAJOR, MINOR, NAME, VERSION, INIT, FINI};     \
+        return &descriptor;                                                                        \
+    }
+
 typedef const iog_plugin_descriptor_t *(*iog_plugin_entry_fn)(void);
 
 #ifdef __cplusplus

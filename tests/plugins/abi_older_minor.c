@@ -23,11 +23,5 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     return 0;
 }
 
-/* Written out by hand, as a plugin compiled with the 1.0 header would have it. */
-IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void);
-IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void)
-{
-    static const iog_plugin_descriptor_t d = {sizeof(d), 1, 0, "abi_older_minor", "0.9.0", init,
-                                              NULL};
-    return &d;
-}
+/* Built as a 1.0 plugin: it uses only 1.0 entries, so it also loads into 1.0 hosts. */
+IOG_PLUGIN_AT(0, "abi_older_minor", "0.9.0", init, NULL)
