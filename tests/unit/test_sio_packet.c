@@ -233,7 +233,6 @@ static void malformed_packets(void **state)
         {"2[\"a\",]", SIO_EJSON},
         {"2['a']", SIO_EJSON},
         {"0{\"a\":1}}", SIO_EJSON},
-        {"2[\"\\ud800\"]", SIO_EJSON},
         {"2[\"a\",1e400]", SIO_EJSON},
         {"0{\"a\\u0000\":1}", SIO_EJSON},
         {"2-[\"a\"]", SIO_EJSON},
@@ -595,6 +594,25 @@ static void deep_and_large_payloads(void **state)
     buf_free(&text);
 }
 
+/* JavaScript strings may hold lone surrogates, written by JSON.stringify as escapes;
+ * UTF-8 cannot hold them, so each becomes U+FFFD and the packet is still delivered.
+ * Proper pairs and escaped backslashes are left alone. */
+static void lone_surrogates_become_replacement_characters(void **state)
+{
+    (void)state;
+    sio_packet_t p;
+    const char *text = "2[\"a\\ud800b\",\"\\udc00\",\"\\ud83d\\ude00\",\"\\\\ud800\"]";
+    assert_int_equal(sio_packet_decode_text(text, strlen(text), 10, &p), 0);
+    assert_string_equal(json_string_value(json_array_get(p.data, 0)), "a\xef\xbf\xbd" "b");
+    assert_string_equal(json_string_value(json_array_get(p.data, 1)), "\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_array_get(p.data, 2)), "\xf0\x9f\x98\x80");
+    assert_string_equal(json_string_value(json_array_get(p.data, 3)), "\\ud800");
+    sio_packet_free(&p);
+    /* Still invalid JSON otherwise. */
+    const char *bad = "2[\"\\ud800\",]";
+    assert_int_equal(sio_packet_decode_text(bad, strlen(bad), 10, &p), SIO_EJSON);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +621,7 @@ int main(void)
         cmocka_unit_test(event_names_and_ids),
         cmocka_unit_test(reserved_event_names),
         cmocka_unit_test(malformed_packets),
+        cmocka_unit_test(lone_surrogates_become_replacement_characters),
         cmocka_unit_test(truncations_never_crash),
         cmocka_unit_test(binary_event_reassembly),
         cmocka_unit_test(attachments_in_the_wrong_state),
