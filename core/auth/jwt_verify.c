@@ -1,6 +1,7 @@
 /* jwt_verify.c - JWT verification around libjwt 1.10: header, algorithm and key choice, claim
  * checks. libjwt only ever receives a token whose algorithm we have already accepted, together
  * with the one key that algorithm family may use. See jwt_verify.h for the rules. */
+#include "base/errbuf.h"
 #include "auth/jwt_verify.h"
 
 #include <jwt.h>
@@ -72,18 +73,6 @@ static int is_pss(const char *name)
     return strcmp(name, "PS256") == 0 || strcmp(name, "PS384") == 0 || strcmp(name, "PS512") == 0;
 }
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (!err || err_size == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
-
 static const char *curve_label(int nid)
 {
     switch (nid) {
@@ -114,11 +103,11 @@ static int load_public_key(jwt_verifier_t *v, const char *pem, size_t pem_len, c
     if (!in) goto done;
 
     if (PEM_read_bio(in, &name, &header, &der, &der_len) != 1) {
-        set_err(err, err_size, "public key: no PEM block found");
+        errbuf_set(err, err_size, "public key: no PEM block found");
         goto done;
     }
     if (strcmp(name, "PUBLIC KEY") != 0 || header[0] != '\0') {
-        set_err(err, err_size, "public key: expected a \"-----BEGIN PUBLIC KEY-----\" block");
+        errbuf_set(err, err_size, "public key: expected a \"-----BEGIN PUBLIC KEY-----\" block");
         goto done;
     }
     {
@@ -130,21 +119,21 @@ static int load_public_key(jwt_verifier_t *v, const char *pem, size_t pem_len, c
         OPENSSL_free(h2);
         OPENSSL_free(d2);
         if (more) {
-            set_err(err, err_size, "public key: the PEM holds more than one block");
+            errbuf_set(err, err_size, "public key: the PEM holds more than one block");
             goto done;
         }
     }
     const unsigned char *p = der;
     pkey = d2i_PUBKEY(NULL, &p, der_len);
     if (!pkey || p != der + der_len) {
-        set_err(err, err_size, "public key: the PUBLIC KEY block does not parse");
+        errbuf_set(err, err_size, "public key: the PUBLIC KEY block does not parse");
         goto done;
     }
 
     int type = EVP_PKEY_get_base_id(pkey);
     if (type == EVP_PKEY_RSA) {
         if (EVP_PKEY_get_bits(pkey) < 2048) {
-            set_err(err, err_size, "public key: RSA keys must have at least 2048 bits");
+            errbuf_set(err, err_size, "public key: RSA keys must have at least 2048 bits");
             goto done;
         }
         for (size_t i = 0; i < ALG_COUNT; i++)
@@ -164,23 +153,23 @@ static int load_public_key(jwt_verifier_t *v, const char *pem, size_t pem_len, c
             }
         }
         if (!matched) {
-            set_err(err, err_size, "public key: EC keys must be on P-256, P-384 or P-521");
+            errbuf_set(err, err_size, "public key: EC keys must be on P-256, P-384 or P-521");
             goto done;
         }
     } else {
-        set_err(err, err_size, "public key: only RSA and EC keys are supported");
+        errbuf_set(err, err_size, "public key: only RSA and EC keys are supported");
         goto done;
     }
 
     out = BIO_new(BIO_s_mem());
     if (!out || PEM_write_bio_PUBKEY(out, pkey) != 1) {
-        set_err(err, err_size, "public key: cannot re-encode the key");
+        errbuf_set(err, err_size, "public key: cannot re-encode the key");
         goto done;
     }
     char *mem = NULL;
     long mem_len = BIO_get_mem_data(out, &mem);
     if (mem_len <= 0) {
-        set_err(err, err_size, "public key: cannot re-encode the key");
+        errbuf_set(err, err_size, "public key: cannot re-encode the key");
         goto done;
     }
     v->pem = xmemdup0(mem, (size_t)mem_len);
@@ -188,7 +177,7 @@ static int load_public_key(jwt_verifier_t *v, const char *pem, size_t pem_len, c
     ok = 1;
 done:
     if (!ok && err && err_size && err[0] == '\0')
-        set_err(err, err_size, "public key: cannot read the PEM");
+        errbuf_set(err, err_size, "public key: cannot read the PEM");
     BIO_free(out);
     BIO_free(in);
     EVP_PKEY_free(pkey);
@@ -203,33 +192,33 @@ jwt_verifier_t *jwt_verifier_new(const jwt_verifier_config_t *cfg, char *err, si
 {
     if (err && err_size) err[0] = '\0';
     if (!cfg) {
-        set_err(err, err_size, "no JWT configuration");
+        errbuf_set(err, err_size, "no JWT configuration");
         return NULL;
     }
     if (cfg->secret_len > 0 && !cfg->secret) {
-        set_err(err, err_size, "secret: length given without data");
+        errbuf_set(err, err_size, "secret: length given without data");
         return NULL;
     }
     if (cfg->public_key_len > 0 && !cfg->public_key_pem) {
-        set_err(err, err_size, "public key: length given without data");
+        errbuf_set(err, err_size, "public key: length given without data");
         return NULL;
     }
     int has_secret = cfg->secret && cfg->secret_len > 0;
     int has_pem = cfg->public_key_pem && cfg->public_key_len > 0;
     if (!has_secret && !has_pem) {
-        set_err(err, err_size, "no key configured: set a secret or a public key");
+        errbuf_set(err, err_size, "no key configured: set a secret or a public key");
         return NULL;
     }
     if (cfg->secret_len > JWT_MAX_KEY_LEN || cfg->public_key_len > JWT_MAX_KEY_LEN) {
-        set_err(err, err_size, "key too long (the limit is %d bytes)", JWT_MAX_KEY_LEN);
+        errbuf_set(err, err_size, "key too long (the limit is %d bytes)", JWT_MAX_KEY_LEN);
         return NULL;
     }
     if (cfg->clock_skew_s < 0 || cfg->clock_skew_s > JWT_MAX_CLOCK_SKEW_S) {
-        set_err(err, err_size, "clock skew must be between 0 and %d seconds", JWT_MAX_CLOCK_SKEW_S);
+        errbuf_set(err, err_size, "clock skew must be between 0 and %d seconds", JWT_MAX_CLOCK_SKEW_S);
         return NULL;
     }
     if (!cfg->algorithms || cfg->algorithms_len == 0) {
-        set_err(err, err_size, "algorithms: list at least one algorithm");
+        errbuf_set(err, err_size, "algorithms: list at least one algorithm");
         return NULL;
     }
 
@@ -247,31 +236,31 @@ jwt_verifier_t *jwt_verifier_new(const jwt_verifier_config_t *cfg, char *err, si
     for (size_t i = 0; i < cfg->algorithms_len; i++) {
         const char *name = cfg->algorithms[i];
         if (!name) {
-            set_err(err, err_size, "algorithms: entry %zu is missing", i);
+            errbuf_set(err, err_size, "algorithms: entry %zu is missing", i);
             goto fail;
         }
         if (strcasecmp(name, "none") == 0) {
-            set_err(err, err_size, "algorithms: \"none\" would accept unsigned tokens");
+            errbuf_set(err, err_size, "algorithms: \"none\" would accept unsigned tokens");
             goto fail;
         }
         int idx = alg_index(name);
         if (idx < 0) {
             if (is_pss(name))
-                set_err(err, err_size, "algorithms: %s is not supported (no RSASSA-PSS)", name);
+                errbuf_set(err, err_size, "algorithms: %s is not supported (no RSASSA-PSS)", name);
             else
-                set_err(err, err_size, "algorithms: unknown algorithm \"%.32s\"", name);
+                errbuf_set(err, err_size, "algorithms: unknown algorithm \"%.32s\"", name);
             goto fail;
         }
         const alg_info_t *a = &ALGS[idx];
         if (!(v->usable & 1u << idx)) {
             if (a->family == FAM_HMAC)
-                set_err(err, err_size, "algorithms: %s needs a secret", a->name);
+                errbuf_set(err, err_size, "algorithms: %s needs a secret", a->name);
             else if (!has_pem)
-                set_err(err, err_size, "algorithms: %s needs a public key", a->name);
+                errbuf_set(err, err_size, "algorithms: %s needs a public key", a->name);
             else if (a->family == FAM_RSA)
-                set_err(err, err_size, "algorithms: %s needs an RSA public key", a->name);
+                errbuf_set(err, err_size, "algorithms: %s needs an RSA public key", a->name);
             else
-                set_err(err, err_size, "algorithms: %s needs an EC public key on %s", a->name,
+                errbuf_set(err, err_size, "algorithms: %s needs an EC public key on %s", a->name,
                         curve_label(a->curve_nid));
             goto fail;
         }

@@ -5,6 +5,7 @@
  * method). Parameter names live in the routes, not the nodes, so "/a/:id" and "/a/:x/b" share
  * a node. A node is only reachable at one depth, so matching visits each node at most once
  * even with backtracking. */
+#include "base/errbuf.h"
 #include "http/router.h"
 
 #include <stdarg.h>
@@ -143,18 +144,6 @@ static route_t *node_route_for(const rnode_t *n, const char *method)
     return rt;
 }
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (!err || err_size == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
-
 static int valid_method(const char *m)
 {
     if (!m || !*m) return 0;
@@ -203,13 +192,13 @@ static int parse_pattern(const char *pattern, parsed_t *p, char *err, size_t err
 {
     memset(p, 0, sizeof(*p));
     if (pattern[0] != '/') {
-        set_err(err, err_size, "pattern \"%s\" must start with '/'", pattern);
+        errbuf_set(err, err_size, "pattern \"%s\" must start with '/'", pattern);
         return -1;
     }
     for (const char *c = pattern; *c; c++) {
         unsigned char u = (unsigned char)*c;
         if (u <= 0x20 || u == 0x7f || u == '?' || u == '#') {
-            set_err(err, err_size, "pattern \"%s\" contains a space, control byte, '?' or '#'",
+            errbuf_set(err, err_size, "pattern \"%s\" contains a space, control byte, '?' or '#'",
                     pattern);
             return -1;
         }
@@ -220,7 +209,7 @@ static int parse_pattern(const char *pattern, parsed_t *p, char *err, size_t err
         const char *slash = strchr(s, '/');
         size_t len = slash ? (size_t)(slash - s) : strlen(s);
         if (len == 0) {
-            set_err(err, err_size, "pattern \"%s\" has an empty segment or a trailing '/'",
+            errbuf_set(err, err_size, "pattern \"%s\" has an empty segment or a trailing '/'",
                     pattern);
             goto fail;
         }
@@ -229,31 +218,31 @@ static int parse_pattern(const char *pattern, parsed_t *p, char *err, size_t err
         seg->lit = NULL;
         if (s[0] == ':') {
             if (!valid_param_name(s + 1, len - 1)) {
-                set_err(err, err_size, "pattern \"%s\": bad parameter name \"%.*s\"", pattern,
+                errbuf_set(err, err_size, "pattern \"%s\": bad parameter name \"%.*s\"", pattern,
                         (int)len, s);
                 goto fail;
             }
             for (size_t i = 0; i < p->nparams; i++) {
                 if (strlen(p->names[i]) == len - 1 && memcmp(p->names[i], s + 1, len - 1) == 0) {
-                    set_err(err, err_size, "pattern \"%s\": duplicate parameter \"%.*s\"", pattern,
+                    errbuf_set(err, err_size, "pattern \"%s\": duplicate parameter \"%.*s\"", pattern,
                             (int)len, s);
                     goto fail;
                 }
             }
             if (p->nparams == ROUTER_MAX_PARAMS) {
-                set_err(err, err_size, "pattern \"%s\" has more than %d parameters", pattern,
+                errbuf_set(err, err_size, "pattern \"%s\" has more than %d parameters", pattern,
                         ROUTER_MAX_PARAMS);
                 goto fail;
             }
             p->names[p->nparams++] = xstrndup(s + 1, len - 1);
         } else if (s[0] == '*') {
-            set_err(err, err_size, "pattern \"%s\": wildcard segments are not supported", pattern);
+            errbuf_set(err, err_size, "pattern \"%s\": wildcard segments are not supported", pattern);
             goto fail;
         } else {
             buf_t b = BUF_INIT;
             if (url_decode(&b, s, len, 0) != 0) {
                 buf_free(&b);
-                set_err(err, err_size, "pattern \"%s\": malformed escape in \"%.*s\"", pattern,
+                errbuf_set(err, err_size, "pattern \"%s\": malformed escape in \"%.*s\"", pattern,
                         (int)len, s);
                 goto fail;
             }
@@ -273,16 +262,16 @@ int router_add(router_t *r, const char *method, const char *pattern, void *handl
                size_t err_size)
 {
     if (!valid_method(method)) {
-        set_err(err, err_size, "method \"%s\" is not an upper-case HTTP token",
+        errbuf_set(err, err_size, "method \"%s\" is not an upper-case HTTP token",
                 method ? method : "(null)");
         return ROUTER_EINVAL;
     }
     if (!pattern) {
-        set_err(err, err_size, "%s route without a pattern", method);
+        errbuf_set(err, err_size, "%s route without a pattern", method);
         return ROUTER_EINVAL;
     }
     if (!handler) {
-        set_err(err, err_size, "%s %s: the handler is NULL", method, pattern);
+        errbuf_set(err, err_size, "%s %s: the handler is NULL", method, pattern);
         return ROUTER_EINVAL;
     }
     parsed_t p;
@@ -294,7 +283,7 @@ int router_add(router_t *r, const char *method, const char *pattern, void *handl
         n = p.segs[i].lit ? static_child(n, p.segs[i].lit) : n->param;
     route_t *existing = n ? node_route(n, method) : NULL;
     if (existing) {
-        set_err(err, err_size, "route %s %s conflicts with %s %s", method, pattern,
+        errbuf_set(err, err_size, "route %s %s conflicts with %s %s", method, pattern,
                 existing->method, existing->pattern);
         parsed_free(&p);
         return ROUTER_ECONFLICT;
