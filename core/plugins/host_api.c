@@ -461,6 +461,20 @@ static int api_respond(iog_request_t *r, int status, const char *json, size_t le
     return 0;
 }
 
+static int api_respond_bytes(iog_request_t *r, int status, const char *content_type,
+                             const void *body, size_t len)
+{
+    if (!r || (len && !body) || (content_type && strpbrk(content_type, "\r\n"))) return IOG_EINVAL;
+    if (status < 200 || status > 599) status = 500;
+    if (r->http) {
+        http_request_on_abort(r->http, NULL, NULL);
+        http_respond(r->http, status, content_type ? content_type : "application/octet-stream",
+                     body, len);
+    }
+    request_free(r);
+    return 0;
+}
+
 static int api_respond_error(iog_request_t *r, int status, const char *code, const char *message)
 {
     if (!r) return IOG_EINVAL;
@@ -967,6 +981,7 @@ const iog_host_api_t plugin_host_api = {
     .emit_json = api_emit_json,
     .emit_to_socket = api_emit_to_socket,
     .ack_binary = api_ack_binary,
+    .respond_bytes = api_respond_bytes,
 };
 
 /* The table's layout is the contract: entries only ever append. These pin the 1.0 and
@@ -982,4 +997,5 @@ _Static_assert(offsetof(iog_host_api_t, principal_claim) == API_SLOT(50), "host 
 _Static_assert(offsetof(iog_host_api_t, request_remote_addr) == API_SLOT(51), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, emit_json) == API_SLOT(52), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, ack_binary) == API_SLOT(54), "host API layout changed");
-_Static_assert(sizeof(iog_host_api_t) == API_SLOT(55), "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, respond_bytes) == API_SLOT(55), "host API layout changed");
+_Static_assert(sizeof(iog_host_api_t) == API_SLOT(56), "host API layout changed");

@@ -281,6 +281,10 @@ typedef struct iog_host_api {
     int (*ack_binary)(iog_plugin_t *p, const char *nsp, const char *socket_id, int64_t ack_id,
                       const char *args_json, size_t len, const iog_bytes_t *attachments,
                       size_t attachments_len);
+    /* Answers with any body (copied) and content type, e.g. an HTML page or a file.
+     * Otherwise as respond(). */
+    int (*respond_bytes)(iog_request_t *req, int status, const char *content_type,
+                         const void *body, size_t len);
 
     /* New entries are appended here, each group marked with the minor that added it. */
 } iog_host_api_t;

@@ -99,6 +99,13 @@ test('path parameters are decoded and the body reaches the plugin', async () => 
   assert.deepEqual(await res.json(), { a: 'x/y', b: 'é', missing: true, bodyLength: 8, body: 'payload!' });
 });
 
+test('respond_bytes: a route answers with HTML', async () => {
+  const res = await fetch(`${base}/abi/page`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+  assert.equal(await res.text(), '<!doctype html><title>abi</title><p>hello</p>');
+});
+
 test('work_queue: a route answers later from the loop after off-loop work', async () => {
   const body = await (await fetch(`${base}/abi/async`)).json();
   assert.deepEqual(body, { result: 42, status: 0 });

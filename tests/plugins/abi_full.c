@@ -164,6 +164,13 @@ static void route_params(void *user, iog_request_t *req)
     respond_writer(req, 201, w);
 }
 
+static void route_page(void *user, iog_request_t *req)
+{
+    (void)user;
+    static const char page[] = "<!doctype html><title>abi</title><p>hello</p>";
+    api->respond_bytes(req, 200, "text/html; charset=utf-8", page, sizeof(page) - 1);
+}
+
 /* POST /abi/emit?kind=user|room|all|authenticated|json&id=... */
 static void route_emit(void *user, iog_request_t *req)
 {
@@ -332,6 +339,7 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
         r = api->register_route(p, "POST", "/abi/params/:a/:b", IOG_ROUTE_PUBLIC, route_params, NULL);
     if (!r) r = api->register_route(p, "POST", "/abi/emit", IOG_ROUTE_PUBLIC, route_emit, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/async", IOG_ROUTE_PUBLIC, route_async, NULL);
+    if (!r) r = api->register_route(p, "GET", "/abi/page", IOG_ROUTE_PUBLIC, route_page, NULL);
     if (!r) r = api->add_namespace(p, "/abi");
     if (!r) r = api->on_connect(p, "/abi", on_connect, NULL);
     if (!r) r = api->on_disconnect(p, "/abi", on_disconnect, NULL);
