@@ -1,0 +1,119 @@
+/* notif_util.c - validation, timestamps and cursors for the notifications
+ * plugin. Pure functions only (see notif_util.h). */
+#include "notif_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *const notif_type_names[NOTIF_TYPE_COUNT] = {"notification", "info", "warning", "error",
+                                                        "success"};
+
+int notif_type_parse(const char *name, size_t len)
+{
+    if (!name) return -1;
+    for (int i = 0; i < NOTIF_TYPE_COUNT; i++)
+        if (strlen(notif_type_names[i]) == len && memcmp(notif_type_names[i], name, len) == 0)
+            return i;
+    return -1;
+}
+
+size_t notif_utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) n++; /* every byte but continuations */
+    return n;
+}
+
+/* Days since 1970-01-01 -> proleptic Gregorian date, on 400-year eras of
+ * 146097 days counted from 0000-03-01 (so the leap day ends a year). */
+static void civil_from_days(int64_t days, int64_t *year, int *month, int *day)
+{
+    days += 719468; /* 0000-03-01 -> 1970-01-01 */
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    int64_t doe = days - era * 146097;                                   /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* March = 0 */
+    *day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *year = yoe + era * 400 + (*month <= 2);
+}
+
+int notif_iso8601(int64_t ms, char *out, size_t out_size)
+{
+    if (!out || out_size < NOTIF_ISO_LEN + 1) return -1;
+    int64_t secs = ms / 1000, rem = ms % 1000;
+    if (rem < 0) {
+        rem += 1000;
+        secs--;
+    }
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    int64_t year;
+    int month, day;
+    civil_from_days(days, &year, &month, &day);
+    if (year < 0 || year > 9999) return -1;
+    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)year, month, day,
+             (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)rem);
+    return 0;
+}
+
+/* A decimal integer of digits only, at most max; -1 otherwise. */
+static int64_t parse_digits(const char *s, int64_t max)
+{
+    if (!s || !*s) return -1;
+    int64_t v = 0;
+    for (const char *c = s; *c; c++) {
+        if (*c < '0' || *c > '9') return -1;
+        int d = *c - '0';
+        if (v > (max - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    return v;
+}
+
+int notif_parse_limit(const char *s, int max)
+{
+    int64_t v = parse_digits(s, max);
+    return v >= 1 ? (int)v : -1;
+}
+
+int64_t notif_cursor_parse(const char *s)
+{
+    if (!s || s[0] == '0') return -1; /* one spelling per id: no leading zeros */
+    int64_t v = parse_digits(s, INT64_MAX);
+    return v >= 1 ? v : -1;
+}
+
+int notif_cursor_format(int64_t id, char *out, size_t out_size)
+{
+    if (id < 1 || !out) return -1;
+    int n = snprintf(out, out_size, "%lld", (long long)id);
+    return n > 0 && (size_t)n < out_size ? 0 : -1;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int notif_is_json_content_type(const char *value)
+{
+    if (!value) return 0;
+    while (is_space(*value))
+        value++;
+    static const char want[] = "application/json";
+    for (size_t i = 0; i < sizeof(want) - 1; i++) {
+        char c = value[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c != want[i]) return 0;
+    }
+    const char *rest = value + sizeof(want) - 1;
+    while (is_space(*rest))
+        rest++;
+    return *rest == '\0' || *rest == ';';
+}

@@ -1,0 +1,713 @@
+/* notifications.c - the notifications plugin: persisted in-app notifications,
+ * their REST routes and the real-time "notification" event.
+ *
+ * Flow of a request: the route handler (loop thread) authorises and validates,
+ * then queues a job. Jobs run against the store (store.h) on worker threads
+ * through work_queue(), one batch at a time and never two at once: when no batch
+ * is running, every queued job (up to max_batch) becomes the next batch, run in
+ * one transaction (one fsync for many creates). When the batch's COMMIT has
+ * returned, its completion (loop thread) answers each request and, for creates,
+ * emits the event; so nothing is announced or answered 201 before it is durable.
+ *
+ * This file owns the queue, the routes and the event; it never touches SQLite
+ * (store_sqlite.c does) nor the host's internals (only iogate.h). */
+#include <iogate/iogate.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "notif_util.h"
+#include "notifications.h"
+#include "store.h"
+
+#define DEFAULT_LIMIT 20
+#define MAX_LIMIT 100
+#define MAX_USER_ID_BYTES 1024
+
+static const iog_host_api_t *api;
+static iog_plugin_t *self;
+
+static struct {
+    const char *database; /* host-owned config strings, valid until unload */
+    const char *admin_claim;
+    const char *admin_value;
+    int64_t max_message_chars;
+    int64_t busy_timeout_ms;
+    int64_t max_batch;
+    int64_t max_queue;
+} cfg;
+
+static notif_store_t *store;
+
+/* ------------------------------------------------------------------ jobs */
+
+typedef enum job_kind {
+    JOB_CREATE,
+    JOB_LIST,
+    JOB_UNREAD,
+    JOB_MARK_READ,
+    JOB_READ_ALL,
+    JOB_DELETE,
+} job_kind_t;
+
+typedef struct job {
+    struct job *next;
+    job_kind_t kind;
+    iog_request_t *req;
+    char *user_id; /* the caller; for a create the receiver (NULL: every user) */
+    /* create */
+    char *message;
+    size_t message_len;
+    int type;
+    int64_t created_at_ms;
+    /* create (out), mark read and delete (in) */
+    int64_t id;
+    /* list */
+    int64_t before;
+    int limit;
+    notif_row_t *rows; /* limit + 1 slots: one more tells whether a next page exists */
+    int nrows;
+    /* results */
+    int rc;          /* STORE_* */
+    int64_t count;   /* unread count (list, unread), marked (read-all) */
+    notif_row_t row; /* mark read */
+    char err[256];
+} job_t;
+
+static struct {
+    job_t *head, *tail;
+    int64_t queued;
+    int running; /* a batch is on a worker thread */
+} queue;
+
+static void job_free(job_t *j)
+{
+    if (!j) return;
+    for (int i = 0; i < j->nrows; i++)
+        notif_row_clear(&j->rows[i]);
+    free(j->rows);
+    notif_row_clear(&j->row);
+    free(j->user_id);
+    free(j->message);
+    free(j);
+}
+
+/* Copies an error message, cut to fit. */
+static void copy_err(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size) n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Drops what a successful job produced when its batch fails as a whole. */
+static void job_fail(job_t *j, const char *why)
+{
+    for (int i = 0; i < j->nrows; i++)
+        notif_row_clear(&j->rows[i]);
+    j->nrows = 0;
+    notif_row_clear(&j->row);
+    j->rc = STORE_ERROR;
+    if (why != j->err) copy_err(j->err, sizeof(j->err), why);
+}
+
+/* Worker thread: one job, inside the batch's transaction. */
+static int run_job(job_t *j)
+{
+    switch (j->kind) {
+    case JOB_CREATE:
+        return store->ops->insert(store, j->user_id, j->message, j->message_len, j->type,
+                                  j->created_at_ms, &j->id);
+    case JOB_LIST: {
+        int rc = store->ops->list(store, j->user_id, j->before, j->limit + 1, j->rows, &j->nrows);
+        if (rc == STORE_OK) rc = store->ops->unread_count(store, j->user_id, &j->count);
+        return rc;
+    }
+    case JOB_UNREAD:
+        return store->ops->unread_count(store, j->user_id, &j->count);
+    case JOB_MARK_READ:
+        return store->ops->mark_read(store, j->user_id, j->id, &j->row);
+    case JOB_READ_ALL:
+        return store->ops->mark_all_read(store, j->user_id, &j->count);
+    case JOB_DELETE:
+        return store->ops->remove(store, j->user_id, j->id);
+    }
+    return STORE_ERROR;
+}
+
+/* Worker thread: the whole batch in one transaction, each job in a savepoint so
+ * that one failing job does not undo the others. */
+static void run_batch(void *user)
+{
+    job_t *jobs = user;
+    if (store->ops->begin(store) != STORE_OK) {
+        for (job_t *j = jobs; j; j = j->next)
+            job_fail(j, store->err);
+        return;
+    }
+    for (job_t *j = jobs; j; j = j->next) {
+        if (store->ops->savepoint(store) != STORE_OK) {
+            job_fail(j, store->err);
+            continue;
+        }
+        j->rc = run_job(j);
+        if (j->rc == STORE_ERROR) {
+            copy_err(j->err, sizeof(j->err), store->err);
+            if (store->ops->rollback_to(store) != STORE_OK) {
+                /* The transaction itself is gone (I/O error, disk full): nothing of
+                 * this batch is stored. */
+                store->ops->rollback(store);
+                for (job_t *k = jobs; k; k = k->next)
+                    job_fail(k, j->err);
+                return;
+            }
+        }
+        store->ops->release(store);
+    }
+    if (store->ops->commit(store) != STORE_OK) {
+        char why[sizeof(store->err)];
+        copy_err(why, sizeof(why), store->err);
+        store->ops->rollback(store);
+        for (job_t *j = jobs; j; j = j->next)
+            job_fail(j, why);
+    }
+}
+
+static void finish_job(job_t *j);
+static void pump(void);
+
+/* Loop thread: the batch has committed (or failed, or was cancelled at shutdown). */
+static void batch_done(void *user, int status)
+{
+    job_t *j = user;
+    queue.running = 0;
+    while (j) {
+        job_t *next = j->next;
+        if (status != 0) /* cancelled at shutdown before it ran: nothing was stored */
+            api->respond_error(j->req, 503, "service_unavailable", "shutting down");
+        else
+            finish_job(j);
+        job_free(j);
+        j = next;
+    }
+    pump();
+}
+
+/* Loop thread: starts the next batch when none is running. */
+static void pump(void)
+{
+    if (queue.running || !queue.head) return;
+    job_t *batch = queue.head, *last = batch;
+    int64_t n = 1;
+    while (last->next && n < cfg.max_batch) {
+        last = last->next;
+        n++;
+    }
+    queue.head = last->next;
+    if (!queue.head) queue.tail = NULL;
+    last->next = NULL;
+    queue.queued -= n;
+    queue.running = 1;
+    int r = api->work_queue(self, run_batch, batch_done, batch);
+    if (r != 0) {
+        queue.running = 0;
+        api->log(self, IOG_LOG_ERROR, "work_queue: %s", api->plugin_error(self));
+        for (job_t *j = batch, *next; j; j = next) {
+            next = j->next;
+            api->respond_error(j->req, 503, "service_unavailable", "storage is unavailable");
+            job_free(j);
+        }
+        pump();
+    }
+}
+
+static job_t *job_new(iog_request_t *req, job_kind_t kind, const char *user_id)
+{
+    job_t *j = calloc(1, sizeof(*j));
+    if (!j) return NULL;
+    j->req = req;
+    j->kind = kind;
+    if (user_id && !(j->user_id = strdup(user_id))) {
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Queues j (taking it) or answers its request with an error and frees it. */
+static void submit(job_t *j)
+{
+    if (queue.queued >= cfg.max_queue) {
+        api->respond_error(j->req, 503, "service_unavailable", "too many requests queued");
+        job_free(j);
+        return;
+    }
+    if (queue.tail)
+        queue.tail->next = j;
+    else
+        queue.head = j;
+    queue.tail = j;
+    queue.queued++;
+    pump();
+}
+
+/* ------------------------------------------------------------------ output */
+
+static int serialize_notification(void *user, const void *payload, iog_json_writer_t *w)
+{
+    (void)user;
+    const iog_notification_payload_t *p = payload;
+    char iso[NOTIF_ISO_LEN + 1];
+    if (!p || !p->id || !p->message || !p->type || notif_type_parse(p->type, strlen(p->type)) < 0)
+        return IOG_EINVAL;
+    if (notif_iso8601(p->created_at_ms, iso, sizeof(iso)) != 0) return IOG_ERANGE;
+    api->json_object_begin(w);
+    api->json_key(w, "id");
+    api->json_string(w, p->id);
+    api->json_key(w, "message");
+    api->json_string(w, p->message);
+    api->json_key(w, "type");
+    api->json_string(w, p->type);
+    api->json_key(w, "createdAt");
+    api->json_string(w, iso);
+    api->json_object_end(w);
+    return IOG_OK;
+}
+
+/* The REST shape of a notification: the event's fields plus userId and read. */
+static void write_notification(iog_json_writer_t *w, int64_t id, const char *user_id,
+                               const char *message, size_t message_len, int type,
+                               int64_t created_at_ms, int read)
+{
+    char buf[32], iso[NOTIF_ISO_LEN + 1];
+    notif_cursor_format(id, buf, sizeof(buf));
+    if (notif_iso8601(created_at_ms, iso, sizeof(iso)) != 0) snprintf(iso, sizeof(iso), "invalid");
+    api->json_object_begin(w);
+    api->json_key(w, "id");
+    api->json_string(w, buf);
+    api->json_key(w, "userId");
+    if (user_id)
+        api->json_string(w, user_id);
+    else
+        api->json_null(w);
+    api->json_key(w, "message");
+    api->json_string_n(w, message, message_len);
+    api->json_key(w, "type");
+    api->json_string(w, notif_type_names[type]);
+    api->json_key(w, "createdAt");
+    api->json_string(w, iso);
+    api->json_key(w, "read");
+    api->json_bool(w, read);
+    api->json_object_end(w);
+}
+
+static void write_row(iog_json_writer_t *w, const notif_row_t *r)
+{
+    write_notification(w, r->id, r->user_id, r->message, strlen(r->message), r->type,
+                       r->created_at_ms, r->read);
+}
+
+/* Answers with the writer's text and frees the writer. */
+static void respond_writer(iog_request_t *req, int status, iog_json_writer_t *w)
+{
+    size_t len;
+    const char *text = w ? api->json_text(w, &len) : NULL;
+    if (text)
+        api->respond(req, status, text, len);
+    else
+        api->respond_error(req, 500, "internal_error", "cannot write the response");
+    api->json_free(w);
+}
+
+static void respond_count(iog_request_t *req, const char *key, int64_t n)
+{
+    char body[64];
+    int len = snprintf(body, sizeof(body), "{\"%s\":%lld}", key, (long long)n);
+    api->respond(req, 200, body, (size_t)len);
+}
+
+static void finish_create(job_t *j)
+{
+    char id[32];
+    notif_cursor_format(j->id, id, sizeof(id));
+    iog_notification_payload_t payload = {id, j->message, notif_type_names[j->type],
+                                          j->created_at_ms};
+    int n;
+    if (j->user_id) {
+        n = api->emit_to_user(self, j->user_id, IOG_NOTIFICATION_EVENT, &payload);
+    } else {
+        iog_target_t all = {sizeof(all), IOG_TARGET_AUTHENTICATED, NULL, NULL, NULL, 0};
+        n = api->emit(self, &all, IOG_NOTIFICATION_EVENT, &payload);
+    }
+    if (n < 0) {
+        /* Stored all the same: the receivers find it in their list. */
+        api->log(self, IOG_LOG_WARN, "notification %s stored but not emitted: %s", id,
+                 api->plugin_error(self));
+        n = 0;
+    }
+    char recipients[24];
+    snprintf(recipients, sizeof(recipients), "%d", n);
+    api->response_header(j->req, "X-Notification-Recipients", recipients);
+    iog_json_writer_t *w = api->json_new();
+    write_notification(w, j->id, j->user_id, j->message, j->message_len, j->type, j->created_at_ms,
+                       0);
+    respond_writer(j->req, 201, w);
+}
+
+static void finish_list(job_t *j)
+{
+    iog_json_writer_t *w = api->json_new();
+    int shown = j->nrows > j->limit ? j->limit : j->nrows;
+    api->json_object_begin(w);
+    api->json_key(w, "items");
+    api->json_array_begin(w);
+    for (int i = 0; i < shown; i++)
+        write_row(w, &j->rows[i]);
+    api->json_array_end(w);
+    api->json_key(w, "unreadCount");
+    api->json_int(w, j->count);
+    api->json_key(w, "nextCursor");
+    if (j->nrows > j->limit) {
+        char cursor[32];
+        notif_cursor_format(j->rows[shown - 1].id, cursor, sizeof(cursor));
+        api->json_string(w, cursor);
+    } else {
+        api->json_null(w);
+    }
+    api->json_object_end(w);
+    respond_writer(j->req, 200, w);
+}
+
+/* Loop thread: answers one job of a finished batch. */
+static void finish_job(job_t *j)
+{
+    if (j->rc == STORE_ERROR) {
+        api->log(self, IOG_LOG_ERROR, "storage: %s", j->err);
+        api->respond_error(j->req, 500, "internal_error", "storage failure");
+        return;
+    }
+    if (j->rc == STORE_NOT_FOUND) {
+        api->respond_error(j->req, 404, "not_found", "no such notification");
+        return;
+    }
+    switch (j->kind) {
+    case JOB_CREATE:
+        finish_create(j);
+        return;
+    case JOB_LIST:
+        finish_list(j);
+        return;
+    case JOB_UNREAD:
+        respond_count(j->req, "unreadCount", j->count);
+        return;
+    case JOB_MARK_READ: {
+        iog_json_writer_t *w = api->json_new();
+        write_row(w, &j->row);
+        respond_writer(j->req, 200, w);
+        return;
+    }
+    case JOB_READ_ALL:
+        respond_count(j->req, "marked", j->count);
+        return;
+    case JOB_DELETE:
+        api->respond(j->req, 204, NULL, 0);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------ routes */
+
+static int is_admin(iog_request_t *req)
+{
+    const char *v = api->principal_claim(self, api->request_principal(req), cfg.admin_claim);
+    return v && strcmp(v, cfg.admin_value) == 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parses and checks a create body; answers the error itself and returns NULL, or
+ * returns a job ready to queue. for_user: "userId" is required. */
+static job_t *parse_create(iog_request_t *req, int for_user)
+{
+    char msg[160];
+    if (!notif_is_json_content_type(api->request_header(req, "Content-Type"))) {
+        api->respond_error(req, 415, "unsupported_media_type", "the body must be application/json");
+        return NULL;
+    }
+    size_t len;
+    const char *body = api->request_body(req, &len);
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!root) {
+        snprintf(msg, sizeof(msg), "invalid JSON: %.120s", jerr.text);
+        api->respond_error(req, 400, "bad_request", msg);
+        return NULL;
+    }
+    const char *problem = NULL;
+    json_t *jmsg = json_object_get(root, "message");
+    json_t *jtype = json_object_get(root, "type");
+    json_t *juser = json_object_get(root, "userId");
+    int type = 0;
+    if (!json_is_object(root))
+        problem = "the body must be a JSON object";
+    else if (!jmsg)
+        problem = "message is required";
+    else if (!json_is_string(jmsg))
+        problem = "message must be a string";
+    else if (json_string_length(jmsg) == 0)
+        problem = "message must not be empty";
+    else if (memchr(json_string_value(jmsg), '\0', json_string_length(jmsg)))
+        problem = "message must not contain NUL characters";
+    else if ((int64_t)notif_utf8_chars(json_string_value(jmsg), json_string_length(jmsg)) >
+             cfg.max_message_chars) {
+        snprintf(msg, sizeof(msg), "message is longer than %lld characters",
+                 (long long)cfg.max_message_chars);
+        problem = msg;
+    } else if (jtype && !json_is_string(jtype))
+        problem = "type must be a string";
+    else if (jtype &&
+             (type = notif_type_parse(json_string_value(jtype), json_string_length(jtype))) < 0)
+        problem = "type must be one of notification, info, warning, error, success";
+    else if (for_user && !juser)
+        problem = "userId is required";
+    else if (for_user && !json_is_string(juser))
+        problem = "userId must be a string";
+    else if (for_user && json_string_length(juser) == 0)
+        problem = "userId must not be empty";
+    else if (for_user && (json_string_length(juser) > MAX_USER_ID_BYTES ||
+                          memchr(json_string_value(juser), '\0', json_string_length(juser))))
+        problem = "userId is not a valid user id";
+    if (problem) {
+        api->respond_error(req, 400, "bad_request", problem);
+        json_decref(root);
+        return NULL;
+    }
+    job_t *j = job_new(req, JOB_CREATE, for_user ? json_string_value(juser) : NULL);
+    if (j) {
+        j->message_len = json_string_length(jmsg);
+        j->message = malloc(j->message_len + 1);
+        if (j->message) memcpy(j->message, json_string_value(jmsg), j->message_len + 1);
+    }
+    json_decref(root);
+    if (!j || !j->message) {
+        job_free(j);
+        api->respond_error(req, 500, "internal_error", "out of memory");
+        return NULL;
+    }
+    j->type = type;
+    j->created_at_ms = now_ms();
+    return j;
+}
+
+static void create_route(iog_request_t *req, int for_user)
+{
+    if (!is_admin(req)) {
+        api->respond_error(req, 403, "forbidden", "creating notifications needs an admin token");
+        return;
+    }
+    job_t *j = parse_create(req, for_user);
+    if (j) submit(j);
+}
+
+/* POST /notifications */
+static void route_create(void *user, iog_request_t *req)
+{
+    (void)user;
+    create_route(req, 1);
+}
+
+/* POST /notifications/broadcast */
+static void route_broadcast(void *user, iog_request_t *req)
+{
+    (void)user;
+    create_route(req, 0);
+}
+
+/* A job for the calling user, or NULL after answering 500. */
+static job_t *user_job(iog_request_t *req, job_kind_t kind)
+{
+    job_t *j = job_new(req, kind, api->request_principal(req)->user_id);
+    if (!j) api->respond_error(req, 500, "internal_error", "out of memory");
+    return j;
+}
+
+/* GET /notifications?limit=N&before=CURSOR */
+static void route_list(void *user, iog_request_t *req)
+{
+    (void)user;
+    const char *limit_s = api->request_query(req, "limit");
+    const char *before_s = api->request_query(req, "before");
+    int limit = limit_s ? notif_parse_limit(limit_s, MAX_LIMIT) : DEFAULT_LIMIT;
+    int64_t before = before_s ? notif_cursor_parse(before_s) : 0;
+    if (limit < 0) {
+        api->respond_error(req, 400, "bad_request", "limit must be an integer from 1 to 100");
+        return;
+    }
+    if (before < 0) {
+        api->respond_error(req, 400, "bad_request", "before is not a valid cursor");
+        return;
+    }
+    job_t *j = user_job(req, JOB_LIST);
+    if (!j) return;
+    j->limit = limit;
+    j->before = before;
+    j->rows = calloc((size_t)limit + 1, sizeof(*j->rows));
+    if (!j->rows) {
+        job_free(j);
+        api->respond_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    submit(j);
+}
+
+/* GET /notifications/unread-count */
+static void route_unread(void *user, iog_request_t *req)
+{
+    (void)user;
+    job_t *j = user_job(req, JOB_UNREAD);
+    if (j) submit(j);
+}
+
+/* PATCH /notifications/:id/read and DELETE /notifications/:id. An id that cannot
+ * exist is a 404 like one that does not. */
+static void id_route(iog_request_t *req, job_kind_t kind)
+{
+    int64_t id = notif_id_parse(api->request_param(req, "id"));
+    if (id < 0) {
+        api->respond_error(req, 404, "not_found", "no such notification");
+        return;
+    }
+    job_t *j = user_job(req, kind);
+    if (!j) return;
+    j->id = id;
+    submit(j);
+}
+
+static void route_mark_read(void *user, iog_request_t *req)
+{
+    (void)user;
+    id_route(req, JOB_MARK_READ);
+}
+
+static void route_delete(void *user, iog_request_t *req)
+{
+    (void)user;
+    id_route(req, JOB_DELETE);
+}
+
+/* POST /notifications/read-all (any body is ignored) */
+static void route_read_all(void *user, iog_request_t *req)
+{
+    (void)user;
+    job_t *j = user_job(req, JOB_READ_ALL);
+    if (j) submit(j);
+}
+
+/* ------------------------------------------------------------------ init / fini */
+
+static int config_range(const char *key, int64_t v, int64_t lo, int64_t hi, char *err,
+                        size_t err_size)
+{
+    if (v >= lo && v <= hi) return 0;
+    snprintf(err, err_size, "[plugin.notifications] %s = %lld is out of range (%lld..%lld)", key,
+             (long long)v, (long long)lo, (long long)hi);
+    return IOG_ERANGE;
+}
+
+static int read_config(iog_plugin_t *p, char *err, size_t err_size)
+{
+    static const char *const known[] = {"database",          "admin_claim",     "admin_value",
+                                        "max_message_chars", "busy_timeout_ms", "max_batch",
+                                        "max_queue"};
+    int r = api->config_check_keys(p, known, sizeof(known) / sizeof(known[0]));
+    if (!r) r = api->config_string(p, "database", "var/iogate.db", &cfg.database);
+    if (!r) r = api->config_string(p, "admin_claim", "role", &cfg.admin_claim);
+    if (!r) r = api->config_string(p, "admin_value", "admin", &cfg.admin_value);
+    if (!r) r = api->config_int(p, "max_message_chars", 2000, &cfg.max_message_chars);
+    if (!r) r = api->config_int(p, "busy_timeout_ms", 5000, &cfg.busy_timeout_ms);
+    if (!r) r = api->config_int(p, "max_batch", 256, &cfg.max_batch);
+    if (!r) r = api->config_int(p, "max_queue", 10000, &cfg.max_queue);
+    if (r) {
+        snprintf(err, err_size, "%s", api->plugin_error(p));
+        return r;
+    }
+    if (!*cfg.database || !*cfg.admin_claim) {
+        snprintf(err, err_size, "[plugin.notifications] %s must not be empty",
+                 *cfg.database ? "admin_claim" : "database");
+        return IOG_EINVAL;
+    }
+    if ((r = config_range("max_message_chars", cfg.max_message_chars, 1, 1000000, err, err_size)) ||
+        (r = config_range("busy_timeout_ms", cfg.busy_timeout_ms, 0, 3600000, err, err_size)) ||
+        (r = config_range("max_batch", cfg.max_batch, 1, 100000, err, err_size)) ||
+        (r = config_range("max_queue", cfg.max_queue, 1, 10000000, err, err_size)))
+        return r;
+    return 0;
+}
+
+static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t err_size)
+{
+    api = host;
+    self = p;
+    int r = read_config(p, err, err_size);
+    if (r) return r;
+
+    static const struct {
+        const char *method, *pattern;
+        iog_route_fn fn;
+    } routes[] = {
+        {"POST", "/notifications", route_create},
+        {"POST", "/notifications/broadcast", route_broadcast},
+        {"GET", "/notifications", route_list},
+        {"GET", "/notifications/unread-count", route_unread},
+        {"PATCH", "/notifications/:id/read", route_mark_read},
+        {"POST", "/notifications/read-all", route_read_all},
+        {"DELETE", "/notifications/:id", route_delete},
+    };
+    r = api->register_event(p, IOG_NOTIFICATION_EVENT, serialize_notification, NULL);
+    for (size_t i = 0; !r && i < sizeof(routes) / sizeof(routes[0]); i++)
+        r = api->register_route(p, routes[i].method, routes[i].pattern, IOG_ROUTE_AUTHENTICATED,
+                                routes[i].fn, NULL);
+    if (r) {
+        snprintf(err, err_size, "%s", api->plugin_error(p));
+        return r;
+    }
+
+    /* Opening and migrating block, which is fine before the loop runs. */
+    notif_sqlite_options_t opt = {cfg.database, cfg.busy_timeout_ms};
+    store = notif_store_sqlite_open(&opt, err, err_size);
+    if (!store) return IOG_EIO;
+    api->log(p, IOG_LOG_INFO, "store: SQLite %s", cfg.database);
+    return 0;
+}
+
+static void fini(iog_plugin_t *p)
+{
+    (void)p;
+    /* Jobs still queued were never started (the loop was stopped at once by a
+     * second signal): answering frees their requests. */
+    while (queue.head) {
+        job_t *j = queue.head;
+        queue.head = j->next;
+        api->respond_error(j->req, 503, "service_unavailable", "shutting down");
+        job_free(j);
+    }
+    queue.tail = NULL;
+    queue.queued = 0;
+    /* A batch may still be on a worker thread in that same case: leave the store
+     * to the process exit rather than close it under the batch. */
+    if (store && !queue.running) {
+        store->ops->close(store);
+        store = NULL;
+    }
+}
+
+IOG_PLUGIN("notifications", "1.0.0", init, fini)
