@@ -169,7 +169,10 @@ void json_writer_null(json_writer_t *w)
 void json_writer_raw(json_writer_t *w, const char *json, size_t len)
 {
     json_error_t err;
-    json_t *v = json ? json_loadb(json, len, JSON_DECODE_ANY, &err) : NULL;
+    /* As JSON.parse reads it: NULs in strings allowed, huge integers as doubles. */
+    json_t *v = json ? json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err) : NULL;
+    if (!v && json && json_error_code(&err) == json_error_numeric_overflow)
+        v = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
     if (!v) {
         w->failed = 1;
         return;

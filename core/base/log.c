@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/utf8.h"
 
 /* Written once by log_setup() before the event loop starts; read-only after. */
 static struct {
@@ -54,19 +55,44 @@ static void append_timestamp(buf_t *line)
                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
 }
 
-static void append_json_escaped(buf_t *line, const char *s, size_t len)
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not one. */
+static size_t utf8_sequence(const char *s, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[0];
+    size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || n > len) return 0;
+    return utf8_valid(s, n) ? n : 0;
+}
+
+/* Appends a message or component so that a log line stays one well-formed line whatever
+ * the text holds (client-supplied paths, say): in JSON, escaped as JSON strings; in text,
+ * control characters escaped so nothing can start a forged line. Invalid UTF-8 becomes
+ * U+FFFD in both. */
+static void append_escaped(buf_t *line, const char *s, size_t len, int json)
+{
+    for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t n = utf8_sequence(s + i, len - i);
+            if (n) {
+                buf_append(line, s + i, n);
+                i += n;
+            } else {
+                buf_append_str(line, json ? "\\ufffd" : "\xef\xbf\xbd");
+                i++;
+            }
+            continue;
+        }
+        i++;
         switch (c) {
-        case '"': buf_append(line, "\\\"", 2); break;
-        case '\\': buf_append(line, "\\\\", 2); break;
-        case '\n': buf_append(line, "\\n", 2); break;
-        case '\r': buf_append(line, "\\r", 2); break;
-        case '\t': buf_append(line, "\\t", 2); break;
+        case '"': buf_append_str(line, json ? "\\\"" : "\""); break;
+        case '\\': buf_append_str(line, json ? "\\\\" : "\\"); break;
+        case '\n': buf_append_str(line, "\\n"); break;
+        case '\r': buf_append_str(line, "\\r"); break;
+        case '\t': buf_append_str(line, json ? "\\t" : "\t"); break;
         default:
-            if (c < 0x20)
-                buf_printf(line, "\\u%04x", c);
+            if (c < 0x20 || (c == 0x7f && !json))
+                buf_printf(line, json ? "\\u%04x" : "\\x%02x", c);
             else
                 buf_append_byte(line, c);
         }
@@ -82,14 +108,17 @@ void log_vwrite(log_level_t level, const char *component, const char *fmt, va_li
         buf_append_str(&line, "{\"ts\":\"");
         append_timestamp(&line);
         buf_printf(&line, "\",\"level\":\"%s\",\"component\":\"", log_level_name(level));
-        append_json_escaped(&line, component, strlen(component));
+        append_escaped(&line, component, strlen(component), 1);
         buf_append_str(&line, "\",\"msg\":\"");
-        append_json_escaped(&line, msg.data ? msg.data : "", msg.len);
+        append_escaped(&line, msg.data ? msg.data : "", msg.len, 1);
         buf_append_str(&line, "\"}\n");
     } else {
         append_timestamp(&line);
-        buf_printf(&line, " %-5s [%s] %s\n", log_level_name(level), component,
-                   msg.data ? msg.data : "");
+        buf_printf(&line, " %-5s [", log_level_name(level));
+        append_escaped(&line, component, strlen(component), 0);
+        buf_append_str(&line, "] ");
+        append_escaped(&line, msg.data ? msg.data : "", msg.len, 0);
+        buf_append_byte(&line, '\n');
     }
     /* One write per line so concurrent writers never interleave inside a line. */
     ssize_t ignored = write(STDERR_FILENO, line.data, line.len);
