@@ -70,8 +70,9 @@ static const key_spec_t schema[] = {
 
     {"limits", "max_outbox_bytes", KEY_INT, CFG(limits.max_outbox_bytes), 4 * KIB, 1024 * MIB, NULL, 4 * MIB},
 
-    {"plugins", "dir", KEY_STRING, CFG(plugins.dir), 0, 0, "plugins", 0},
-    {"plugins", "load", KEY_STRINGS, CFG(plugins.load), 0, 0, "", 0},
+    /* "" = next to the binary: DIR_OF_IOGATE/plugins, else DIR_OF_IOGATE/../lib/iogate/plugins */
+    {"plugins", "dir", KEY_STRING, CFG(plugins.dir), 0, 0, "", 0},
+    {"plugins", "load", KEY_STRINGS, CFG(plugins.load), 0, 0, "notifications", 0},
 
     {"testing", "engineio_echo_path", KEY_STRING, CFG(testing.engineio_echo_path), 0, 0, NULL, 0},
     {"testing", "conformance_handlers", KEY_BOOL, CFG(testing.conformance_handlers), 0, 0, NULL, 0},

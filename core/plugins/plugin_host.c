@@ -157,28 +157,57 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
     return 0;
 }
 
+/* [plugins] dir = "" means the plugins that came with this binary: build/plugins
+ * next to build/iogate in a build tree, PREFIX/lib/iogate/plugins once installed. */
+static void default_plugin_dir(buf_t *dir)
+{
+    char exe[4096];
+    size_t len = sizeof(exe);
+    if (uv_exepath(exe, &len) != 0) {
+        buf_append_str(dir, "plugins");
+        return;
+    }
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = '\0';
+    buf_printf(dir, "%s/plugins", exe);
+    uv_fs_t req;
+    int found = uv_fs_stat(NULL, &req, dir->data, NULL) == 0;
+    uv_fs_req_cleanup(&req);
+    if (found) return;
+    buf_reset(dir);
+    buf_printf(dir, "%s/../lib/iogate/plugins", exe);
+}
+
 int plugin_host_load_config(plugin_host_t *h, char *err, size_t err_size)
 {
     const config_t *cfg = h->gw->cfg;
-    for (size_t i = 0; i < cfg->plugins.load.len; i++) {
+    buf_t dir = BUF_INIT;
+    if (cfg->plugins.dir[0])
+        buf_append_str(&dir, cfg->plugins.dir);
+    else
+        default_plugin_dir(&dir);
+    int rc = 0;
+    for (size_t i = 0; i < cfg->plugins.load.len && rc == 0; i++) {
         const char *name = cfg->plugins.load.items[i];
         if (!name[0] || strchr(name, '/') || strstr(name, "..")) {
             snprintf(err, err_size, "[plugins] load: invalid plugin name \"%s\"", name);
-            return -1;
+            rc = -1;
+            break;
         }
         buf_t path = BUF_INIT;
-        buf_printf(&path, "%s/%s.so", cfg->plugins.dir, name);
-        int r = plugin_host_load_file(h, path.data, err, err_size);
+        buf_printf(&path, "%s/%s.so", dir.data, name);
+        rc = plugin_host_load_file(h, path.data, err, err_size);
         buf_free(&path);
-        if (r != 0) return -1;
+        if (rc != 0) break;
         /* Its config table is [plugin.<descriptor name>]: a file named otherwise would
          * silently read another table. */
         const char *real = h->plugins[h->n - 1]->name;
         if (strcmp(real, name) != 0)
             log_warn("plugins", "%s/%s.so calls itself \"%s\": its configuration is [plugin.%s]",
-                     cfg->plugins.dir, name, real, real);
+                     dir.data, name, real, real);
     }
-    return 0;
+    buf_free(&dir);
+    return rc;
 }
 
 void plugin_host_stop(plugin_host_t *h)

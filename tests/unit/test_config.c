@@ -38,7 +38,9 @@ static void defaults_match_the_documented_values(void **state)
     assert_string_equal(cfg.auth.cookie_name, "token");
     assert_int_equal(cfg.auth.allow_auth_payload, 1);
     assert_null(cfg.auth.jwt_secret);
-    assert_int_equal(cfg.plugins.load.len, 0);
+    assert_int_equal(cfg.plugins.load.len, 1);
+    assert_string_equal(cfg.plugins.load.items[0], "notifications");
+    assert_string_equal(cfg.plugins.dir, ""); /* next to the binary */
     config_free(&cfg);
 }
 

@@ -17,9 +17,12 @@ export async function startServer(config = '', { env = {}, args = [], port: want
   const dir = mkdtempSync(join(tmpdir(), 'iogate-test-'));
   const file = join(dir, 'iogate.toml');
   const hasServer = /^\s*\[server\]/m.test(config);
-  const text = hasServer
+  let text = hasServer
     ? config.replace(/^\s*\[server\]\s*$/m, `[server]\nhost = "127.0.0.1"\nport = ${wantPort}`)
     : `[server]\nhost = "127.0.0.1"\nport = ${wantPort}\n${config}`;
+  // The embedded defaults load the notifications plugin (with its database under
+  // the working directory): a test gets plugins only when it asks for them.
+  if (!/^\s*\[plugins\]/m.test(text)) text += '\n[plugins]\nload = []\n';
   writeFileSync(file, text);
   const proc = spawn(BIN, ['--config', file, ...args], {
     cwd: ROOT,
