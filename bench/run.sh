@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# bench/run.sh - build if needed, start a Release iogate on a free loopback
+# port with a temporary config, run iogate-loadgen against it, stop it.
+#
+#   bench/run.sh [N] [iogate-loadgen options...]
+#
+# N is the number of authenticated WebSocket users (default 10000). Anything
+# after N goes to iogate-loadgen (for example --rate 5000 --duration 20).
+# BUILD_DIR picks the build directory (default: build-bench, configured as
+# Release; the developer build in build/ is not a Release build).
+# The exit status is iogate-loadgen's: 0 all correct, 1 a correctness count
+# is not zero, 2 the run could not be made; 3 when the server died.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+N=${1:-10000}
+if [[ $# -gt 0 ]]; then shift; fi
+if ! [[ $N =~ ^[0-9]+$ ]] || (( N < 1 )); then
+    echo "usage: bench/run.sh [N] [iogate-loadgen options...]" >&2
+    exit 2
+fi
+
+# Build (a no-op when up to date).
+if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DIOGATE_TESTS=OFF >/dev/null
+fi
+if ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt"; then
+    echo "run.sh: warning: $BUILD_DIR is not a Release build; figures will not be representative" >&2
+fi
+cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target iogate iogate-loadgen >/dev/null
+SERVER_BIN=$BUILD_DIR/iogate
+LOADGEN_BIN=$BUILD_DIR/bench/iogate-loadgen
+
+HARD_NOFILE=$(ulimit -Hn)
+if [[ $HARD_NOFILE != unlimited ]] && (( N + 200 > HARD_NOFILE )); then
+    echo "run.sh: N=$N needs more open files than the server may have ($HARD_NOFILE)" >&2
+    exit 2
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/iogate-bench.XXXXXX")
+SERVER_PID=
+cleanup() {
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+LOG=$TMP/server.log
+
+start_server() {
+    PORT=$("$LOADGEN_BIN" --free-port)
+    cat >"$TMP/iogate.toml" <<EOF
+[server]
+host = "127.0.0.1"
+port = $PORT
+shutdown_grace_ms = 2000
+
+[http]
+max_connections = $((N + 1000))
+
+[log]
+level = "warn"
+
+[auth]
+jwt_secret = "$SECRET"
+
+[testing]
+emit_routes = true
+EOF
+    # The server gets the highest file limit allowed; exec keeps $! its pid.
+    ( ulimit -n "$HARD_NOFILE"; exec "$SERVER_BIN" --config "$TMP/iogate.toml" ) 2>"$LOG" &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            SERVER_PID=
+            return 1
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+started=0
+for _ in 1 2 3; do   # a free port may be taken between the probe and the bind
+    if start_server; then started=1; break; fi
+done
+if (( ! started )); then
+    echo "run.sh: the server did not start; its log:" >&2
+    cat "$LOG" >&2
+    exit 2
+fi
+
+echo "server: $SERVER_BIN (pid $SERVER_PID) on 127.0.0.1:$PORT, open-file limit $HARD_NOFILE"
+status=0
+IOGATE_BENCH_SECRET=$SECRET "$LOADGEN_BIN" --port "$PORT" --pid "$SERVER_PID" -n "$N" "$@" ||
+    status=$?
+
+if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    wait "$SERVER_PID" 2>/dev/null && code=0 || code=$?
+    echo "run.sh: the server exited during the run (status $code); its log:" >&2
+    tail -n 40 "$LOG" >&2
+    SERVER_PID=
+    exit 3
+fi
+if [[ -s $LOG ]]; then
+    echo "server log (warnings and errors, last 20 lines):"
+    tail -n 20 "$LOG"
+fi
+exit "$status"
