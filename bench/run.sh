@@ -76,6 +76,10 @@ jwt_secret = "$SECRET"
 
 [testing]
 emit_routes = true
+
+# The core alone: no plugin (the defaults load notifications on SQLite).
+[plugins]
+load = []
 EOF
     # The server gets the highest file limit allowed; exec keeps $! its pid.
     ( ulimit -n "$HARD_NOFILE"; exec "$SERVER_BIN" --config "$TMP/iogate.toml" ) 2>"$LOG" &
