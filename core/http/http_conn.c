@@ -352,33 +352,74 @@ static void conn_queue_write(http_conn_t *c, conn_write_t *cw, uv_buf_t *bufs, u
     }
 }
 
+/* Writes what the kernel takes right now when nothing is queued before it: the common
+ * case of a broadcast then costs one writev and no allocation, epoll change or callback.
+ * Returns the bytes written (bufs are advanced past them), or -1 after closing on error. */
+static ssize_t conn_try_write(http_conn_t *c, uv_buf_t *bufs, unsigned *nbufs)
+{
+    if (c->writes_in_flight || c->closing) return 0;
+    int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, *nbufs);
+    if (r == UV_EAGAIN || r == UV_ENOSYS) return 0;
+    if (r < 0) {
+        log_debug("http", "write to %s failed: %s", c->remote, uv_strerror(r));
+        conn_begin_close(c);
+        return -1;
+    }
+    size_t left = (size_t)r;
+    unsigned first = 0;
+    while (first < *nbufs && left >= bufs[first].len) left -= bufs[first++].len;
+    if (first < *nbufs) {
+        bufs[first].base += left;
+        bufs[first].len -= left;
+    }
+    memmove(bufs, bufs + first, (*nbufs - first) * sizeof(*bufs));
+    *nbufs -= first;
+    return r;
+}
+
 static void conn_write_owned(http_conn_t *c, char *data, size_t len)
 {
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    unsigned n = 1;
+    if (conn_try_write(c, &b, &n) < 0 || n == 0) {
+        free(data);
+        return;
+    }
     conn_write_t *cw = xcalloc(1, sizeof(*cw));
     cw->owned = data;
-    uv_buf_t b = uv_buf_init(data, (unsigned)len);
     conn_queue_write(c, cw, &b, 1);
 }
 
 void http_conn_write(http_conn_t *c, const void *data, size_t len)
 {
     if (c->closing || len == 0) return;
-    conn_write_owned(c, xmemdup0(data, len), len);
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    unsigned n = 1;
+    if (conn_try_write(c, &b, &n) < 0 || n == 0) return;
+    /* Only what the kernel did not take is copied. */
+    conn_write_owned(c, xmemdup0(b.base, b.len), b.len);
 }
 
 void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload)
 {
     if (c->closing) return;
-    conn_write_t *cw = xcalloc(1, sizeof(*cw));
     uv_buf_t bufs[2];
     unsigned n = 0;
-    if (head_len > sizeof(cw->head)) head_len = sizeof(cw->head);
+    uint8_t head_copy[16];
+    if (head_len > sizeof(head_copy)) head_len = sizeof(head_copy);
     if (head_len) {
-        memcpy(cw->head, head, head_len);
-        bufs[n++] = uv_buf_init((char *)cw->head, (unsigned)head_len);
+        memcpy(head_copy, head, head_len);
+        bufs[n++] = uv_buf_init((char *)head_copy, (unsigned)head_len);
+    }
+    bufs[n++] = uv_buf_init(payload->data, (unsigned)payload->len);
+    if (conn_try_write(c, bufs, &n) < 0 || n == 0) return;
+    /* The rest waits in a write request that holds the payload and the unsent head. */
+    conn_write_t *cw = xcalloc(1, sizeof(*cw));
+    if (n == 2) {
+        memcpy(cw->head, bufs[0].base, bufs[0].len);
+        bufs[0].base = (char *)cw->head;
     }
     cw->shared = rbuf_ref(payload);
-    bufs[n++] = uv_buf_init(payload->data, (unsigned)payload->len);
     conn_queue_write(c, cw, bufs, n);
 }
 
