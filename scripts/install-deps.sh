@@ -7,6 +7,7 @@ packages=(
     build-essential cmake pkg-config
     libuv1-dev libjansson-dev libjwt-dev libcmocka-dev libssl-dev libsqlite3-dev
     node-llhttp
+    chromium  # tests/node/browser.test.mjs drives it through playwright-core
 )
 # Node.js runs the integration tests with the official socket.io-client.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
