@@ -175,6 +175,10 @@ static void queue_clear(eio_socket_t *s)
     for (size_t i = 0; i < s->qlen; i++) rbuf_unref(s->queue[i].data);
     s->qlen = 0;
     s->qbytes = 0;
+    /* An idle WebSocket session keeps no queue memory. */
+    free(s->queue);
+    s->queue = NULL;
+    s->qcap = 0;
 }
 
 static void queue_push(eio_socket_t *s, rbuf_t *data, int binary)

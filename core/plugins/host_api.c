@@ -23,8 +23,9 @@
 /* The host's side of a principal: the ABI struct plus what backs it. */
 typedef struct host_principal {
     iog_principal_t pub;
-    json_t *claims;
-    char *claims_json;
+    json_t *claims;    /* REST: the verifier's tree (not owned) */
+    char *claims_json; /* owned text when made here */
+    json_t *parsed;    /* sockets: claims parsed on the first principal_claim(), owned */
 } host_principal_t;
 
 struct iog_request {
@@ -312,8 +313,26 @@ static const char *api_principal_claim(iog_plugin_t *p, const iog_principal_t *p
 {
     (void)p;
     if (!pr || !name) return NULL;
-    const host_principal_t *hp = (const host_principal_t *)pr;
-    return json_string_value(json_object_get(hp->claims, name));
+    host_principal_t *hp = (host_principal_t *)pr;
+    if (!hp->claims && !hp->parsed && hp->pub.claims_json)
+        hp->parsed = json_loads(hp->pub.claims_json, 0, NULL);
+    return json_string_value(json_object_get(hp->claims ? hp->claims : hp->parsed, name));
+}
+
+/* A socket's principal: its identity's text as is, parsed only if a claim is asked for. */
+static void principal_fill_socket(host_principal_t *hp, sio_socket_t *s)
+{
+    memset(hp, 0, sizeof(*hp));
+    hp->pub.struct_size = sizeof(hp->pub);
+    hp->pub.user_id = sio_socket_user_id(s);
+    const char *claims = sio_socket_claims_json(s);
+    hp->pub.claims_json = claims ? claims : "{}";
+}
+
+static void principal_release(host_principal_t *hp)
+{
+    free(hp->claims_json);
+    json_decref(hp->parsed);
 }
 
 /* ------------------------------------------------------------------ REST routes */
@@ -325,7 +344,7 @@ static void request_free(iog_request_t *r)
         free(r->param_values[i]);
     }
     url_query_free(&r->query);
-    free(r->principal.claims_json);
+    principal_release(&r->principal);
     if (r->has_principal) jwt_principal_free(&r->jwt);
     free(r->path);
     free(r);
@@ -549,8 +568,7 @@ static void connection_fill(iog_connection_t *c, host_principal_t *hp, sio_socke
     c->nsp = sio_nsp_name(sio_socket_nsp(s));
     c->socket_id = sio_socket_id(s);
     if (sio_socket_user_id(s)) {
-        jwt_principal_t jp = {(char *)sio_socket_user_id(s), (json_t *)sio_socket_claims(s), 0};
-        principal_fill(hp, &jp);
+        principal_fill_socket(hp, s);
         c->principal = &hp->pub;
     }
 }
@@ -565,7 +583,7 @@ static void connect_adapter(void *user, sio_socket_t *s, const json_t *auth)
     c.auth_json = auth_json ? auth_json : "{}";
     ((iog_connection_fn)h->fn)(h->user, &c);
     free(auth_json);
-    free(hp.claims_json);
+    principal_release(&hp);
 }
 
 static void disconnect_adapter(void *user, sio_socket_t *s, const char *reason)
@@ -576,7 +594,7 @@ static void disconnect_adapter(void *user, sio_socket_t *s, const char *reason)
     connection_fill(&c, &hp, s);
     c.reason = reason;
     ((iog_connection_fn)h->fn)(h->user, &c);
-    free(hp.claims_json);
+    principal_release(&hp);
 }
 
 static void event_adapter(void *user, sio_socket_t *s, const sio_event_t *ev)
@@ -589,8 +607,7 @@ static void event_adapter(void *user, sio_socket_t *s, const sio_event_t *ev)
     e.nsp = sio_nsp_name(sio_socket_nsp(s));
     e.socket_id = sio_socket_id(s);
     if (sio_socket_user_id(s)) {
-        jwt_principal_t jp = {(char *)sio_socket_user_id(s), (json_t *)sio_socket_claims(s), 0};
-        principal_fill(&hp, &jp);
+        principal_fill_socket(&hp, s);
         e.principal = &hp.pub;
     }
     e.event = ev->name;
@@ -610,7 +627,7 @@ static void event_adapter(void *user, sio_socket_t *s, const sio_event_t *ev)
     ((iog_client_event_fn)h->fn)(h->user, &e);
     if (att != small) free(att);
     buf_free(&args);
-    free(hp.claims_json);
+    principal_release(&hp);
 }
 
 void plugin_apply_staged(iog_plugin_t *p)

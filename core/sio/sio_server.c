@@ -53,7 +53,7 @@ struct sio_socket {
     sio_socket_t *next_dead;
     char id[SIO_SOCKET_ID_LEN + 1];
     rooms_member_t member;
-    jwt_principal_t principal; /* user_id NULL when not authenticated */
+    sio_identity_t *identity;  /* NULL when not authenticated */
     uint64_t expires_at;       /* loop time of the token's exp, 0 = none */
     int64_t next_ack_id;
     pending_ack_t *acks;
@@ -67,7 +67,7 @@ struct sio_client {
     sio_client_t *next_dead;
     sio_decoder_t decoder;
     sio_socket_t *sockets;
-    jwt_principal_t principal; /* from the handshake cookie */
+    sio_identity_t *identity; /* from the handshake cookie, shared with its sockets */
     uint64_t connect_deadline; /* loop time; 0 once a namespace was joined */
     uint8_t dead;
 };
@@ -116,19 +116,38 @@ static void handlers_free(handler_t *h)
     }
 }
 
-static void principal_copy(jwt_principal_t *dst, const jwt_principal_t *src)
+/* Who a token says a socket is, kept compact (the claims as JSON text, not a tree) and
+ * shared by a client and its sockets: it is most of an idle socket's memory. */
+struct sio_identity {
+    unsigned refs;
+    int64_t exp;
+    char *claims_json;
+    char user_id[];
+};
+
+static sio_identity_t *identity_from_principal(jwt_principal_t *p)
 {
-    memset(dst, 0, sizeof(*dst));
-    if (!src->user_id) return;
-    dst->user_id = xstrdup(src->user_id);
-    dst->claims = src->claims ? json_incref(src->claims) : NULL;
-    dst->exp = src->exp;
+    size_t n = strlen(p->user_id);
+    sio_identity_t *id = xmalloc(sizeof(*id) + n + 1);
+    id->refs = 1;
+    id->exp = p->exp;
+    memcpy(id->user_id, p->user_id, n + 1);
+    id->claims_json = p->claims ? json_dumps(p->claims, JSON_COMPACT) : NULL;
+    jwt_principal_free(p);
+    return id;
 }
 
-static void principal_clear(jwt_principal_t *p)
+static sio_identity_t *identity_ref(sio_identity_t *id)
 {
-    if (p->user_id || p->claims) jwt_principal_free(p);
-    memset(p, 0, sizeof(*p));
+    if (id) id->refs++;
+    return id;
+}
+
+static void identity_unref(sio_identity_t *id)
+{
+    if (!id || --id->refs) return;
+    free(id->claims_json);
+    free(id);
 }
 
 /* "4" (Engine.IO message) + the Socket.IO packet, as one shared buffer. */
@@ -281,12 +300,12 @@ sio_nsp_t *sio_socket_nsp(const sio_socket_t *s)
 
 const char *sio_socket_user_id(const sio_socket_t *s)
 {
-    return s->principal.user_id;
+    return s->identity ? s->identity->user_id : NULL;
 }
 
-const json_t *sio_socket_claims(const sio_socket_t *s)
+const char *sio_socket_claims_json(const sio_socket_t *s)
 {
-    return s->principal.claims;
+    return s->identity && s->identity->claims_json ? s->identity->claims_json : NULL;
 }
 
 eio_socket_t *sio_socket_eio(const sio_socket_t *s)
@@ -393,7 +412,7 @@ static void socket_finalize(sio_socket_t *s)
     }
     nsp->nsockets--;
     srv->stats.disconnects++;
-    principal_clear(&s->principal);
+    identity_unref(s->identity);
     free(s);
 }
 
@@ -410,7 +429,7 @@ void sio_socket_disconnect(sio_socket_t *s, const char *reason)
 static void client_free(sio_client_t *c)
 {
     sio_decoder_free(&c->decoder);
-    principal_clear(&c->principal);
+    identity_unref(c->identity);
     free(c);
 }
 
@@ -464,7 +483,7 @@ static void client_on_deadline(sio_client_t *c)
         if (!s->connected) continue;
         if (s->expires_at && now >= s->expires_at) {
             log_info("sio", "socket %s of user %s disconnected: token expired", s->id,
-                     s->principal.user_id);
+                     s->identity->user_id);
             sio_socket_disconnect(s, "token expired");
             continue;
         }
@@ -484,23 +503,23 @@ static void client_on_deadline(sio_client_t *c)
 
 /* ------------------------------------------------------------------ authentication */
 
-static int authenticate(sio_server_t *srv, const char *token, size_t len, const char *source,
-                        jwt_principal_t *out)
+static sio_identity_t *authenticate(sio_server_t *srv, const char *token, size_t len,
+                                    const char *source)
 {
-    memset(out, 0, sizeof(*out));
-    if (!srv->opts.verifier) return -1;
+    if (!srv->opts.verifier) return NULL;
     const char *reason = NULL;
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    jwt_status_t st = jwt_verify(srv->opts.verifier, token, len, (int64_t)tv.tv_sec, out, &reason);
+    jwt_principal_t p;
+    jwt_status_t st = jwt_verify(srv->opts.verifier, token, len, (int64_t)tv.tv_sec, &p, &reason);
     if (st != JWT_OK) {
         srv->stats.auth_failed++;
         log_debug("sio", "%s token refused: %s (%s)", source, jwt_status_name(st),
                   reason ? reason : "");
-        return -1;
+        return NULL;
     }
     srv->stats.auth_ok++;
-    return 0;
+    return identity_from_principal(&p);
 }
 
 /* ------------------------------------------------------------------ connect / packets */
@@ -526,30 +545,30 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
     c->connect_deadline = 0;
 
     /* The handshake cookie wins; the CONNECT payload's token serves clients without cookies. */
-    if (c->principal.user_id) {
-        principal_copy(&s->principal, &c->principal);
+    if (c->identity) {
+        s->identity = identity_ref(c->identity);
     } else if (srv->opts.allow_auth_payload && json_is_object(auth)) {
         const json_t *token = json_object_get(auth, "token");
         if (json_is_string(token))
-            authenticate(srv, json_string_value(token), json_string_length(token), "auth payload",
-                         &s->principal);
+            s->identity = authenticate(srv, json_string_value(token), json_string_length(token),
+                                       "auth payload");
     }
     /* Sockets are cut off at exp; a token already past it (accepted only thanks to the
      * clock-skew leeway, which serves REST requests) authenticates no socket. */
-    if (s->principal.user_id && s->principal.exp &&
-        (uint64_t)s->principal.exp <= wall_ms() / 1000) {
+    if (s->identity && s->identity->exp && (uint64_t)s->identity->exp <= wall_ms() / 1000) {
         log_debug("sio", "socket %s: token of user %s is past exp; connecting unauthenticated",
-                  s->id, s->principal.user_id);
-        principal_clear(&s->principal);
+                  s->id, s->identity->user_id);
+        identity_unref(s->identity);
+        s->identity = NULL;
     }
-    if (s->principal.user_id) {
+    if (s->identity) {
         buf_t room = BUF_INIT;
-        buf_printf(&room, SIO_USER_ROOM_PREFIX "%s", s->principal.user_id);
+        buf_printf(&room, SIO_USER_ROOM_PREFIX "%s", s->identity->user_id);
         rooms_join(&nsp->rooms, &s->member, room.data, room.len);
         buf_free(&room);
-        if (s->principal.exp) {
+        if (s->identity->exp) {
             /* Clamped so a far-future exp cannot overflow into the past. */
-            uint64_t exp_s = (uint64_t)s->principal.exp;
+            uint64_t exp_s = (uint64_t)s->identity->exp;
             uint64_t exp_ms = exp_s > UINT64_MAX / 2000 ? UINT64_MAX / 2 : exp_s * 1000;
             uint64_t now_wall = wall_ms();
             uint64_t now = uv_now(srv->loop);
@@ -557,7 +576,7 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
         }
     }
     log_debug("sio", "socket %s joined %s (user %s)", s->id, nsp->name,
-              s->principal.user_id ? s->principal.user_id : "-");
+              s->identity ? s->identity->user_id : "-");
 
     buf_t json = BUF_INIT;
     buf_printf(&json, "{\"sid\":\"%s\"}", s->id);
@@ -665,7 +684,7 @@ static void on_eio_open(void *user, eio_socket_t *e, http_request_t *handshake)
     if (cookie && srv->opts.verifier) {
         buf_t token = BUF_INIT;
         if (cookie_get(cookie, strlen(cookie), srv->cookie_name, 1, &token) == 1)
-            authenticate(srv, token.data ? token.data : "", token.len, "cookie", &c->principal);
+            c->identity = authenticate(srv, token.data ? token.data : "", token.len, "cookie");
         buf_free(&token);
     }
     client_rearm(c);
@@ -775,7 +794,7 @@ static void deliver(void *user, void *owner)
     deliver_ctx_t *ctx = user;
     sio_socket_t *s = owner;
     if (!s->connected || !s->client->eio) return;
-    if (ctx->authenticated_only && !s->principal.user_id) return;
+    if (ctx->authenticated_only && !s->identity) return;
     eio_socket_send_shared(s->client->eio, ctx->packet);
     ctx->count++;
 }

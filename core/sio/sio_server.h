@@ -26,6 +26,7 @@
 typedef struct sio_server sio_server_t;
 typedef struct sio_nsp sio_nsp_t;
 typedef struct sio_socket sio_socket_t;
+typedef struct sio_identity sio_identity_t;
 
 typedef struct sio_options {
     uint64_t connect_timeout_ms; /* no namespace joined within it: the client is closed */
@@ -88,7 +89,8 @@ const char *sio_socket_id(const sio_socket_t *s);
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s);
 /* The authenticated user id, or NULL. */
 const char *sio_socket_user_id(const sio_socket_t *s);
-const json_t *sio_socket_claims(const sio_socket_t *s);
+/* The token's claims as compact JSON text, or NULL. */
+const char *sio_socket_claims_json(const sio_socket_t *s);
 eio_socket_t *sio_socket_eio(const sio_socket_t *s);
 int sio_socket_join(sio_socket_t *s, const char *room);
 int sio_socket_leave(sio_socket_t *s, const char *room);
