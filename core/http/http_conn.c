@@ -435,19 +435,10 @@ const char *http_conn_remote_addr(const http_conn_t *c)
 
 /* ---------------------------------------------------------------- closing */
 
-static void on_handle_closed(uv_handle_t *h)
+/* The last handle to close finishes the connection. */
+static void conn_handle_closed(http_conn_t *c)
 {
-    http_conn_t *c = h->data;
-    if (!uv_is_closing((uv_handle_t *)&c->tcp) || !uv_is_closing((uv_handle_t *)&c->timer))
-        return;
-    /* Both handles are closing; the second callback finishes the job. */
-    if (h == (uv_handle_t *)&c->timer) {
-        c->timer.data = NULL;
-        if (c->tcp.data) return;
-    } else {
-        c->tcp.data = NULL;
-        if (c->timer.data) return;
-    }
+    if (--c->handles) return;
     parse_state_free(c->http);
     c->http = NULL;
     buf_free(&c->upgrade_leftover);
@@ -456,14 +447,45 @@ static void on_handle_closed(uv_handle_t *h)
     free(c);
 }
 
+static void on_tcp_closed(uv_handle_t *h)
+{
+    conn_handle_closed(h->data);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    http_conn_t *c = h->data;
+    free(h);
+    conn_handle_closed(c);
+}
+
+/* The connection's timer, created on demand (an upgraded connection has none). */
+static uv_timer_t *conn_timer(http_conn_t *c)
+{
+    if (!c->timer) {
+        c->timer = xmalloc(sizeof(*c->timer));
+        uv_timer_init(c->server->loop, c->timer);
+        c->timer->data = c;
+        c->handles++;
+    }
+    return c->timer;
+}
+
+static void conn_timer_release(http_conn_t *c)
+{
+    if (!c->timer) return;
+    uv_timer_stop(c->timer);
+    uv_close((uv_handle_t *)c->timer, on_timer_closed);
+    c->timer = NULL;
+}
+
 static void conn_begin_close(http_conn_t *c)
 {
     if (c->closing) return;
     c->closing = 1;
     conn_read_stop(c);
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    conn_timer_release(c);
+    uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
 }
 
 static void on_linger_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -490,7 +512,7 @@ static void on_shutdown_done(uv_shutdown_t *req, int status)
         conn_begin_close(c);
         return;
     }
-    uv_timer_start(&c->timer, on_linger_timeout, LINGER_MS, 0);
+    uv_timer_start(conn_timer(c), on_linger_timeout, LINGER_MS, 0);
 }
 
 /* Closes after the last write, with a half-close and a short linger. */
@@ -502,7 +524,7 @@ static void conn_graceful_close(http_conn_t *c)
         conn_read_stop(c);
         return;
     }
-    uv_timer_stop(&c->timer);
+    if (c->timer) uv_timer_stop(c->timer);
     uv_shutdown_t *req = xcalloc(1, sizeof(*req));
     req->data = c;
     if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
@@ -558,10 +580,10 @@ static void conn_arm_timer(http_conn_t *c)
     else if (!st->head && c->writes_in_flight == 0)
         deadline = now + c->server->limits.idle_timeout_ms;
     else {
-        uv_timer_stop(&c->timer);
+        uv_timer_stop(conn_timer(c));
         return;
     }
-    uv_timer_start(&c->timer, on_timer, deadline > now ? deadline - now : 0, 0);
+    uv_timer_start(conn_timer(c), on_timer, deadline > now ? deadline - now : 0, 0);
 }
 
 /* ---------------------------------------------------------------- input */
@@ -832,7 +854,9 @@ static void on_upgrade_leftover(uv_timer_t *t)
     }
     c->raw->on_data(c->raw_user, pending.data, pending.len);
     buf_free(&pending);
-    if (!c->closing) conn_read_start(c);
+    if (c->closing) return;
+    conn_timer_release(c);
+    conn_read_start(c);
 }
 
 http_conn_t *http_upgrade(http_request_t *req, const char *head, size_t head_len,
@@ -854,13 +878,13 @@ http_conn_t *http_upgrade(http_request_t *req, const char *head, size_t head_len
     c->http = NULL;
     c->raw = cb;
     c->raw_user = user;
-    uv_timer_stop(&c->timer);
     if (pending.len) {
         /* Delivered on the next loop turn, once the caller holds the connection. */
         c->upgrade_leftover = pending;
-        uv_timer_start(&c->timer, on_upgrade_leftover, 0, 0);
+        uv_timer_start(conn_timer(c), on_upgrade_leftover, 0, 0);
     } else {
         buf_free(&pending);
+        conn_timer_release(c); /* an upgraded connection needs no HTTP timer */
         conn_read_start(c);
     }
     return c;
@@ -885,9 +909,9 @@ void http_conn_accept(http_server_t *s)
     http_conn_t *c = xcalloc(1, sizeof(*c));
     c->server = s;
     uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->timer);
     c->tcp.data = c;
-    c->timer.data = c;
+    c->handles = 1;
+    conn_timer(c);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;

@@ -62,7 +62,8 @@ typedef struct http_parse_state {
 
 struct http_conn {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    uv_timer_t *timer;                 /* HTTP timeouts; released once upgraded (memory) */
+    uint8_t handles;                   /* libuv handles still open (tcp, timer) */
     http_server_t *server;
     http_conn_t *prev, *next;
     http_parse_state_t *http;          /* NULL once upgraded */

@@ -92,8 +92,11 @@ int64_t notif_cursor_parse(const char *s)
 int notif_cursor_format(int64_t id, char *out, size_t out_size)
 {
     if (id < 1 || !out) return -1;
-    int n = snprintf(out, out_size, "%lld", (long long)id);
-    return n > 0 && (size_t)n < out_size ? 0 : -1;
+    char digits[24]; /* INT64_MAX has 19 */
+    int n = snprintf(digits, sizeof(digits), "%lld", (long long)id);
+    if (n <= 0 || (size_t)n >= out_size) return -1;
+    memcpy(out, digits, (size_t)n + 1);
+    return 0;
 }
 
 static int is_space(char c)
