@@ -6,18 +6,21 @@ ASAN_BUILD ?= build-asan
 CONFIG     ?= config/iogate.toml
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test deps build examples build-asan node-deps clean
+.PHONY: run test deps test-deps build examples build-asan node-deps clean
 
 run: build
 	./$(BUILD)/iogate --config $(CONFIG)
 
-test: build examples build-asan node-deps
+test: test-deps build examples build-asan node-deps
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
 
 deps:
 	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -33,7 +36,7 @@ build-asan: deps
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	scripts/build-examples.sh $(ASAN_BUILD)
 
-node-deps: deps
+node-deps: test-deps
 	@if [ -f tests/node/package-lock.json ]; then \
 	    cd tests/node && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }; \
 	fi

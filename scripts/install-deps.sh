@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Installs, from Debian's packages, whatever the build and the tests need and
-# is not installed yet. Safe to run again: it does nothing when all is there.
+# Installs, from Debian's packages, whatever is missing. Safe to run again: it
+# does nothing when all is there.
+#   scripts/install-deps.sh          what building and running iogate needs
+#   scripts/install-deps.sh --test   that, plus what the tests need (Node.js, Chromium)
 set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config
     libuv1-dev libjansson-dev libjwt-dev libcmocka-dev libssl-dev libsqlite3-dev
     node-llhttp
-    chromium  # tests/node/browser.test.mjs drives it through playwright-core
 )
-# Node.js runs the integration tests with the official socket.io-client.
-command -v node >/dev/null 2>&1 || packages+=(nodejs)
-command -v npm >/dev/null 2>&1 || packages+=(npm)
+if [ "${1:-}" = "--test" ]; then
+    # Node.js runs the integration tests with the official socket.io-client;
+    # tests/node/browser.test.mjs drives Chromium through playwright-core.
+    packages+=(chromium)
+    command -v node >/dev/null 2>&1 || packages+=(nodejs)
+    command -v npm >/dev/null 2>&1 || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
