@@ -18,6 +18,7 @@
 #include "base/mem.h"
 #include "base/random.h"
 #include "base/strmap.h"
+#include "base/timerheap.h"
 #include "eio/eio_packet.h"
 #include "http/url.h"
 #include "ws/ws_frame.h"
@@ -67,8 +68,9 @@ struct eio_socket {
     uint8_t opened;    /* on_open ran, so on_close is owed */
     void *user;
     char remote[48];
-    uv_timer_t timer;  /* one timer for every deadline below */
+    timerheap_node_t deadline; /* the earliest of the deadlines below, in the server's heap */
     uint64_t ping_at, pong_by, upgrade_by, user_at, close_by;
+    struct eio_socket *next_dead; /* waiting to be freed */
     http_request_t *poll; /* the pending long-polling GET */
     eio_out_t *queue;     /* polling output (and WebSocket output before it attaches) */
     size_t qlen, qcap, qbytes;
@@ -87,10 +89,21 @@ struct eio_server {
     void *user;
     strmap_t sessions;
     eio_stats_t stats;
+    /* Every session's next deadline in one heap under one libuv timer, and sessions
+     * freed from a check handle once no callback can still hold them. Both handles
+     * exist from the first session on (handles_open) until eio_server_release(). */
+    timerheap_t deadlines;
+    uv_timer_t timer;
+    uv_check_t reaper;
+    eio_socket_t *dead;
+    int handles_open;
+    int released;
     rbuf_t *pkt_ping, *pkt_noop, *pkt_close, *pkt_pong_probe;
 };
 
 static void session_close(eio_socket_t *s, const char *reason, int by);
+static void session_free(eio_socket_t *s);
+static void on_reap(uv_check_t *h);
 static void session_rearm(eio_socket_t *s);
 static void ws_close(eio_ws_t *ws, int code, const char *reason);
 
@@ -112,6 +125,7 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
     srv->cb = *cb;
     srv->user = user;
     strmap_init(&srv->sessions);
+    timerheap_init(&srv->deadlines);
     srv->pkt_ping = rbuf_new("2", 1);
     srv->pkt_noop = rbuf_new("6", 1);
     srv->pkt_close = rbuf_new("1", 1);
@@ -130,9 +144,35 @@ void eio_server_close_all(eio_server_t *srv)
     free(all);
 }
 
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void eio_server_release(eio_server_t *srv)
+{
+    if (srv->released) return;
+    srv->released = 1;
+    if (!srv->handles_open) return;
+    srv->handles_open = 0;
+    on_reap(&srv->reaper);
+    uv_close((uv_handle_t *)&srv->timer, on_server_handle_closed);
+    uv_close((uv_handle_t *)&srv->reaper, on_server_handle_closed);
+}
+
 void eio_server_free(eio_server_t *srv)
 {
     if (!srv) return;
+    while (srv->dead) {
+        eio_socket_t *s = srv->dead;
+        srv->dead = s->next_dead;
+        session_free(s);
+    }
+    /* Sessions still closing (waiting for a last poll) when the loop stopped. */
+    size_t pos = 0;
+    const strmap_entry_t *e;
+    while ((e = strmap_next(&srv->sessions, &pos))) session_free(e->value);
+    timerheap_free(&srv->deadlines);
     strmap_free(&srv->sessions);
     rbuf_unref(srv->pkt_ping);
     rbuf_unref(srv->pkt_noop);
@@ -288,13 +328,47 @@ static void ws_flush_queue(eio_socket_t *s)
 
 /* ------------------------------------------------------------------ sessions */
 
-static void on_session_timer(uv_timer_t *t);
-
-static void session_free_cb(uv_handle_t *h)
+static void session_free(eio_socket_t *s)
 {
-    eio_socket_t *s = h->data;
+    queue_clear(s);
     free(s->queue);
     free(s);
+}
+
+static void on_reap(uv_check_t *h)
+{
+    eio_server_t *srv = h->data;
+    while (srv->dead) {
+        eio_socket_t *s = srv->dead;
+        srv->dead = s->next_dead;
+        session_free(s);
+    }
+    uv_check_stop(h);
+}
+
+static void on_server_timer(uv_timer_t *t);
+
+static void server_handles_init(eio_server_t *srv)
+{
+    if (srv->handles_open || srv->released) return;
+    uv_timer_init(srv->loop, &srv->timer);
+    uv_check_init(srv->loop, &srv->reaper);
+    srv->timer.data = srv;
+    srv->reaper.data = srv;
+    srv->handles_open = 1;
+}
+
+/* Arms the server's one timer for the earliest deadline of all sessions. */
+static void server_rearm(eio_server_t *srv)
+{
+    if (!srv->handles_open) return;
+    timerheap_node_t *top = timerheap_top(&srv->deadlines);
+    if (!top) {
+        uv_timer_stop(&srv->timer);
+        return;
+    }
+    uint64_t now = uv_now(srv->loop);
+    uv_timer_start(&srv->timer, on_server_timer, top->deadline > now ? top->deadline - now : 0, 0);
 }
 
 /* Final release: unlinks transports and lets the timer's close callback free it. */
@@ -321,7 +395,17 @@ static void session_destroy(eio_socket_t *s)
         s->probe = NULL;
     }
     s->srv->stats.sessions_closed++;
-    uv_close((uv_handle_t *)&s->timer, session_free_cb);
+    eio_server_t *srv = s->srv;
+    timerheap_remove(&srv->deadlines, &s->deadline);
+    server_rearm(srv);
+    /* Callbacks up the stack may still hold s: it is freed after this loop turn. */
+    if (srv->handles_open) {
+        s->next_dead = srv->dead;
+        srv->dead = s;
+        uv_check_start(&srv->reaper, on_reap);
+    } else {
+        session_free(s);
+    }
 }
 
 static void session_closed_notify(eio_socket_t *s, const char *reason)
@@ -363,21 +447,21 @@ static void session_close(eio_socket_t *s, const char *reason, int by)
 static void session_rearm(eio_socket_t *s)
 {
     if (s->state == STATE_CLOSED) return;
+    eio_server_t *srv = s->srv;
     uint64_t next = UINT64_MAX;
     const uint64_t deadlines[] = {s->ping_at, s->pong_by, s->upgrade_by, s->user_at, s->close_by};
     for (size_t i = 0; i < sizeof(deadlines) / sizeof(deadlines[0]); i++)
         if (deadlines[i] && deadlines[i] < next) next = deadlines[i];
-    if (next == UINT64_MAX) {
-        uv_timer_stop(&s->timer);
-        return;
-    }
-    uint64_t now = uv_now(s->srv->loop);
-    uv_timer_start(&s->timer, on_session_timer, next > now ? next - now : 0, 0);
+    if (next == UINT64_MAX)
+        timerheap_remove(&srv->deadlines, &s->deadline);
+    else
+        timerheap_set(&srv->deadlines, &s->deadline, next);
+    server_rearm(srv);
 }
 
-static void on_session_timer(uv_timer_t *t)
+/* One session's deadline came: do what is due, then schedule the next. */
+static void session_due(eio_socket_t *s)
 {
-    eio_socket_t *s = t->data;
     eio_server_t *srv = s->srv;
     uint64_t now = uv_now(srv->loop);
     if (s->close_by && now >= s->close_by) {
@@ -412,6 +496,21 @@ static void on_session_timer(uv_timer_t *t)
     session_rearm(s);
 }
 
+static void on_server_timer(uv_timer_t *t)
+{
+    eio_server_t *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    /* Only what was due when this turn began: a deadline set meanwhile waits. */
+    size_t budget = timerheap_size(&srv->deadlines);
+    timerheap_node_t *top;
+    while (budget-- > 0 && (top = timerheap_top(&srv->deadlines)) && top->deadline <= now) {
+        eio_socket_t *s = (eio_socket_t *)((char *)top - offsetof(eio_socket_t, deadline));
+        timerheap_remove(&srv->deadlines, top);
+        session_due(s);
+    }
+    server_rearm(srv);
+}
+
 static eio_socket_t *session_new(eio_server_t *srv, http_request_t *req, int transport)
 {
     eio_socket_t *s = xcalloc(1, sizeof(*s));
@@ -421,8 +520,8 @@ static eio_socket_t *session_new(eio_server_t *srv, http_request_t *req, int tra
         random_id(s->sid, EIO_SID_LEN);
     } while (strmap_get(&srv->sessions, s->sid, EIO_SID_LEN));
     snprintf(s->remote, sizeof(s->remote), "%s", http_request_remote_addr(req));
-    uv_timer_init(srv->loop, &s->timer);
-    s->timer.data = s;
+    timerheap_node_init(&s->deadline);
+    server_handles_init(srv);
     strmap_put(&srv->sessions, s->sid, EIO_SID_LEN, s);
     srv->stats.sessions_opened++;
 

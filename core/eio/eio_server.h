@@ -60,8 +60,10 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
                              const eio_callbacks_t *cb, void *user);
 /* Closes every session (server-initiated close), for shutdown. */
 void eio_server_close_all(eio_server_t *srv);
-/* Frees the server; every session must be closed and the loop run until their
- * handles are released. */
+/* Closes the server's libuv handles (its timer and reaper), at shutdown, so the loop
+ * can end: call it once connections have drained. */
+void eio_server_release(eio_server_t *srv);
+/* Frees the server and any session left; after eio_server_release() and the loop's end. */
 void eio_server_free(eio_server_t *srv);
 /* Returns 1 if the request's path belongs to this server. */
 int eio_server_matches(const eio_server_t *srv, http_request_t *req);

@@ -294,6 +294,8 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
 static void on_drained(void *user)
 {
     gateway_t *gw = user;
+    sio_server_release(gw->sio);
+    if (gw->echo) eio_server_release(gw->echo);
     if (gw->signals_started) {
         uv_close((uv_handle_t *)&gw->sigint, NULL);
         uv_close((uv_handle_t *)&gw->sigterm, NULL);

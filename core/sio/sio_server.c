@@ -758,6 +758,11 @@ void sio_server_close_all(sio_server_t *srv)
     eio_server_close_all(srv->eio);
 }
 
+void sio_server_release(sio_server_t *srv)
+{
+    eio_server_release(srv->eio);
+}
+
 void sio_server_free(sio_server_t *srv)
 {
     if (!srv) return;

@@ -68,6 +68,8 @@ void sio_server_free(sio_server_t *srv);
 eio_server_t *sio_server_eio(sio_server_t *srv);
 /* Disconnects everyone (shutdown). */
 void sio_server_close_all(sio_server_t *srv);
+/* Closes the Engine.IO endpoint's libuv handles once connections have drained. */
+void sio_server_release(sio_server_t *srv);
 const sio_stats_t *sio_server_stats(const sio_server_t *srv);
 
 /* The namespace called name, created when missing ("/" always exists). */
