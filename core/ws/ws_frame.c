@@ -7,7 +7,10 @@
  * the one copy every payload byte needs; nothing is copied twice. */
 #include "ws/ws_frame.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "base/mem.h"
 
 /* A message buffer that grew past this is released once the message is delivered, so an
    idle connection does not keep the memory of its largest message. */
@@ -33,6 +36,14 @@ void ws_reader_init(ws_reader_t *r, size_t max_message_size, const ws_reader_cal
 void ws_reader_free(ws_reader_t *r)
 {
     buf_free(&r->msg);
+    free(r->ctrl);
+    r->ctrl = NULL;
+}
+
+static char *ctrl_buffer(ws_reader_t *r)
+{
+    if (!r->ctrl) r->ctrl = xmalloc(WS_MAX_CONTROL_PAYLOAD + 1);
+    return r->ctrl;
 }
 
 const char *ws_reader_error(const ws_reader_t *r)
@@ -172,7 +183,7 @@ static int parse_rest(ws_reader_t *r)
 static int read_payload(ws_reader_t *r, const uint8_t *src, size_t n)
 {
     if (is_control(r->opcode)) {
-        unmask((uint8_t *)r->ctrl + r->frame_got, src, n, r->mask, r->frame_got);
+        unmask((uint8_t *)ctrl_buffer(r) + r->frame_got, src, n, r->mask, r->frame_got);
         r->frame_got += n;
         return 0;
     }
@@ -218,7 +229,7 @@ static int finish_frame(ws_reader_t *r)
 
     if (is_control(r->opcode)) {
         size_t len = (size_t)r->frame_len;
-        r->ctrl[len] = '\0';
+        ctrl_buffer(r)[len] = '\0';
         if (r->opcode == WS_OP_CLOSE) return finish_close(r, len);
         int (*fn)(void *, const char *, size_t) =
             r->opcode == WS_OP_PING ? r->cb->on_ping : r->cb->on_pong;
