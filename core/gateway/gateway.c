@@ -308,9 +308,10 @@ void gateway_stop(gateway_t *gw)
     if (gw->stopping) return;
     gw->stopping = 1;
     log_info("gateway", "shutting down (grace %lld ms)", (long long)gw->cfg->server.shutdown_grace_ms);
-    plugin_host_stop(gw->plugins);
+    /* Sessions first: their disconnect hooks may still use the plugins' timers. */
     sio_server_close_all(gw->sio);
     if (gw->echo) eio_server_close_all(gw->echo);
+    plugin_host_stop(gw->plugins);
     http_server_shutdown(gw->http, (uint64_t)gw->cfg->server.shutdown_grace_ms, on_drained, gw);
 }
 

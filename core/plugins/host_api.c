@@ -39,7 +39,6 @@ struct iog_request {
     jwt_principal_t jwt;
     host_principal_t principal;
     int has_principal;
-    int responded;
 };
 
 struct iog_json_writer {
@@ -327,6 +326,7 @@ static void principal_fill_socket(host_principal_t *hp, sio_socket_t *s)
     hp->pub.user_id = sio_socket_user_id(s);
     const char *claims = sio_socket_claims_json(s);
     hp->pub.claims_json = claims ? claims : "{}";
+    hp->pub.expires_at = sio_socket_expires_at(s);
 }
 
 static void principal_release(host_principal_t *hp)
@@ -657,7 +657,7 @@ void plugin_unregister(iog_plugin_t *p)
     for (hook_t *h = p->hooks; h; h = h->next) gateway_remove_routes(host->gw, h);
     for (size_t i = 0; i < p->nevents; i++)
         free(strmap_remove(&host->events, p->events[i], strlen(p->events[i])));
-    plugin_timers_stop_all(p);
+    plugin_timers_abandon(p);
 }
 
 static sio_socket_t *find_socket(iog_plugin_t *p, const char *nsp, const char *socket_id)
@@ -784,6 +784,7 @@ static int64_t api_room_size(iog_plugin_t *p, const char *nsp, const char *room)
 
 static void timer_unlink(iog_timer_t *t)
 {
+    if (!t->plugin) return; /* abandoned by a plugin that failed to load */
     if (t->prev)
         t->prev->next = t->next;
     else if (t->plugin->timers == t)
@@ -794,7 +795,12 @@ static void timer_unlink(iog_timer_t *t)
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    iog_timer_t *t = h->data;
+    t->closed = 1;
+    if (t->released) {
+        timer_unlink(t);
+        free(t);
+    }
 }
 
 static void on_timer(uv_timer_t *h)
@@ -820,18 +826,54 @@ static iog_timer_t *api_timer_start(iog_plugin_t *p, uint64_t delay_ms, uint64_t
     return t;
 }
 
+static void timer_close(iog_timer_t *t)
+{
+    if (t->closing) return;
+    t->closing = 1;
+    uv_timer_stop(&t->handle);
+    uv_close((uv_handle_t *)&t->handle, on_timer_closed);
+}
+
 static void api_timer_stop(iog_timer_t *t)
 {
-    if (!t) return;
-    timer_unlink(t);
-    uv_close((uv_handle_t *)&t->handle, on_timer_closed);
+    if (!t || t->released) return;
+    t->released = 1;
+    if (!t->closing) {
+        timer_close(t); /* the close callback frees it */
+    } else if (t->closed) {
+        /* The host closed it at shutdown; the plugin lets go of it now. */
+        timer_unlink(t);
+        free(t);
+    }
 }
 
 void plugin_timers_stop_all(iog_plugin_t *p)
 {
-    /* The handles close and free themselves; a later timer_stop() on them would be a
-     * plugin bug, so plugins are told (header) that shutdown stops their timers. */
-    while (p->timers) api_timer_stop(p->timers);
+    for (iog_timer_t *t = p->timers; t; t = t->next) timer_close(t);
+}
+
+void plugin_timers_abandon(iog_plugin_t *p)
+{
+    while (p->timers) {
+        iog_timer_t *t = p->timers;
+        p->timers = t->next;
+        t->prev = t->next = NULL;
+        t->plugin = NULL;
+        t->released = 1; /* nobody can stop it now: its close callback frees it */
+        if (t->closing && t->closed)
+            free(t);
+        else
+            timer_close(t);
+    }
+}
+
+void plugin_timers_free(iog_plugin_t *p)
+{
+    while (p->timers) {
+        iog_timer_t *t = p->timers;
+        timer_unlink(t);
+        free(t);
+    }
 }
 
 typedef struct work_req {
@@ -857,6 +899,10 @@ static void on_work_done(uv_work_t *req, int status)
 static int api_work_queue(iog_plugin_t *p, iog_work_fn work, iog_work_done_fn done, void *user)
 {
     if (!p || !work) return IOG_EINVAL;
+    /* A failing init unloads the plugin at once: no work of it may be left running. */
+    if (p->state == PLUGIN_INIT)
+        return plugin_fail(p, IOG_ESTATE, "work_queue is not allowed during init (block there "
+                                          "instead: the loop is not running yet)");
     work_req_t *w = xcalloc(1, sizeof(*w));
     w->work = work;
     w->done = done;

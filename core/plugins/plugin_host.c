@@ -226,6 +226,7 @@ void plugin_host_free(plugin_host_t *h)
     }
     for (size_t i = h->n; i-- > 0;) {
         struct iog_plugin *p = h->plugins[i];
+        plugin_timers_free(p);
         dlclose(p->dl);
         plugin_record_free(p);
     }

@@ -38,12 +38,18 @@ typedef struct event_def {
     void *user;
 } event_def_t;
 
+/* A plugin's timer. It stays in its plugin's list until freed: by the close callback
+ * when the plugin stopped it, by timer_stop() when the host had closed it already
+ * (shutdown), or by plugin_host_free() when the plugin never stopped it. */
 struct iog_timer {
     uv_timer_t handle;
     struct iog_plugin *plugin;
     struct iog_timer *prev, *next;
     iog_timer_fn fn;
     void *user;
+    uint8_t closing;  /* uv_close() called */
+    uint8_t closed;   /* its close callback ran */
+    uint8_t released; /* the plugin called timer_stop() */
 };
 
 struct iog_plugin {
@@ -80,5 +86,9 @@ void plugin_apply_staged(struct iog_plugin *p);
 /* Undoes everything a plugin registered (failed init) and frees its records. */
 void plugin_unregister(struct iog_plugin *p);
 void plugin_timers_stop_all(struct iog_plugin *p);
+/* Closes a failed plugin's timers, which then free themselves. */
+void plugin_timers_abandon(struct iog_plugin *p);
+/* Frees the timers left (closed by the host); the loop must have stopped. */
+void plugin_timers_free(struct iog_plugin *p);
 
 #endif

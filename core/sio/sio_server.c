@@ -89,6 +89,15 @@ struct sio_server {
 static void reap(sio_server_t *srv);
 static void client_rearm(sio_client_t *c);
 
+/* A write may drop a slow consumer, which tears its sockets down: the public calls
+ * below hold teardown off (depth) until they no longer touch the socket. */
+#define GUARD_BEGIN(srv) ((srv)->depth++)
+#define GUARD_END(srv)                                                                             \
+    do {                                                                                           \
+        (srv)->depth--;                                                                            \
+        reap(srv);                                                                                 \
+    } while (0)
+
 /* ------------------------------------------------------------------ helpers */
 
 static uint64_t wall_ms(void)
@@ -303,6 +312,11 @@ const char *sio_socket_user_id(const sio_socket_t *s)
     return s->identity ? s->identity->user_id : NULL;
 }
 
+int64_t sio_socket_expires_at(const sio_socket_t *s)
+{
+    return s->identity ? s->identity->exp : 0;
+}
+
 const char *sio_socket_claims_json(const sio_socket_t *s)
 {
     return s->identity && s->identity->claims_json ? s->identity->claims_json : NULL;
@@ -328,21 +342,27 @@ int sio_socket_leave(sio_socket_t *s, const char *room)
 void sio_socket_emit(sio_socket_t *s, const char *event, const char *payload, size_t len)
 {
     if (!s->connected) return;
+    sio_server_t *srv = s->client->srv;
+    GUARD_BEGIN(srv);
     buf_t json = BUF_INIT;
     event_json(&json, event, payload, len);
     socket_send_text(s, SIO_EVENT, -1, json.data, json.len);
     buf_free(&json);
+    GUARD_END(srv);
 }
 
 void sio_socket_emit_args(sio_socket_t *s, const char *event, const json_t *args,
                           const sio_bin_t *bin, size_t nbin)
 {
     if (!s->connected) return;
+    sio_server_t *srv = s->client->srv;
+    GUARD_BEGIN(srv);
     json_t *array = json_array();
     json_array_append_new(array, json_string(event));
     if (args) json_array_extend(array, (json_t *)args);
     socket_send_array(s, SIO_EVENT, SIO_BINARY_EVENT, -1, array, bin, nbin);
     json_decref(array);
+    GUARD_END(srv);
 }
 
 void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *args,
@@ -353,6 +373,8 @@ void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *
         cb(user, s, NULL, NULL, 0);
         return;
     }
+    sio_server_t *srv = s->client->srv;
+    GUARD_BEGIN(srv);
     pending_ack_t *a = xcalloc(1, sizeof(*a));
     a->id = s->next_ack_id++;
     a->cb = cb;
@@ -363,18 +385,23 @@ void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *
     json_t *array = json_array();
     json_array_append_new(array, json_string(event));
     if (args) json_array_extend(array, (json_t *)args);
+    int64_t deadline = (int64_t)a->deadline;
     socket_send_array(s, SIO_EVENT, SIO_BINARY_EVENT, a->id, array, bin, nbin);
     json_decref(array);
-    if (a->deadline) client_rearm(s->client);
+    if (deadline && s->connected) client_rearm(s->client);
+    GUARD_END(srv);
 }
 
 void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const sio_bin_t *bin,
                     size_t nbin)
 {
     if (!s->connected || ack_id < 0) return;
+    sio_server_t *srv = s->client->srv;
+    GUARD_BEGIN(srv);
     json_t *empty = args ? NULL : json_array();
     socket_send_array(s, SIO_ACK, SIO_BINARY_ACK, ack_id, args ? args : empty, bin, nbin);
     json_decref(empty);
+    GUARD_END(srv);
 }
 
 /* Marks the socket gone; finalize() does the rest when nothing is on the stack. */
@@ -419,9 +446,11 @@ static void socket_finalize(sio_socket_t *s)
 void sio_socket_disconnect(sio_socket_t *s, const char *reason)
 {
     if (!s->connected) return;
+    sio_server_t *srv = s->client->srv;
+    GUARD_BEGIN(srv);
     socket_send_text(s, SIO_DISCONNECT, -1, NULL, 0);
     socket_mark_dead(s, reason ? reason : "server namespace disconnect");
-    reap(s->client->srv);
+    GUARD_END(srv);
 }
 
 /* ------------------------------------------------------------------ reaping */
@@ -593,23 +622,32 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
 static void socket_on_event(sio_socket_t *s, sio_packet_t *p)
 {
     const json_t *first = json_array_get(p->data, 0);
-    char number[32];
+    buf_t number = BUF_INIT;
     const char *name;
+    size_t name_len;
     if (json_is_string(first)) {
         name = json_string_value(first);
+        name_len = json_string_length(first); /* a NUL inside makes another name */
     } else {
-        /* The reference accepts numeric event names and compares them as strings. */
-        snprintf(number, sizeof(number), "%lld", (long long)json_integer_value(first));
-        name = number;
+        /* The reference accepts numeric event names and compares them as String(n). */
+        if (json_is_integer(first))
+            buf_printf(&number, "%lld", (long long)json_integer_value(first));
+        else
+            json_out_append_real(&number, json_real_value(first));
+        name = number.data;
+        name_len = number.len;
     }
-    handler_t *list = strmap_get(&s->nsp->events, name, strlen(name));
-    if (!list) return;
-    json_t *args = json_array();
-    for (size_t i = 1; i < json_array_size(p->data); i++)
-        json_array_append(args, json_array_get(p->data, i));
-    sio_event_t ev = {name, args, p->bin, p->bin_len, p->id};
-    for (handler_t *h = list; h && s->connected; h = h->next) ((sio_event_fn)h->fn)(h->user, s, &ev);
-    json_decref(args);
+    handler_t *list = strmap_get(&s->nsp->events, name, name_len);
+    if (list) {
+        json_t *args = json_array();
+        for (size_t i = 1; i < json_array_size(p->data); i++)
+            json_array_append(args, json_array_get(p->data, i));
+        sio_event_t ev = {name, args, p->bin, p->bin_len, p->id};
+        for (handler_t *h = list; h && s->connected; h = h->next)
+            ((sio_event_fn)h->fn)(h->user, s, &ev);
+        json_decref(args);
+    }
+    buf_free(&number);
 }
 
 static void socket_on_ack(sio_socket_t *s, sio_packet_t *p)

@@ -91,6 +91,8 @@ const char *sio_socket_id(const sio_socket_t *s);
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s);
 /* The authenticated user id, or NULL. */
 const char *sio_socket_user_id(const sio_socket_t *s);
+/* The token's exp (seconds since the epoch), 0 when none or not authenticated. */
+int64_t sio_socket_expires_at(const sio_socket_t *s);
 /* The token's claims as compact JSON text, or NULL. */
 const char *sio_socket_claims_json(const sio_socket_t *s);
 eio_socket_t *sio_socket_eio(const sio_socket_t *s);

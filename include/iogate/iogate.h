@@ -200,7 +200,8 @@ typedef struct iog_host_api {
     /* 1 when the client went away; respond() is still owed (it then only frees). */
     int (*request_aborted)(iog_request_t *req);
     /* Answers with JSON text (copied); NULL/0 for no body. Exactly once per request: the
-     * request is freed by it. IOG_ESTATE on a second call. */
+     * request is freed by it, so the handle must not be used again (not even to respond:
+     * that is undefined behaviour, like a double free). */
     int (*respond)(iog_request_t *req, int status, const char *json, size_t len);
     /* Answers with the standard error body {"error":{"code":...,"message":...}}. */
     int (*respond_error)(iog_request_t *req, int status, const char *code, const char *message);
@@ -229,14 +230,17 @@ typedef struct iog_host_api {
 
     /* ---- 1.0: timers and off-loop work ---- */
     /* Calls fn after delay_ms, then every repeat_ms if not 0. The handle is the host's;
-     * timer_stop() stops and frees it (call it at most once, also for one-shot timers).
-     * When shutdown begins the host stops and frees every timer still running, so
-     * fini() must not call timer_stop(). NULL on bad arguments or during shutdown. */
+     * timer_stop() stops and frees it (call it at most once, also for one-shot timers;
+     * any time, including from hooks and fini()). When shutdown begins the host stops
+     * every timer; their handles stay valid for timer_stop() until the plugin is
+     * unloaded. NULL on bad arguments or once shutdown has begun. */
     iog_timer_t *(*timer_start)(iog_plugin_t *p, uint64_t delay_ms, uint64_t repeat_ms,
                                 iog_timer_fn fn, void *user);
     void (*timer_stop)(iog_timer_t *t);
     /* Runs work(user) on a worker thread, then done(user, status) on the loop thread
-     * (status 0, or IOG_ECANCELED when shutdown came first). done always runs. */
+     * (status 0; IOG_ECANCELED is reserved for cancelled work). done always runs;
+     * shutdown waits for queued work. Not during init (IOG_ESTATE): a plugin whose init
+     * fails is unloaded at once, and before the loop runs init may simply block. */
     int (*work_queue)(iog_plugin_t *p, iog_work_fn work, iog_work_done_fn done, void *user);
 
     /* ---- 1.0: JSON writer (for serializers and responses) ---- */
