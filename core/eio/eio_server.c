@@ -740,6 +740,18 @@ static int ws_on_ping(void *user, const char *data, size_t len)
     ws_write_frame(&frame, WS_OP_PONG, data, len);
     http_conn_write(ws->conn, frame.data, frame.len);
     buf_free(&frame);
+    /* Pongs count against the outbox like everything else: a ping flood from a
+     * client that never reads must not grow our memory. */
+    if (ws->conn && http_conn_pending_bytes(ws->conn) > ws->srv->opts.max_outbox_bytes) {
+        eio_socket_t *s = ws->session;
+        if (s && s->ws == ws) {
+            drop_slow_consumer(s);
+        } else {
+            ws->closing = 1;
+            http_conn_close(ws->conn, 1);
+        }
+        return 1; /* stop reading this connection's frames */
+    }
     return 0;
 }
 

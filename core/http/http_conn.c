@@ -31,6 +31,17 @@ static void conn_flush_responses(http_conn_t *c);
 static void conn_process_input(http_conn_t *c, const char *data, size_t len);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
+/* Responses waiting in the write queue past this pause reading: a client that
+ * pipelines requests without reading the answers cannot grow our memory. */
+#define OUTPUT_HIGH_WATER (64 * 1024)
+
+static int conn_output_full(const http_conn_t *c)
+{
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) > OUTPUT_HIGH_WATER;
+}
+
+static void conn_maybe_resume(http_conn_t *c);
+
 static void conn_read_stop(http_conn_t *c)
 {
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -304,7 +315,8 @@ static int on_message_complete(llhttp_t *p)
     if (c->closing || c->close_when_flushed) return HPE_PAUSED;
     /* Past a request that closes the connection nothing more is read; past a full
      * queue reading waits until responses have gone out. */
-    if (!keep_alive || st->queued >= c->server->limits.max_pipelined) return HPE_PAUSED;
+    if (!keep_alive || st->queued >= c->server->limits.max_pipelined || conn_output_full(c))
+        return HPE_PAUSED;
     return 0;
 }
 
@@ -329,6 +341,7 @@ static void on_write_done(uv_write_t *w, int status)
         return;
     }
     conn_arm_timer(c);
+    if (c->http && c->http->paused && !conn_output_full(c)) conn_maybe_resume(c);
 }
 
 static void conn_queue_write(http_conn_t *c, conn_write_t *cw, uv_buf_t *bufs, unsigned nbufs)
@@ -562,22 +575,35 @@ static void on_timer(uv_timer_t *t)
         st->current = NULL;
         req->complete = 1;
         req->close_after = 1;
+        /* Nothing more is parsed, even if the rest of the request arrives now. */
+        conn_read_stop(c);
+        st->paused = 1;
+        buf_free(&st->pending_in);
         http_respond_error(req, 408, "request_timeout", st->error_message);
         return;
     }
-    log_debug("http", "%s: idle keep-alive connection closed", c->remote);
+    if (c->writes_in_flight)
+        log_debug("http", "%s: client stopped reading; connection closed", c->remote);
+    else
+        log_debug("http", "%s: idle keep-alive connection closed", c->remote);
     conn_begin_close(c);
 }
 
 static void conn_arm_timer(http_conn_t *c)
 {
-    if (c->closing || !c->http || c->close_when_flushed) return;
+    if (c->closing || !c->http) return;
     http_parse_state_t *st = c->http;
     uint64_t now = uv_now(c->server->loop);
     uint64_t deadline;
-    if (st->current && !st->current->complete)
+    if (c->writes_in_flight)
+        /* A client that stops reading may hold neither the connection nor the queued
+         * response forever: every completed write restarts this deadline. */
+        deadline = now + c->server->limits.idle_timeout_ms;
+    else if (c->close_when_flushed)
+        return;
+    else if (st->current && !st->current->complete)
         deadline = st->deadline_ms;
-    else if (!st->head && c->writes_in_flight == 0)
+    else if (!st->head)
         deadline = now + c->server->limits.idle_timeout_ms;
     else {
         uv_timer_stop(conn_timer(c));
@@ -655,7 +681,7 @@ static void conn_maybe_resume(http_conn_t *c)
 {
     http_parse_state_t *st = c->http;
     if (!st || !st->paused || c->closing || c->close_when_flushed) return;
-    if (st->queued >= c->server->limits.max_pipelined) return;
+    if (st->queued >= c->server->limits.max_pipelined || conn_output_full(c)) return;
     if (st->tail && (st->tail->upgrade || !st->tail->keep_alive || st->tail->close_after)) return;
     st->paused = 0;
     llhttp_resume(&st->parser);
@@ -666,9 +692,46 @@ static void conn_maybe_resume(http_conn_t *c)
     if (!c->closing && c->http && !c->http->paused) conn_read_start(c);
 }
 
+/* The client half-closed: answers already given still go out, in order; requests not
+ * answered yet are aborted (a long poll whose client left ends its session), then the
+ * connection closes. */
+static void conn_peer_finished(http_conn_t *c)
+{
+    http_parse_state_t *st = c->http;
+    conn_read_stop(c);
+    st->paused = 1;
+    buf_free(&st->pending_in);
+    http_request_t **link = &st->head, *kept_tail = NULL;
+    while (*link) {
+        http_request_t *req = *link;
+        if (req->responded) {
+            kept_tail = req;
+            link = &req->next;
+            continue;
+        }
+        *link = req->next;
+        st->queued--;
+        if (st->current == req) st->current = NULL;
+        if (req->complete && req->abort_cb) req->abort_cb(req->abort_user, req);
+        request_free(req);
+    }
+    st->tail = kept_tail;
+    if (c->closing) return;
+    if (st->tail) {
+        st->tail->close_after = 1;
+        conn_flush_responses(c);
+    } else {
+        conn_graceful_close(c);
+    }
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     http_conn_t *c = stream->data;
+    if (nread == UV_EOF && c->http && !c->closing) {
+        conn_peer_finished(c);
+        return;
+    }
     if (nread < 0) {
         if (nread != UV_EOF) log_debug("http", "%s: read error: %s", c->remote, uv_strerror((int)nread));
         conn_begin_close(c);
@@ -878,7 +941,10 @@ http_conn_t *http_upgrade(http_request_t *req, const char *head, size_t head_len
     c->http = NULL;
     c->raw = cb;
     c->raw_user = user;
-    if (pending.len) {
+    if (c->closing) {
+        /* The 101 could not be written: the connection is going, on_close will follow. */
+        buf_free(&pending);
+    } else if (pending.len) {
         /* Delivered on the next loop turn, once the caller holds the connection. */
         c->upgrade_leftover = pending;
         uv_timer_start(conn_timer(c), on_upgrade_leftover, 0, 0);

@@ -2,7 +2,7 @@
 // the real binary over raw sockets into a corner (a request timing out behind a pending
 // long-poll, pipelining or pinging without ever reading, a reset right after an upgrade
 // request, a half-closed client) and checks that the server stays up, bounded and
-// correct. Tests marked todo describe known server bugs; they fail until fixed.
+// correct.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -63,7 +63,6 @@ const WS_UPGRADE = (path) =>
 
 test(
   'a request that times out behind a pending long-poll does not crash the server when more of it arrives',
-  { todo: 'bug: http_conn.c on_timer clears st->current without pausing the parser; the next header bytes dereference NULL in on_header_field' },
   async () => {
     const srv = await startServer('[http]\nheader_timeout_ms = 300\n');
     try {
@@ -88,7 +87,6 @@ test(
 
 test(
   'a client that pipelines requests but never reads cannot grow server memory without bound',
-  { todo: 'bug: http_conn.c keeps reading while responses pile up in the libuv write queue (no back-pressure on writes)' },
   async () => {
     const srv = await startServer('');
     try {
@@ -98,9 +96,15 @@ test(
       const chunk = Buffer.from('GET /nope HTTP/1.1\r\nHost: t\r\n\r\n'.repeat(2000));
       await pump(s, chunk, 12e6, 8000);
       await sleep(300);
+      // The server stops reading once its answers back up: what the client managed to
+      // hand over is bounded by the socket buffers, not the 12 MB it tried to send.
+      const accepted = s.bytesWritten;
       const grown = rssKiB(srv.proc.pid) - before;
       s.destroy();
-      assert.ok(grown < 64 * 1024, `server memory grew by ${(grown / 1024).toFixed(0)} MiB`);
+      assert.ok(accepted < 8e6, `the server read ${(accepted / 1e6).toFixed(1)} MB of requests`);
+      // RSS is meaningful without AddressSanitizer (its quarantine holds freed memory).
+      if (!/asan/.test(process.env.IOGATE_BUILD_DIR || ''))
+        assert.ok(grown < 64 * 1024, `server memory grew by ${(grown / 1024).toFixed(0)} MiB`);
     } finally {
       await srv.stop();
     }
@@ -109,7 +113,6 @@ test(
 
 test(
   'a WebSocket client that sends pings but never reads the pongs is held to max_outbox_bytes',
-  { todo: 'bug: eio_server.c ws_on_ping queues pongs without the outbox check, so a ping flood grows memory without bound' },
   async () => {
     const srv = await startServer('[limits]\nmax_outbox_bytes = 1048576\n');
     try {
@@ -132,7 +135,6 @@ test(
 
 test(
   'a connection reset right after an upgrade request with trailing bytes does not block shutdown',
-  { todo: 'bug: http_conn.c http_upgrade arms a new timer on a connection the failed 101 write already closed; the connection never finishes closing and SIGTERM never completes' },
   async () => {
     const srv = await startServer('[server]\nshutdown_grace_ms = 300\n');
     let exited = false;
@@ -161,7 +163,6 @@ test(
 
 test(
   'a client that half-closes after its request still receives the whole response',
-  { todo: 'bug: http_conn.c on_read treats EOF as an abort and closes at once, cancelling the queued rest of the response' },
   async () => {
     const srv = await startServer(
       '[testing]\nengineio_echo_path = "/echo/"\n[limits]\nmax_outbox_bytes = 67108864\n',
@@ -200,7 +201,6 @@ test(
 
 test(
   'a connection whose client stops reading a large response is closed after a deadline',
-  { todo: 'bug: http_conn.c conn_arm_timer stops the timer while writes are in flight, so a client that never reads holds the connection and its queued response forever' },
   async () => {
     const srv = await startServer(
       '[http]\nidle_timeout_ms = 300\nheader_timeout_ms = 300\nbody_timeout_ms = 300\n' +
