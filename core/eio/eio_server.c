@@ -820,8 +820,9 @@ static void ws_raw_shutdown(void *user)
 {
     eio_ws_t *ws = user;
     eio_socket_t *s = ws->session;
-    if (s) session_close(s, "server shutting down", BY_SERVER);
+    /* 1001 first: closing the session would otherwise close the socket with 1000. */
     ws_close(ws, WS_CLOSE_GOING_AWAY, "server shutting down");
+    if (s) session_close(s, "server shutting down", BY_SERVER);
 }
 
 static const http_raw_callbacks_t ws_raw_cb = {ws_raw_data, ws_raw_close, ws_raw_shutdown};
