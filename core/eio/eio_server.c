@@ -124,7 +124,7 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
     srv->opts.cors_origins = NULL;
     srv->cb = *cb;
     srv->user = user;
-    strmap_init(&srv->sessions);
+    strmap_init_borrowed(&srv->sessions); /* keys are the sessions' own sid */
     timerheap_init(&srv->deadlines);
     srv->pkt_ping = rbuf_new("2", 1);
     srv->pkt_noop = rbuf_new("6", 1);

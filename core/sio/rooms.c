@@ -121,7 +121,7 @@ static rooms_link_t *member_find(const rooms_member_t *m, const rooms_room_t *ro
 
 void rooms_init(rooms_t *r)
 {
-    strmap_init(&r->map);
+    strmap_init_borrowed(&r->map);
     list_init(&r->members);
     r->nmembers = 0;
     r->epoch = 0;
@@ -200,7 +200,7 @@ int rooms_join(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
         room->len = (uint32_t)len;
         memcpy(room->name, name, len);
         room->name[len] = '\0';
-        strmap_put(&r->map, name, len, room);
+        strmap_put(&r->map, room->name, len, room); /* the map borrows the room's name */
     }
     rooms_link_t *link = xmalloc(sizeof(*link));
     link->room = room;

@@ -785,7 +785,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
     srv->cookie_name = xstrdup(opts->cookie_name ? opts->cookie_name : "token");
     srv->opts.cookie_name = srv->cookie_name;
     if (!srv->opts.max_attachments) srv->opts.max_attachments = SIO_DEFAULT_MAX_ATTACHMENTS;
-    strmap_init(&srv->sockets);
+    strmap_init_borrowed(&srv->sockets); /* keys are the sockets' own id */
     srv->eio = eio_server_new(loop, eio_opts, &eio_callbacks, srv);
     sio_server_nsp(srv, "/");
     return srv;
