@@ -38,22 +38,10 @@ if [[ $(ulimit -n) != unlimited ]] && (( N + 200 > $(ulimit -n) )); then
     exit 2
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/iogate-notif-bench.XXXXXX")
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+STOP_WAIT_S=10
+bench_setup iogate-notif-bench
 cat >"$TMP/iogate.toml" <<TOML
 [server]
 host = "127.0.0.1"

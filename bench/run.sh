@@ -38,23 +38,9 @@ if [[ $HARD_NOFILE != unlimited ]] && (( N + 200 > HARD_NOFILE )); then
     exit 2
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/iogate-bench.XXXXXX")
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_setup iogate-bench
 LOG=$TMP/server.log
 
 start_server() {
