@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "base/json_in.h"
 #include "base/json_out.h"
 #include "base/utf8.h"
 
@@ -168,11 +169,7 @@ void json_writer_null(json_writer_t *w)
 
 void json_writer_raw(json_writer_t *w, const char *json, size_t len)
 {
-    json_error_t err;
-    /* As JSON.parse reads it: NULs in strings allowed, huge integers as doubles. */
-    json_t *v = json ? json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err) : NULL;
-    if (!v && json && json_error_code(&err) == json_error_numeric_overflow)
-        v = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
+    json_t *v = json ? json_parse_js(json, len) : NULL;
     if (!v) {
         w->failed = 1;
         return;

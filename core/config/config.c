@@ -75,7 +75,6 @@ static const key_spec_t schema[] = {
     {"plugins", "load", KEY_STRINGS, CFG(plugins.load), 0, 0, "notifications", 0},
 
     {"testing", "engineio_echo_path", KEY_STRING, CFG(testing.engineio_echo_path), 0, 0, NULL, 0},
-    {"testing", "conformance_handlers", KEY_BOOL, CFG(testing.conformance_handlers), 0, 0, NULL, 0},
     {"testing", "emit_routes", KEY_BOOL, CFG(testing.emit_routes), 0, 0, NULL, 0},
 };
 

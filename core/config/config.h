@@ -65,9 +65,8 @@ typedef struct config {
         config_strings_t load;
     } plugins;
     struct {
-        /* Test-only switches used by the protocol conformance configuration. */
+        /* Test-only switches: the Engine.IO echo endpoint and the emit routes. */
         char *engineio_echo_path;
-        int conformance_handlers;
         int emit_routes;
     } testing;
     toml_value_t *doc; /* the parsed file (NULL for defaults), for plugin tables */

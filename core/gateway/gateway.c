@@ -12,7 +12,6 @@
 #include "base/log.h"
 #include "auth/cookie.h"
 #include "base/mem.h"
-#include "gateway/conformance.h"
 #include "gateway/testing_routes.h"
 #include "plugins/plugin_host.h"
 
@@ -265,10 +264,6 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     gw->sio = sio_server_new(loop, &eo, &so);
     for (size_t i = 0; i < cfg->socketio.namespaces.len; i++)
         sio_server_nsp(gw->sio, cfg->socketio.namespaces.items[i]);
-    if (cfg->testing.conformance_handlers) {
-        conformance_install(gw->sio);
-        log_warn("gateway", "test handlers of the conformance suites are installed");
-    }
     if (cfg->testing.emit_routes) {
         if (testing_routes_install(gw, err, err_size) != 0) return -1;
         log_warn("gateway", "test routes /testing/emit and /testing/stats are enabled");

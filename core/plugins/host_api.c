@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/json_in.h"
 #include "base/json_out.h"
 #include "base/json_writer.h"
 #include "base/log.h"
@@ -284,9 +285,8 @@ static int api_emit_json(iog_plugin_t *p, const iog_target_t *t, const char *eve
 {
     int r = check_target(p, t, event);
     if (r) return r;
-    json_error_t jerr;
-    json_t *v = json ? json_loadb(json, len, JSON_DECODE_ANY, &jerr) : NULL;
-    if (json && !v) return plugin_fail(p, IOG_EINVAL, "emit_json: invalid JSON: %s", jerr.text);
+    json_t *v = json ? json_parse_js(json, len) : NULL;
+    if (json && !v) return plugin_fail(p, IOG_EINVAL, "emit_json: the payload is not one JSON value");
     buf_t compact = BUF_INIT;
     if (v) json_out_append(&compact, v);
     json_decref(v);
@@ -674,8 +674,7 @@ static int args_with_binary(iog_plugin_t *p, const char *what, const char *args_
     *bin = NULL;
     if (n && !att) return plugin_fail(p, IOG_EINVAL, "%s: attachments missing", what);
     if (args_json) {
-        json_error_t jerr;
-        *args = json_loadb(args_json, len, 0, &jerr);
+        *args = json_parse_js(args_json, len);
         if (!json_is_array(*args)) {
             json_decref(*args);
             *args = NULL;
@@ -727,6 +726,52 @@ static int api_ack_binary(iog_plugin_t *p, const char *nsp, const char *socket_i
     return 0;
 }
 
+typedef struct plugin_ack {
+    iog_ack_fn cb;
+    void *user;
+} plugin_ack_t;
+
+static void plugin_ack_adapter(void *user, sio_socket_t *s, const json_t *args,
+                               const sio_bin_t *bin, size_t nbin)
+{
+    plugin_ack_t *a = user;
+    buf_t json = BUF_INIT;
+    iog_bytes_t small[8];
+    iog_bytes_t *att = nbin <= 8 ? small : xcalloc(nbin, sizeof(*att));
+    for (size_t i = 0; i < nbin; i++) {
+        att[i].data = bin[i].data;
+        att[i].len = bin[i].len;
+    }
+    if (args) json_out_append(&json, args);
+    a->cb(a->user, sio_nsp_name(sio_socket_nsp(s)), sio_socket_id(s), args ? json.data : NULL,
+          args ? json.len : 0, nbin ? att : NULL, args ? nbin : 0);
+    if (att != small) free(att);
+    buf_free(&json);
+    free(a);
+}
+
+static int api_emit_with_ack(iog_plugin_t *p, const char *nsp, const char *socket_id,
+                             const char *event, const char *args_json, size_t len,
+                             const iog_bytes_t *att, size_t n, uint64_t timeout_ms, iog_ack_fn cb,
+                             void *user)
+{
+    sio_socket_t *s = find_socket(p, nsp, socket_id);
+    if (!s) return p ? plugin_fail(p, IOG_ENOENT, "emit_with_ack: socket is gone") : IOG_EINVAL;
+    if (!cb || !event || sio_event_name_is_reserved(event, strlen(event)))
+        return plugin_fail(p, IOG_EINVAL, "emit_with_ack: missing callback or bad event name");
+    json_t *args;
+    sio_bin_t *bin;
+    int r = args_with_binary(p, "emit_with_ack", args_json, len, att, n, &args, &bin);
+    if (r) return r;
+    plugin_ack_t *a = xcalloc(1, sizeof(*a));
+    a->cb = cb;
+    a->user = user;
+    sio_socket_emit_with_ack(s, event, args, bin, n, timeout_ms, plugin_ack_adapter, a);
+    json_decref(args);
+    free(bin);
+    return 0;
+}
+
 static int api_ack(iog_plugin_t *p, const char *nsp, const char *socket_id, int64_t ack_id,
                    const char *args_json, size_t len)
 {
@@ -735,8 +780,7 @@ static int api_ack(iog_plugin_t *p, const char *nsp, const char *socket_id, int6
     if (ack_id < 0) return plugin_fail(p, IOG_EINVAL, "ack: invalid ack id");
     json_t *args = NULL;
     if (args_json) {
-        json_error_t jerr;
-        args = json_loadb(args_json, len, 0, &jerr);
+        args = json_parse_js(args_json, len);
         if (!json_is_array(args)) {
             json_decref(args);
             return plugin_fail(p, IOG_EINVAL, "ack: arguments must be a JSON array");
@@ -1045,6 +1089,7 @@ const iog_host_api_t plugin_host_api = {
     .emit_to_socket = api_emit_to_socket,
     .ack_binary = api_ack_binary,
     .respond_bytes = api_respond_bytes,
+    .emit_with_ack = api_emit_with_ack,
 };
 
 /* The table's layout is the contract: entries only ever append. These pin the 1.0 and
@@ -1061,4 +1106,5 @@ _Static_assert(offsetof(iog_host_api_t, request_remote_addr) == API_SLOT(51), "h
 _Static_assert(offsetof(iog_host_api_t, emit_json) == API_SLOT(52), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, ack_binary) == API_SLOT(54), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, respond_bytes) == API_SLOT(55), "host API layout changed");
-_Static_assert(sizeof(iog_host_api_t) == API_SLOT(56), "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, emit_with_ack) == API_SLOT(56), "host API layout changed");
+_Static_assert(sizeof(iog_host_api_t) == API_SLOT(57), "host API layout changed");

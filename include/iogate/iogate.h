@@ -123,6 +123,12 @@ typedef int (*iog_serialize_fn)(void *user, const void *payload, iog_json_writer
 typedef void (*iog_route_fn)(void *user, iog_request_t *req);
 typedef void (*iog_connection_fn)(void *user, const iog_connection_t *conn);
 typedef void (*iog_client_event_fn)(void *user, const iog_client_event_t *ev);
+/* A client's answer to emit_with_ack() (since 1.1): args_json is its argument array
+ * (placeholders naming attachments[]), or NULL when the socket left or the ack timed
+ * out first. Called exactly once. */
+typedef void (*iog_ack_fn)(void *user, const char *nsp, const char *socket_id,
+                           const char *args_json, size_t len, const iog_bytes_t *attachments,
+                           size_t attachments_len);
 typedef void (*iog_timer_fn)(void *user);
 typedef void (*iog_work_fn)(void *user);
 typedef void (*iog_work_done_fn)(void *user, int status);
@@ -289,6 +295,13 @@ typedef struct iog_host_api {
      * Otherwise as respond(). */
     int (*respond_bytes)(iog_request_t *req, int status, const char *content_type,
                          const void *body, size_t len);
+    /* emit_to_socket() asking the client for an acknowledgement: cb runs once, with the
+     * client's arguments, or with NULL if the socket leaves or timeout_ms (0 = none)
+     * passes first. IOG_ENOENT (and no callback) when the socket is gone already. */
+    int (*emit_with_ack)(iog_plugin_t *p, const char *nsp, const char *socket_id,
+                         const char *event, const char *args_json, size_t len,
+                         const iog_bytes_t *attachments, size_t attachments_len,
+                         uint64_t timeout_ms, iog_ack_fn cb, void *user);
 
     /* New entries are appended here, each group marked with the minor that added it. */
 } iog_host_api_t;

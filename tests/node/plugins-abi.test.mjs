@@ -148,6 +148,11 @@ test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', as
   const bin = await new Promise((res) => alice.emit('echo', Buffer.from([1, 2, 3]), 'x', (...a) => res(a)));
   assert.deepEqual([...bin[0]], [1, 2, 3]);
   assert.equal(bin[1], 'x');
+  // emit_with_ack: the server asks, the client's ack comes back to the plugin.
+  alice.on('question', (a, b, ack) => ack({ sum: a + b }, 'ok'));
+  const answered = once(alice, 'answered');
+  alice.emit('ask', 2, 3);
+  assert.deepEqual((await answered)[0], [{ sum: 5 }, 'ok']);
   // leave: the room shrinks; kick: the server disconnects the socket.
   assert.equal(await anon.emitWithAck('leave'), 1);
   const gone = once(anon, 'disconnect');

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { io } from 'socket.io-client';
-import { startServer } from './lib/server.mjs';
+import { startServer, CONFORMANCE_PLUGIN } from './lib/server.mjs';
 
 const APP = 'http://app.example';
 const EVIL = 'http://evil.example';
@@ -16,7 +16,7 @@ let star;
 let none;
 before(async () => {
   [exact, star, none] = await Promise.all([
-    startServer(`[socketio]\ncors_origins = ["http://other.example", "${APP}"]\n[testing]\nconformance_handlers = true\n`),
+    startServer(`[socketio]\ncors_origins = ["http://other.example", "${APP}"]\n${CONFORMANCE_PLUGIN}`),
     startServer(`[socketio]\ncors_origins = ["*"]\n`),
     startServer(''),
   ]);

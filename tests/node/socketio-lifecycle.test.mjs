@@ -5,12 +5,11 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
-import { startServer } from './lib/server.mjs';
+import { startServer, CONFORMANCE_PLUGIN } from './lib/server.mjs';
 
 const WAIT_MS = 5000;
 const BASE = `
-[testing]
-conformance_handlers = true
+${CONFORMANCE_PLUGIN}[testing]
 emit_routes = true
 `;
 

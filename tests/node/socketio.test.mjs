@@ -2,13 +2,13 @@
 // echo over polling, WebSocket and the polling -> WebSocket upgrade, acks both
 // ways, binary attachments and their bound, text edge cases, ordering of 1,000
 // events each way, namespaces and the CONNECT auth payload. The server runs the conformance handlers
-// ([testing] conformance_handlers) and the test emit route ([testing] emit_routes).
+// (the conformance test plugin) and the test emit route ([testing] emit_routes).
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import net from 'node:net';
 import { io, Manager } from 'socket.io-client';
-import { startServer, parseResponses } from './lib/server.mjs';
+import { startServer, parseResponses, CONFORMANCE_PLUGIN } from './lib/server.mjs';
 
 const SECRET = 'interop-secret';
 const WAIT_MS = 5000;
@@ -23,8 +23,7 @@ before(async () => {
 namespaces = ["/custom"]
 [auth]
 jwt_secret = "${SECRET}"
-[testing]
-conformance_handlers = true
+${CONFORMANCE_PLUGIN}[testing]
 emit_routes = true
 `);
   url = `http://127.0.0.1:${server.port}`;

@@ -275,6 +275,25 @@ static void on_leave(void *user, const iog_client_event_t *ev)
     api->ack(self, ev->nsp, ev->socket_id, ev->ack_id, args, (size_t)n);
 }
 
+/* emit_with_ack: ask the client, then report its answer (or its absence). */
+static void on_answer(void *user, const char *nsp, const char *socket_id, const char *args_json,
+                      size_t len, const iog_bytes_t *att, size_t n)
+{
+    (void)user, (void)att, (void)n;
+    char out[512];
+    int k = args_json ? snprintf(out, sizeof(out), "[%.*s]", (int)len, args_json)
+                      : snprintf(out, sizeof(out), "[null]");
+    if (k > 0 && (size_t)k < sizeof(out))
+        api->emit_to_socket(self, nsp, socket_id, "answered", out, (size_t)k, NULL, 0);
+}
+
+static void on_ask(void *user, const iog_client_event_t *ev)
+{
+    (void)user;
+    api->emit_with_ack(self, ev->nsp, ev->socket_id, "question", ev->args_json, ev->args_len,
+                       NULL, 0, 2000, on_answer, NULL);
+}
+
 static void on_kick(void *user, const iog_client_event_t *ev)
 {
     (void)user;
@@ -346,6 +365,7 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     if (!r) r = api->on_event(p, "/abi", "echo", on_echo, NULL);
     if (!r) r = api->on_event(p, "/abi", "leave", on_leave, NULL);
     if (!r) r = api->on_event(p, "/abi", "kick", on_kick, NULL);
+    if (!r) r = api->on_event(p, "/abi", "ask", on_ask, NULL);
     if (r) {
         snprintf(err, err_size, "%s", api->plugin_error(p));
         return r;

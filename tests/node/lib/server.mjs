@@ -10,6 +10,10 @@ export const ROOT = resolve(new URL('../../..', import.meta.url).pathname);
 export const BIN = process.env.IOGATE_BIN || join(ROOT, 'build', 'iogate');
 export const BUILD_DIR = process.env.IOGATE_BUILD_DIR || join(ROOT, 'build');
 
+// Config lines loading the conformance test plugin (tests/plugins/conformance.c): the
+// handlers of the official suites plus "request-ack" for server-to-client acks.
+export const CONFORMANCE_PLUGIN = `[plugins]\ndir = "${join(BUILD_DIR, 'test-plugins')}"\nload = ["conformance"]\n`;
+
 // Starts iogate with `config` (TOML text, without [server] port/host, which are
 // added here). `port` picks a fixed port (0, the default, a free one), e.g. to
 // restart a server where its clients expect it. Resolves to { port, proc, logs(), stop() }.
