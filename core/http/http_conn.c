@@ -575,6 +575,7 @@ static void on_timer(uv_timer_t *t)
         st->current = NULL;
         req->complete = 1;
         req->close_after = 1;
+        if (!req->method[0]) snprintf(req->method, sizeof(req->method), "-"); /* for the log */
         /* Nothing more is parsed, even if the rest of the request arrives now. */
         conn_read_stop(c);
         st->paused = 1;
@@ -627,6 +628,7 @@ static void conn_fail(http_conn_t *c, int status, const char *message)
     st->current = NULL;
     req->complete = 1;
     req->close_after = 1;
+    if (!req->method[0]) snprintf(req->method, sizeof(req->method), "-"); /* for the log */
     log_debug("http", "%s: %d %s", c->remote, status, message);
     http_respond_error(req, status, http_error_code_for_status(status), message);
 }
