@@ -98,6 +98,7 @@ struct eio_server {
     eio_socket_t *dead;
     int handles_open;
     int released;
+    int shutting_down; /* close_all ran: WebSockets close with 1001 (going away) */
     rbuf_t *pkt_ping, *pkt_noop, *pkt_close, *pkt_pong_probe;
 };
 
@@ -135,6 +136,7 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
 
 void eio_server_close_all(eio_server_t *srv)
 {
+    srv->shutting_down = 1;
     /* Closing removes entries: collect first. */
     size_t n = strmap_count(&srv->sessions), pos = 0, i = 0;
     eio_socket_t **all = xcalloc(n ? n : 1, sizeof(*all));
@@ -386,7 +388,10 @@ static void session_destroy(eio_socket_t *s)
     queue_clear(s);
     if (s->ws) {
         s->ws->session = NULL;
-        ws_close(s->ws, WS_CLOSE_NORMAL, NULL);
+        if (s->srv->shutting_down)
+            ws_close(s->ws, WS_CLOSE_GOING_AWAY, "server shutting down");
+        else
+            ws_close(s->ws, WS_CLOSE_NORMAL, NULL);
         s->ws = NULL;
     }
     if (s->probe) {

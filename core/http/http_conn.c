@@ -535,6 +535,9 @@ static void conn_graceful_close(http_conn_t *c)
     if (c->writes_in_flight) {
         c->close_when_flushed = 1;
         conn_read_stop(c);
+        /* A client that stopped reading must not keep a closing connection forever
+         * (an upgraded connection has no HTTP deadline of its own). */
+        uv_timer_start(conn_timer(c), on_linger_timeout, c->server->limits.idle_timeout_ms, 0);
         return;
     }
     if (c->timer) uv_timer_stop(c->timer);
