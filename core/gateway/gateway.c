@@ -326,8 +326,10 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size)
 {
     const config_t *cfg = gw->cfg;
     if (http_server_listen(gw->http, cfg->server.host, (int)cfg->server.port, err, err_size) != 0) {
-        /* Close the handles the attempt opened before anything is freed. */
+        /* Close the handles the attempt opened (and the plugins' timers) before
+         * anything is freed. */
         gw->stopping = 1;
+        plugin_host_stop(gw->plugins);
         http_server_shutdown(gw->http, 0, on_drained, gw);
         uv_run(gw->loop, UV_RUN_DEFAULT);
         return 1;

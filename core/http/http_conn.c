@@ -706,28 +706,35 @@ static void conn_peer_finished(http_conn_t *c)
     conn_read_stop(c);
     st->paused = 1;
     buf_free(&st->pending_in);
-    http_request_t **link = &st->head, *kept_tail = NULL;
+    /* Unlink every unanswered request first: abort callbacks run only once the queue is
+     * consistent again, since one of them may answer (and so flush) another request. */
+    http_request_t *dropped = NULL, **link = &st->head;
+    st->tail = NULL;
     while (*link) {
         http_request_t *req = *link;
         if (req->responded) {
-            kept_tail = req;
+            st->tail = req;
             link = &req->next;
             continue;
         }
         *link = req->next;
         st->queued--;
         if (st->current == req) st->current = NULL;
+        req->next = dropped;
+        dropped = req;
+    }
+    if (st->tail) st->tail->close_after = 1;
+    while (dropped) {
+        http_request_t *req = dropped;
+        dropped = req->next;
         if (req->complete && req->abort_cb) req->abort_cb(req->abort_user, req);
         request_free(req);
     }
-    st->tail = kept_tail;
     if (c->closing) return;
-    if (st->tail) {
-        st->tail->close_after = 1;
+    if (st->head)
         conn_flush_responses(c);
-    } else {
+    else
         conn_graceful_close(c);
-    }
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
