@@ -32,6 +32,8 @@ typedef struct config {
         int64_t idle_timeout_ms;
         int64_t max_connections;
         int64_t max_pipelined;
+        int64_t max_queued_output_bytes;
+        int64_t linger_ms;
     } http;
     struct {
         log_level_t level;

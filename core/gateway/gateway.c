@@ -168,6 +168,8 @@ static void limits_from_config(const config_t *cfg, http_limits_t *lim)
     lim->idle_timeout_ms = (uint64_t)cfg->http.idle_timeout_ms;
     lim->max_connections = (size_t)cfg->http.max_connections;
     lim->max_pipelined = (size_t)cfg->http.max_pipelined;
+    lim->max_queued_output = (size_t)cfg->http.max_queued_output_bytes;
+    lim->linger_ms = (uint64_t)cfg->http.linger_ms;
 }
 
 /* Reads a whole small file (keys, secrets); NULL with err on failure. */

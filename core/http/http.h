@@ -33,9 +33,12 @@ typedef struct http_limits {
     uint64_t idle_timeout_ms;   /* keep-alive connection with nothing in flight */
     size_t max_connections;     /* past it new connections get 503 and are closed */
     size_t max_pipelined;       /* requests queued on one connection before reading pauses */
+    size_t max_queued_output;   /* answers waiting to be written before reading pauses */
+    uint64_t linger_ms;         /* after the last answer, how long unread input is drained */
 } http_limits_t;
 
-/* Safe defaults for every limit (16 KiB headers, 1 MiB body, 10 s, 30 s, 60 s, 10000, 16). */
+/* Safe defaults for every limit (16 KiB headers, 1 MiB body, 10 s, 30 s, 60 s, 10000, 16,
+ * 64 KiB, 2 s). */
 void http_limits_default(http_limits_t *limits);
 
 typedef void (*http_handler_fn)(void *user, http_request_t *req);

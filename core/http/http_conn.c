@@ -15,7 +15,6 @@
 #include "http/http_internal.h"
 #include "http/url.h"
 
-#define LINGER_MS 2000
 
 typedef struct conn_write {
     uv_write_t req;
@@ -31,13 +30,12 @@ static void conn_flush_responses(http_conn_t *c);
 static void conn_process_input(http_conn_t *c, const char *data, size_t len);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
-/* Responses waiting in the write queue past this pause reading: a client that
- * pipelines requests without reading the answers cannot grow our memory. */
-#define OUTPUT_HIGH_WATER (64 * 1024)
-
 static int conn_output_full(const http_conn_t *c)
 {
-    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) > OUTPUT_HIGH_WATER;
+    /* Answers waiting past this pause reading: a client that pipelines requests
+     * without reading the answers cannot grow our memory. */
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) >
+           c->server->limits.max_queued_output;
 }
 
 static void conn_maybe_resume(http_conn_t *c);
@@ -525,7 +523,7 @@ static void on_shutdown_done(uv_shutdown_t *req, int status)
         conn_begin_close(c);
         return;
     }
-    uv_timer_start(conn_timer(c), on_linger_timeout, LINGER_MS, 0);
+    uv_timer_start(conn_timer(c), on_linger_timeout, c->server->limits.linger_ms, 0);
 }
 
 /* Closes after the last write, with a half-close and a short linger. */

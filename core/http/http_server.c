@@ -17,6 +17,8 @@ void http_limits_default(http_limits_t *limits)
     limits->idle_timeout_ms = 60000;
     limits->max_connections = 10000;
     limits->max_pipelined = 16;
+    limits->max_queued_output = 64 * 1024;
+    limits->linger_ms = 2000;
 }
 
 http_server_t *http_server_new(uv_loop_t *loop, const http_limits_t *limits,
