@@ -214,7 +214,8 @@ jwt_verifier_t *jwt_verifier_new(const jwt_verifier_config_t *cfg, char *err, si
         return NULL;
     }
     if (cfg->clock_skew_s < 0 || cfg->clock_skew_s > JWT_MAX_CLOCK_SKEW_S) {
-        errbuf_set(err, err_size, "clock skew must be between 0 and %d seconds", JWT_MAX_CLOCK_SKEW_S);
+        errbuf_set(err, err_size, "clock skew must be between 0 and %d seconds",
+                   JWT_MAX_CLOCK_SKEW_S);
         return NULL;
     }
     if (!cfg->algorithms || cfg->algorithms_len == 0) {
@@ -261,7 +262,7 @@ jwt_verifier_t *jwt_verifier_new(const jwt_verifier_config_t *cfg, char *err, si
                 errbuf_set(err, err_size, "algorithms: %s needs an RSA public key", a->name);
             else
                 errbuf_set(err, err_size, "algorithms: %s needs an EC public key on %s", a->name,
-                        curve_label(a->curve_nid));
+                           curve_label(a->curve_nid));
             goto fail;
         }
         v->allowed |= 1u << idx;

@@ -83,4 +83,3 @@ json_t *json_parse_js(const char *text, size_t len)
     }
     return v;
 }
-

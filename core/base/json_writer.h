@@ -18,9 +18,9 @@ typedef struct json_writer {
     buf_t out;
     int failed;
     int depth;
-    int top_done;                          /* a complete top-level value was written */
-    uint8_t kind[JSON_WRITER_MAX_DEPTH];   /* 'o' object, 'a' array */
-    uint8_t count[JSON_WRITER_MAX_DEPTH];  /* values so far in that container (saturating) */
+    int top_done;                              /* a complete top-level value was written */
+    uint8_t kind[JSON_WRITER_MAX_DEPTH];       /* 'o' object, 'a' array */
+    uint8_t count[JSON_WRITER_MAX_DEPTH];      /* values so far in that container (saturating) */
     uint8_t want_value[JSON_WRITER_MAX_DEPTH]; /* object: a key was written */
 } json_writer_t;
 

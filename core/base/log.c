@@ -59,7 +59,11 @@ static void append_timestamp(buf_t *line)
 static size_t utf8_sequence(const char *s, size_t len)
 {
     unsigned char c = (unsigned char)s[0];
-    size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    size_t n = c < 0x80             ? 1
+               : (c & 0xE0) == 0xC0 ? 2
+               : (c & 0xF0) == 0xE0 ? 3
+               : (c & 0xF8) == 0xF0 ? 4
+                                    : 0;
     if (n == 0 || n > len) return 0;
     return utf8_valid(s, n) ? n : 0;
 }
@@ -85,11 +89,21 @@ static void append_escaped(buf_t *line, const char *s, size_t len, int json)
         }
         i++;
         switch (c) {
-        case '"': buf_append_str(line, json ? "\\\"" : "\""); break;
-        case '\\': buf_append_str(line, json ? "\\\\" : "\\"); break;
-        case '\n': buf_append_str(line, "\\n"); break;
-        case '\r': buf_append_str(line, "\\r"); break;
-        case '\t': buf_append_str(line, json ? "\\t" : "\t"); break;
+        case '"':
+            buf_append_str(line, json ? "\\\"" : "\"");
+            break;
+        case '\\':
+            buf_append_str(line, json ? "\\\\" : "\\");
+            break;
+        case '\n':
+            buf_append_str(line, "\\n");
+            break;
+        case '\r':
+            buf_append_str(line, "\\r");
+            break;
+        case '\t':
+            buf_append_str(line, json ? "\\t" : "\t");
+            break;
         default:
             if (c < 0x20 || (c == 0x7f && !json))
                 buf_printf(line, json ? "\\u%04x" : "\\x%02x", c);

@@ -30,7 +30,8 @@ void random_id(char *out, size_t len)
     while (done < len) {
         size_t chunk = len - done < sizeof(bytes) ? len - done : sizeof(bytes);
         random_bytes(bytes, chunk);
-        for (size_t i = 0; i < chunk; i++) out[done + i] = alphabet[bytes[i] & 63];
+        for (size_t i = 0; i < chunk; i++)
+            out[done + i] = alphabet[bytes[i] & 63];
         done += chunk;
     }
     out[len] = '\0';

@@ -42,7 +42,8 @@ uint64_t strmap_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len)
         SIPROUND;
         v0 ^= m;
     }
-    for (size_t i = 0; i < (len & 7); i++) b |= (uint64_t)in[whole + i] << (8 * i);
+    for (size_t i = 0; i < (len & 7); i++)
+        b |= (uint64_t)in[whole + i] << (8 * i);
     v3 ^= b;
     SIPROUND;
     v0 ^= b;
@@ -71,7 +72,8 @@ void strmap_init_borrowed(strmap_t *m)
 void strmap_free(strmap_t *m)
 {
     if (!m->borrowed)
-        for (size_t i = 0; i < m->cap; i++) free(m->slots[i].key);
+        for (size_t i = 0; i < m->cap; i++)
+            free(m->slots[i].key);
     free(m->slots);
     m->slots = NULL;
     m->cap = m->count = 0;

@@ -33,7 +33,9 @@ typedef struct key_spec {
 #define MIB (1024LL * 1024LL)
 #define DAY_MS (86400LL * 1000LL)
 
-/* The one list of keys: adding a key here documents its type, range and default. */
+/* The one list of keys: adding a key here documents its type, range and default.
+ * Kept one key per line, as a table. */
+// clang-format off
 static const key_spec_t schema[] = {
     {"server", "host", KEY_STRING, CFG(server.host), 0, 0, "127.0.0.1", 0},
     {"server", "port", KEY_INT, CFG(server.port), 0, 65535, NULL, 3000},
@@ -79,6 +81,7 @@ static const key_spec_t schema[] = {
     {"testing", "engineio_echo_path", KEY_STRING, CFG(testing.engineio_echo_path), 0, 0, NULL, 0},
     {"testing", "emit_routes", KEY_BOOL, CFG(testing.emit_routes), 0, 0, NULL, 0},
 };
+// clang-format on
 
 #define SCHEMA_LEN (sizeof(schema) / sizeof(schema[0]))
 
@@ -89,7 +92,8 @@ static void *field_at(config_t *cfg, const key_spec_t *k)
 
 static void strings_free(config_strings_t *s)
 {
-    for (size_t i = 0; i < s->len; i++) free(s->items[i]);
+    for (size_t i = 0; i < s->len; i++)
+        free(s->items[i]);
     free(s->items);
     s->items = NULL;
     s->len = 0;
@@ -127,12 +131,24 @@ static void field_default(config_t *cfg, const key_spec_t *k)
 {
     void *f = field_at(cfg, k);
     switch (k->kind) {
-    case KEY_STRING: *(char **)f = k->default_text ? xstrdup(k->default_text) : NULL; break;
-    case KEY_INT: *(int64_t *)f = k->default_int; break;
-    case KEY_BOOL: *(int *)f = (int)k->default_int; break;
-    case KEY_STRINGS: strings_from_list(f, k->default_text); break;
-    case KEY_LOG_LEVEL: *(log_level_t *)f = (log_level_t)k->default_int; break;
-    case KEY_LOG_FORMAT: *(log_format_t *)f = (log_format_t)k->default_int; break;
+    case KEY_STRING:
+        *(char **)f = k->default_text ? xstrdup(k->default_text) : NULL;
+        break;
+    case KEY_INT:
+        *(int64_t *)f = k->default_int;
+        break;
+    case KEY_BOOL:
+        *(int *)f = (int)k->default_int;
+        break;
+    case KEY_STRINGS:
+        strings_from_list(f, k->default_text);
+        break;
+    case KEY_LOG_LEVEL:
+        *(log_level_t *)f = (log_level_t)k->default_int;
+        break;
+    case KEY_LOG_FORMAT:
+        *(log_format_t *)f = (log_format_t)k->default_int;
+        break;
     }
 }
 
@@ -140,12 +156,14 @@ void config_defaults(config_t *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->source = xstrdup("(defaults)");
-    for (size_t i = 0; i < SCHEMA_LEN; i++) field_default(cfg, &schema[i]);
+    for (size_t i = 0; i < SCHEMA_LEN; i++)
+        field_default(cfg, &schema[i]);
 }
 
 void config_free(config_t *cfg)
 {
-    for (size_t i = 0; i < SCHEMA_LEN; i++) field_free(cfg, &schema[i]);
+    for (size_t i = 0; i < SCHEMA_LEN; i++)
+        field_free(cfg, &schema[i]);
     free(cfg->source);
     if (cfg->doc) toml_free(cfg->doc);
     memset(cfg, 0, sizeof(*cfg));
@@ -157,7 +175,8 @@ static size_t edit_distance(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     if (la > 63 || lb > 63) return 99;
     size_t row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t diag = row[0];
         row[0] = i;
@@ -452,8 +471,12 @@ void config_print(const config_t *cfg, void (*out)(void *user, const char *line)
                 print_quoted(&line, *(char *const *)f);
             }
             break;
-        case KEY_INT: buf_printf(&line, "%lld", (long long)*(const int64_t *)f); break;
-        case KEY_BOOL: buf_append_str(&line, *(const int *)f ? "true" : "false"); break;
+        case KEY_INT:
+            buf_printf(&line, "%lld", (long long)*(const int64_t *)f);
+            break;
+        case KEY_BOOL:
+            buf_append_str(&line, *(const int *)f ? "true" : "false");
+            break;
         case KEY_STRINGS: {
             const config_strings_t *s = f;
             buf_append_byte(&line, '[');
@@ -468,7 +491,8 @@ void config_print(const config_t *cfg, void (*out)(void *user, const char *line)
             buf_printf(&line, "\"%s\"", log_level_name(*(const log_level_t *)f));
             break;
         case KEY_LOG_FORMAT:
-            buf_append_str(&line, *(const log_format_t *)f == LOG_FORMAT_JSON ? "\"json\"" : "\"text\"");
+            buf_append_str(&line,
+                           *(const log_format_t *)f == LOG_FORMAT_JSON ? "\"json\"" : "\"text\"");
             break;
         }
         out(user, line.data);

@@ -54,8 +54,8 @@ typedef struct eio_ws {
     http_conn_t *conn;
     eio_socket_t *session; /* NULL once detached */
     ws_reader_t reader;
-    buf_t scratch;         /* base64 text frames from forceBase64 clients */
-    uint8_t probing;       /* an upgrade candidate, not yet the session's transport */
+    buf_t scratch;   /* base64 text frames from forceBase64 clients */
+    uint8_t probing; /* an upgrade candidate, not yet the session's transport */
     uint8_t closing;
 } eio_ws_t;
 
@@ -71,8 +71,8 @@ struct eio_socket {
     timerheap_node_t deadline; /* the earliest of the deadlines below, in the server's heap */
     uint64_t ping_at, pong_by, upgrade_by, user_at, close_by;
     struct eio_socket *next_dead; /* waiting to be freed */
-    http_request_t *poll; /* the pending long-polling GET */
-    eio_out_t *queue;     /* polling output (and WebSocket output before it attaches) */
+    http_request_t *poll;         /* the pending long-polling GET */
+    eio_out_t *queue;             /* polling output (and WebSocket output before it attaches) */
     size_t qlen, qcap, qbytes;
     eio_ws_t *ws;    /* the WebSocket transport */
     eio_ws_t *probe; /* the WebSocket being probed for an upgrade */
@@ -110,8 +110,8 @@ static void ws_close(eio_ws_t *ws, int code, const char *reason);
 
 /* ------------------------------------------------------------------ server */
 
-eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
-                             const eio_callbacks_t *cb, void *user)
+eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const eio_callbacks_t *cb,
+                             void *user)
 {
     eio_server_t *srv = xcalloc(1, sizeof(*srv));
     srv->loop = loop;
@@ -121,7 +121,8 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
     srv->opts.path = srv->path;
     srv->ncors = opts->cors_origins_len;
     srv->cors = xcalloc(srv->ncors ? srv->ncors : 1, sizeof(char *));
-    for (size_t i = 0; i < srv->ncors; i++) srv->cors[i] = xstrdup(opts->cors_origins[i]);
+    for (size_t i = 0; i < srv->ncors; i++)
+        srv->cors[i] = xstrdup(opts->cors_origins[i]);
     srv->opts.cors_origins = NULL;
     srv->cb = *cb;
     srv->user = user;
@@ -141,8 +142,10 @@ void eio_server_close_all(eio_server_t *srv)
     size_t n = strmap_count(&srv->sessions), pos = 0, i = 0;
     eio_socket_t **all = xcalloc(n ? n : 1, sizeof(*all));
     const strmap_entry_t *e;
-    while ((e = strmap_next(&srv->sessions, &pos)) && i < n) all[i++] = e->value;
-    for (size_t j = 0; j < i; j++) session_close(all[j], "server shutting down", BY_SERVER);
+    while ((e = strmap_next(&srv->sessions, &pos)) && i < n)
+        all[i++] = e->value;
+    for (size_t j = 0; j < i; j++)
+        session_close(all[j], "server shutting down", BY_SERVER);
     free(all);
 }
 
@@ -173,14 +176,16 @@ void eio_server_free(eio_server_t *srv)
     /* Sessions still closing (waiting for a last poll) when the loop stopped. */
     size_t pos = 0;
     const strmap_entry_t *e;
-    while ((e = strmap_next(&srv->sessions, &pos))) session_free(e->value);
+    while ((e = strmap_next(&srv->sessions, &pos)))
+        session_free(e->value);
     timerheap_free(&srv->deadlines);
     strmap_free(&srv->sessions);
     rbuf_unref(srv->pkt_ping);
     rbuf_unref(srv->pkt_noop);
     rbuf_unref(srv->pkt_close);
     rbuf_unref(srv->pkt_pong_probe);
-    for (size_t i = 0; i < srv->ncors; i++) free(srv->cors[i]);
+    for (size_t i = 0; i < srv->ncors; i++)
+        free(srv->cors[i]);
     free(srv->cors);
     free(srv->path);
     free(srv);
@@ -214,7 +219,8 @@ static size_t out_len(const eio_out_t *o)
 
 static void queue_clear(eio_socket_t *s)
 {
-    for (size_t i = 0; i < s->qlen; i++) rbuf_unref(s->queue[i].data);
+    for (size_t i = 0; i < s->qlen; i++)
+        rbuf_unref(s->queue[i].data);
     s->qlen = 0;
     s->qbytes = 0;
     /* An idle WebSocket session keeps no queue memory. */
@@ -324,7 +330,8 @@ static void session_push(eio_socket_t *s, rbuf_t *data, int binary)
 /* Writes what was queued before the WebSocket attached (handshake, upgrade). */
 static void ws_flush_queue(eio_socket_t *s)
 {
-    for (size_t i = 0; i < s->qlen; i++) ws_write(s->ws, s->queue[i].data, s->queue[i].binary);
+    for (size_t i = 0; i < s->qlen; i++)
+        ws_write(s->ws, s->queue[i].data, s->queue[i].binary);
     queue_clear(s);
 }
 
@@ -438,8 +445,8 @@ static void session_close(eio_socket_t *s, const char *reason, int by)
             /* Keep what is queued (a Socket.IO DISCONNECT, say) for the client's next GET. */
             queue_push(s, s->srv->pkt_close, 0);
             s->state = STATE_CLOSING;
-            s->close_by = uv_now(s->srv->loop) + s->srv->opts.ping_interval_ms +
-                          s->srv->opts.ping_timeout_ms;
+            s->close_by =
+                uv_now(s->srv->loop) + s->srv->opts.ping_interval_ms + s->srv->opts.ping_timeout_ms;
             session_closed_notify(s, reason);
             session_rearm(s);
             return;
@@ -801,7 +808,8 @@ static void ws_raw_data(void *user, const char *data, size_t len)
         } else if (s) {
             ws_probe_drop(ws);
         }
-        ws_close(ws, close_code ? close_code : WS_CLOSE_PROTOCOL_ERROR, ws_reader_error(&ws->reader));
+        ws_close(ws, close_code ? close_code : WS_CLOSE_PROTOCOL_ERROR,
+                 ws_reader_error(&ws->reader));
     }
 }
 
@@ -1067,7 +1075,8 @@ void eio_server_handle(eio_server_t *srv, http_request_t *req)
     }
     url_query_free(&q);
     if (err >= 0) {
-        log_debug("eio", "%s %s refused: %s", method, http_request_target(req), error_messages[err]);
+        log_debug("eio", "%s %s refused: %s", method, http_request_target(req),
+                  error_messages[err]);
         abort_request(srv, req, err);
         return;
     }

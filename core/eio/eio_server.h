@@ -37,12 +37,12 @@ typedef struct eio_callbacks {
 } eio_callbacks_t;
 
 typedef struct eio_options {
-    const char *path;            /* path prefix, e.g. "/socket.io/" (copied) */
+    const char *path; /* path prefix, e.g. "/socket.io/" (copied) */
     uint64_t ping_interval_ms;
     uint64_t ping_timeout_ms;
     uint64_t upgrade_timeout_ms;
-    size_t max_payload;          /* largest message or polling payload accepted */
-    size_t max_outbox_bytes;     /* queued output per session before it is dropped */
+    size_t max_payload;      /* largest message or polling payload accepted */
+    size_t max_outbox_bytes; /* queued output per session before it is dropped */
     int allow_polling;
     int allow_websocket;
     const char *const *cors_origins; /* exact origins, or "*" */
@@ -56,8 +56,8 @@ typedef struct eio_stats {
     uint64_t upgrades;
 } eio_stats_t;
 
-eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
-                             const eio_callbacks_t *cb, void *user);
+eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const eio_callbacks_t *cb,
+                             void *user);
 /* Closes every session (server-initiated close), for shutdown. */
 void eio_server_close_all(eio_server_t *srv);
 /* Closes the server's libuv handles (its timer and reaper), at shutdown, so the loop

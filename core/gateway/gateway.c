@@ -67,7 +67,8 @@ int gateway_authenticate(gateway_t *gw, http_request_t *req, jwt_principal_t *ou
     const char *cookie = http_request_header(req, "cookie");
     if (authz && jwt_bearer_token(authz, strlen(authz), &bearer, &bearer_len))
         buf_append(&token, bearer, bearer_len);
-    else if (!cookie || cookie_get(cookie, strlen(cookie), gw->cfg->auth.cookie_name, 1, &token) != 1) {
+    else if (!cookie ||
+             cookie_get(cookie, strlen(cookie), gw->cfg->auth.cookie_name, 1, &token) != 1) {
         buf_free(&token);
         return -1;
     }
@@ -77,7 +78,8 @@ int gateway_authenticate(gateway_t *gw, http_request_t *req, jwt_principal_t *ou
                                  (int64_t)tv.tv_sec, out, reason);
     buf_free(&token);
     if (st != JWT_OK) {
-        log_debug("auth", "REST token refused: %s (%s)", jwt_status_name(st), *reason ? *reason : "");
+        log_debug("auth", "REST token refused: %s (%s)", jwt_status_name(st),
+                  *reason ? *reason : "");
         *reason = "invalid or expired token";
         return -1;
     }
@@ -111,7 +113,8 @@ static void on_request(void *user, http_request_t *req)
     }
     router_match_t m;
     buf_t allow = BUF_INIT;
-    router_result_t r = router_match(gw->router, http_request_method(req), path, path_len, &m, &allow);
+    router_result_t r =
+        router_match(gw->router, http_request_method(req), path, path_len, &m, &allow);
     switch (r) {
     case ROUTER_FOUND: {
         gateway_route_t *route = m.handler;
@@ -183,7 +186,8 @@ static char *read_small_file(const char *path, size_t *len, char *err, size_t er
     buf_t b = BUF_INIT;
     char chunk[4096];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < 1024 * 1024) buf_append(&b, chunk, n);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < 1024 * 1024)
+        buf_append(&b, chunk, n);
     fclose(f);
     return buf_steal(&b, len);
 }
@@ -204,7 +208,8 @@ static int build_verifier(const config_t *cfg, jwt_verifier_t **out, char *err, 
     if (cfg->auth.jwt_secret_file) {
         secret_file = read_small_file(cfg->auth.jwt_secret_file, &secret_len, err, err_size);
         if (!secret_file) return -1;
-        while (secret_len && (secret_file[secret_len - 1] == '\n' || secret_file[secret_len - 1] == '\r'))
+        while (secret_len &&
+               (secret_file[secret_len - 1] == '\n' || secret_file[secret_len - 1] == '\r'))
             secret_file[--secret_len] = '\0';
         secret = secret_file;
     }
@@ -283,7 +288,8 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         eio_options_t o;
         eio_options_from_config(cfg, cfg->testing.engineio_echo_path, &o);
         gw->echo = eio_server_new(loop, &o, &echo_cb, gw);
-        log_warn("gateway", "test endpoint: plain Engine.IO echo at %s", cfg->testing.engineio_echo_path);
+        log_warn("gateway", "test endpoint: plain Engine.IO echo at %s",
+                 cfg->testing.engineio_echo_path);
     }
     return 0;
 }
@@ -304,7 +310,8 @@ void gateway_stop(gateway_t *gw)
 {
     if (gw->stopping) return;
     gw->stopping = 1;
-    log_info("gateway", "shutting down (grace %lld ms)", (long long)gw->cfg->server.shutdown_grace_ms);
+    log_info("gateway", "shutting down (grace %lld ms)",
+             (long long)gw->cfg->server.shutdown_grace_ms);
     /* Sessions first: their disconnect hooks may still use the plugins' timers. */
     sio_server_close_all(gw->sio);
     if (gw->echo) eio_server_close_all(gw->echo);

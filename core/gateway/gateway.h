@@ -26,8 +26,8 @@ struct gateway {
     const config_t *cfg;
     http_server_t *http;
     router_t *router;
-    eio_server_t *echo; /* [testing] engineio_echo_path: plain Engine.IO echo endpoint */
-    sio_server_t *sio;  /* Socket.IO at [socketio] path */
+    eio_server_t *echo;       /* [testing] engineio_echo_path: plain Engine.IO echo endpoint */
+    sio_server_t *sio;        /* Socket.IO at [socketio] path */
     jwt_verifier_t *verifier; /* NULL when no key is configured */
     struct plugin_host *plugins;
     struct gateway_route *routes; /* every registered route record, for freeing */
@@ -39,7 +39,8 @@ struct gateway {
 
 /* Sets up the server from cfg (which must outlive the gateway). Returns 0, or -1 with err. */
 int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size);
-/* Listens and runs the loop until a signal (or gateway_stop) has drained it. Returns the exit code. */
+/* Listens and runs the loop until a signal (or gateway_stop) has drained it. Returns the exit code.
+ */
 int gateway_run(gateway_t *gw, char *err, size_t err_size);
 /* Begins the graceful shutdown (same as SIGTERM). */
 void gateway_stop(gateway_t *gw);

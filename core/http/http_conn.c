@@ -15,7 +15,6 @@
 #include "http/http_internal.h"
 #include "http/url.h"
 
-
 typedef struct conn_write {
     uv_write_t req;
     http_conn_t *conn;
@@ -378,7 +377,8 @@ static ssize_t conn_try_write(http_conn_t *c, uv_buf_t *bufs, unsigned *nbufs)
     }
     size_t left = (size_t)r;
     unsigned first = 0;
-    while (first < *nbufs && left >= bufs[first].len) left -= bufs[first++].len;
+    while (first < *nbufs && left >= bufs[first].len)
+        left -= bufs[first++].len;
     if (first < *nbufs) {
         bufs[first].base += left;
         bufs[first].len -= left;
@@ -570,7 +570,8 @@ static void on_timer(uv_timer_t *t)
     if (st->current && !st->current->complete) {
         log_debug("http", "%s: request timed out", c->remote);
         st->error_status = 408;
-        st->error_message = st->headers_done ? "request body timed out" : "request headers timed out";
+        st->error_message =
+            st->headers_done ? "request body timed out" : "request headers timed out";
         /* Answer what is answerable, then 408 in order, then close. */
         http_request_t *req = st->current;
         st->current = NULL;
@@ -673,7 +674,8 @@ static void conn_process_input(http_conn_t *c, const char *data, size_t len)
         return;
     }
     int status = st->error_status ? st->error_status : 400;
-    const char *message = st->error_message ? st->error_message : llhttp_get_error_reason(&st->parser);
+    const char *message =
+        st->error_message ? st->error_message : llhttp_get_error_reason(&st->parser);
     if (!message) message = llhttp_errno_name(err);
     conn_fail(c, status, status == 400 && !st->error_status ? "malformed request" : message);
     if (status == 400) log_debug("http", "%s: parse error: %s", c->remote, message);
@@ -743,7 +745,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
-        if (nread != UV_EOF) log_debug("http", "%s: read error: %s", c->remote, uv_strerror((int)nread));
+        if (nread != UV_EOF)
+            log_debug("http", "%s: read error: %s", c->remote, uv_strerror((int)nread));
         conn_begin_close(c);
         return;
     }
@@ -1033,5 +1036,6 @@ void http_conn_shutdown(http_conn_t *c)
     /* Requests in flight finish; the connection closes after the last answer. */
     conn_read_stop(c);
     st->paused = 1;
-    for (http_request_t *r = st->head; r; r = r->next) r->close_after = 1;
+    for (http_request_t *r = st->head; r; r = r->next)
+        r->close_after = 1;
 }

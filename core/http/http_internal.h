@@ -21,25 +21,25 @@ struct http_request {
     http_request_t *next; /* queue order on the connection */
     uint64_t id;
     char method[16];
-    buf_t head;                /* url, then header names and values, NUL-separated */
-    uint32_t url_len;          /* the target is head.data[0 .. url_len) */
-    const char *path;          /* path part of the target (into head, or a static "/") */
+    buf_t head;       /* url, then header names and values, NUL-separated */
+    uint32_t url_len; /* the target is head.data[0 .. url_len) */
+    const char *path; /* path part of the target (into head, or a static "/") */
     size_t path_len;
-    const char *query;         /* query part, NULL if none */
+    const char *query; /* query part, NULL if none */
     size_t query_len;
     http_header_ref_t *headers;
     size_t nheaders, headers_cap;
     buf_t body;
-    buf_t extra_headers;       /* response headers added by the handler */
-    buf_t response;            /* serialized response once answered */
+    buf_t extra_headers; /* response headers added by the handler */
+    buf_t response;      /* serialized response once answered */
     void (*abort_cb)(void *user, http_request_t *req);
     void *abort_user;
-    unsigned complete : 1;     /* fully received and handed to the handler */
+    unsigned complete : 1; /* fully received and handed to the handler */
     unsigned responded : 1;
     unsigned keep_alive : 1;
     unsigned upgrade : 1;
     unsigned is_head : 1;
-    unsigned close_after : 1;  /* close the connection once this response is written */
+    unsigned close_after : 1; /* close the connection once this response is written */
     unsigned expect_continue : 1;
     unsigned continue_sent : 1;
 };
@@ -49,30 +49,30 @@ typedef struct http_parse_state {
     llhttp_t parser;
     http_request_t *head, *tail; /* requests in arrival order */
     size_t queued;
-    http_request_t *current;     /* the request being received */
-    buf_t pending_in;            /* bytes received while parsing was paused */
-    size_t head_bytes;           /* bytes of request line + headers so far */
-    int header_state;            /* 0 none, 1 in a field, 2 in a value */
-    uint64_t deadline_ms;        /* header/body deadline of the current request */
+    http_request_t *current; /* the request being received */
+    buf_t pending_in;        /* bytes received while parsing was paused */
+    size_t head_bytes;       /* bytes of request line + headers so far */
+    int header_state;        /* 0 none, 1 in a field, 2 in a value */
+    uint64_t deadline_ms;    /* header/body deadline of the current request */
     int headers_done;
-    int paused;                  /* parser paused: queue full or upgrade pending */
-    int error_status;            /* status to answer when the callbacks refused input */
+    int paused;       /* parser paused: queue full or upgrade pending */
+    int error_status; /* status to answer when the callbacks refused input */
     const char *error_message;
 } http_parse_state_t;
 
 struct http_conn {
     uv_tcp_t tcp;
-    uv_timer_t *timer;                 /* HTTP timeouts; released once upgraded (memory) */
-    uint8_t handles;                   /* libuv handles still open (tcp, timer) */
+    uv_timer_t *timer; /* HTTP timeouts; released once upgraded (memory) */
+    uint8_t handles;   /* libuv handles still open (tcp, timer) */
     http_server_t *server;
     http_conn_t *prev, *next;
-    http_parse_state_t *http;          /* NULL once upgraded */
-    const http_raw_callbacks_t *raw;   /* set once upgraded */
+    http_parse_state_t *http;        /* NULL once upgraded */
+    const http_raw_callbacks_t *raw; /* set once upgraded */
     void *raw_user;
     size_t writes_in_flight;
-    buf_t upgrade_leftover;            /* bytes that followed the upgrade request */
+    buf_t upgrade_leftover; /* bytes that followed the upgrade request */
     char remote[HTTP_ADDR_MAX];
-    unsigned closing : 1;              /* uv_close called */
+    unsigned closing : 1; /* uv_close called */
     unsigned close_when_flushed : 1;
     unsigned reading : 1;
     unsigned shutdown_notified : 1;
@@ -91,11 +91,11 @@ struct http_server {
     int port;
     unsigned listening : 1;
     unsigned shutting_down : 1;
-    unsigned handles_open;              /* listener + grace timer, for shutdown */
+    unsigned handles_open; /* listener + grace timer, for shutdown */
     void (*shutdown_done)(void *user);
     void *shutdown_user;
     time_t date_second;
-    char date[40];                      /* cached Date header value */
+    char date[40]; /* cached Date header value */
     /* Reads happen one at a time on the loop thread, and each read is parsed
      * before the next one starts, so one buffer serves every connection. */
     char read_buffer[HTTP_READ_BUFFER_SIZE];

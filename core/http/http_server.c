@@ -146,11 +146,11 @@ static void on_grace_expired(uv_timer_t *t)
 {
     http_server_t *s = t->data;
     if (s->nconns) log_warn("http", "grace period over: closing %zu connections", s->nconns);
-    for (http_conn_t *c = s->conns; c; c = c->next) http_conn_force_close(c);
+    for (http_conn_t *c = s->conns; c; c = c->next)
+        http_conn_force_close(c);
 }
 
-void http_server_shutdown(http_server_t *s, uint64_t grace_ms, void (*done)(void *user),
-                          void *user)
+void http_server_shutdown(http_server_t *s, uint64_t grace_ms, void (*done)(void *user), void *user)
 {
     if (s->shutting_down) return;
     s->shutting_down = 1;

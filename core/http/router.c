@@ -199,7 +199,7 @@ static int parse_pattern(const char *pattern, parsed_t *p, char *err, size_t err
         unsigned char u = (unsigned char)*c;
         if (u <= 0x20 || u == 0x7f || u == '?' || u == '#') {
             errbuf_set(err, err_size, "pattern \"%s\" contains a space, control byte, '?' or '#'",
-                    pattern);
+                       pattern);
             return -1;
         }
     }
@@ -210,7 +210,7 @@ static int parse_pattern(const char *pattern, parsed_t *p, char *err, size_t err
         size_t len = slash ? (size_t)(slash - s) : strlen(s);
         if (len == 0) {
             errbuf_set(err, err_size, "pattern \"%s\" has an empty segment or a trailing '/'",
-                    pattern);
+                       pattern);
             goto fail;
         }
         p->segs = xrealloc(p->segs, (p->nsegs + 1) * sizeof(*p->segs));
@@ -219,31 +219,32 @@ static int parse_pattern(const char *pattern, parsed_t *p, char *err, size_t err
         if (s[0] == ':') {
             if (!valid_param_name(s + 1, len - 1)) {
                 errbuf_set(err, err_size, "pattern \"%s\": bad parameter name \"%.*s\"", pattern,
-                        (int)len, s);
+                           (int)len, s);
                 goto fail;
             }
             for (size_t i = 0; i < p->nparams; i++) {
                 if (strlen(p->names[i]) == len - 1 && memcmp(p->names[i], s + 1, len - 1) == 0) {
-                    errbuf_set(err, err_size, "pattern \"%s\": duplicate parameter \"%.*s\"", pattern,
-                            (int)len, s);
+                    errbuf_set(err, err_size, "pattern \"%s\": duplicate parameter \"%.*s\"",
+                               pattern, (int)len, s);
                     goto fail;
                 }
             }
             if (p->nparams == ROUTER_MAX_PARAMS) {
                 errbuf_set(err, err_size, "pattern \"%s\" has more than %d parameters", pattern,
-                        ROUTER_MAX_PARAMS);
+                           ROUTER_MAX_PARAMS);
                 goto fail;
             }
             p->names[p->nparams++] = xstrndup(s + 1, len - 1);
         } else if (s[0] == '*') {
-            errbuf_set(err, err_size, "pattern \"%s\": wildcard segments are not supported", pattern);
+            errbuf_set(err, err_size, "pattern \"%s\": wildcard segments are not supported",
+                       pattern);
             goto fail;
         } else {
             buf_t b = BUF_INIT;
             if (url_decode(&b, s, len, 0) != 0) {
                 buf_free(&b);
                 errbuf_set(err, err_size, "pattern \"%s\": malformed escape in \"%.*s\"", pattern,
-                        (int)len, s);
+                           (int)len, s);
                 goto fail;
             }
             seg->lit = buf_steal(&b, NULL);
@@ -263,7 +264,7 @@ int router_add(router_t *r, const char *method, const char *pattern, void *handl
 {
     if (!valid_method(method)) {
         errbuf_set(err, err_size, "method \"%s\" is not an upper-case HTTP token",
-                method ? method : "(null)");
+                   method ? method : "(null)");
         return ROUTER_EINVAL;
     }
     if (!pattern) {
@@ -284,7 +285,7 @@ int router_add(router_t *r, const char *method, const char *pattern, void *handl
     route_t *existing = n ? node_route(n, method) : NULL;
     if (existing) {
         errbuf_set(err, err_size, "route %s %s conflicts with %s %s", method, pattern,
-                existing->method, existing->pattern);
+                   existing->method, existing->pattern);
         parsed_free(&p);
         return ROUTER_ECONFLICT;
     }

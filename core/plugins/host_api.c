@@ -54,7 +54,7 @@ static int state_init(struct iog_plugin *p)
 #define REQUIRE_INIT(p, what)                                                                      \
     do {                                                                                           \
         if (!(p) || !state_init(p))                                                                \
-            return (p) ? plugin_fail(p, IOG_ESTATE, "%s is allowed only during init", what)       \
+            return (p) ? plugin_fail(p, IOG_ESTATE, "%s is allowed only during init", what)        \
                        : IOG_EINVAL;                                                               \
     } while (0)
 
@@ -63,18 +63,30 @@ static int state_init(struct iog_plugin *p)
 static const char *api_strerror(int err)
 {
     switch (err) {
-    case IOG_OK: return "success";
-    case IOG_EINVAL: return "invalid argument";
-    case IOG_ENOMEM: return "out of memory";
-    case IOG_EEXIST: return "already registered";
-    case IOG_ENOENT: return "not found";
-    case IOG_ESTATE: return "not allowed in this state";
-    case IOG_ETYPE: return "wrong type";
-    case IOG_ERANGE: return "out of range";
-    case IOG_EVERSION: return "incompatible ABI version";
-    case IOG_ECANCELED: return "cancelled";
-    case IOG_EIO: return "I/O or internal error";
-    default: return err > 0 ? "success" : "unknown error";
+    case IOG_OK:
+        return "success";
+    case IOG_EINVAL:
+        return "invalid argument";
+    case IOG_ENOMEM:
+        return "out of memory";
+    case IOG_EEXIST:
+        return "already registered";
+    case IOG_ENOENT:
+        return "not found";
+    case IOG_ESTATE:
+        return "not allowed in this state";
+    case IOG_ETYPE:
+        return "wrong type";
+    case IOG_ERANGE:
+        return "out of range";
+    case IOG_EVERSION:
+        return "incompatible ABI version";
+    case IOG_ECANCELED:
+        return "cancelled";
+    case IOG_EIO:
+        return "I/O or internal error";
+    default:
+        return err > 0 ? "success" : "unknown error";
     }
 }
 
@@ -86,7 +98,7 @@ static const char *api_plugin_error(iog_plugin_t *p)
 static void api_log(iog_plugin_t *p, int level, const char *fmt, ...)
 {
     if (!p || !fmt) return;
-    log_level_t l = level <= IOG_LOG_DEBUG ? LOG_DEBUG
+    log_level_t l = level <= IOG_LOG_DEBUG  ? LOG_DEBUG
                     : level == IOG_LOG_INFO ? LOG_INFO
                     : level == IOG_LOG_WARN ? LOG_WARN
                                             : LOG_ERROR;
@@ -183,7 +195,8 @@ static int api_config_check_keys(iog_plugin_t *p, const char *const *known, size
     for (size_t i = 0; i < p->config->u.table.len; i++) {
         const toml_keyval_t *kv = &p->config->u.table.items[i];
         size_t j = 0;
-        while (j < n && strcmp(known[j], kv->key) != 0) j++;
+        while (j < n && strcmp(known[j], kv->key) != 0)
+            j++;
         if (j == n)
             return plugin_fail(p, IOG_ENOENT, "%s:%d:%d: unknown key '%s' in [plugin.%s]",
                                p->host->gw->cfg->source, kv->line, kv->column, kv->key, p->name);
@@ -196,7 +209,8 @@ static int api_config_check_keys(iog_plugin_t *p, const char *const *known, size
 static int api_register_event(iog_plugin_t *p, const char *name, iog_serialize_fn serialize,
                               void *user)
 {
-    if (!p || !name || !serialize) return p ? plugin_fail(p, IOG_EINVAL, "register_event: NULL argument") : IOG_EINVAL;
+    if (!p || !name || !serialize)
+        return p ? plugin_fail(p, IOG_EINVAL, "register_event: NULL argument") : IOG_EINVAL;
     REQUIRE_INIT(p, "register_event");
     if (!name[0] || strlen(name) > 255 || sio_event_name_is_reserved(name, strlen(name)))
         return plugin_fail(p, IOG_EINVAL, "event name \"%s\" is empty, too long or reserved", name);
@@ -236,9 +250,13 @@ static int emit_text(iog_plugin_t *p, const iog_target_t *t, const char *event, 
         rooms[0] = t->id;
         nrooms = 1;
         break;
-    case IOG_TARGET_ALL: break;
-    case IOG_TARGET_AUTHENTICATED: authenticated_only = 1; break;
-    default: return plugin_fail(p, IOG_EINVAL, "emit: unknown target kind %d", t->kind);
+    case IOG_TARGET_ALL:
+        break;
+    case IOG_TARGET_AUTHENTICATED:
+        authenticated_only = 1;
+        break;
+    default:
+        return plugin_fail(p, IOG_EINVAL, "emit: unknown target kind %d", t->kind);
     }
     size_t n = sio_emit_filtered(nsp, rooms, nrooms, t->except, t->except ? t->except_len : 0,
                                  authenticated_only, event, json, len);
@@ -248,7 +266,8 @@ static int emit_text(iog_plugin_t *p, const iog_target_t *t, const char *event, 
 
 static int check_target(iog_plugin_t *p, const iog_target_t *t, const char *event)
 {
-    if (!p || !t || !event) return p ? plugin_fail(p, IOG_EINVAL, "emit: NULL argument") : IOG_EINVAL;
+    if (!p || !t || !event)
+        return p ? plugin_fail(p, IOG_EINVAL, "emit: NULL argument") : IOG_EINVAL;
     if (t->struct_size < sizeof(iog_target_t) - sizeof(size_t))
         return plugin_fail(p, IOG_EINVAL, "emit: target struct_size too small");
     if (sio_event_name_is_reserved(event, strlen(event)))
@@ -267,7 +286,8 @@ static int api_emit(iog_plugin_t *p, const iog_target_t *t, const char *event, c
     r = d->serialize(d->user, payload, &w);
     size_t len;
     const char *json = json_writer_text(&w.w, &len);
-    if (r == 0 && !json) r = plugin_fail(p, IOG_EINVAL, "emit: the serializer of \"%s\" wrote invalid JSON", event);
+    if (r == 0 && !json)
+        r = plugin_fail(p, IOG_EINVAL, "emit: the serializer of \"%s\" wrote invalid JSON", event);
     if (r == 0) r = emit_text(p, t, event, json, len);
     json_writer_free(&w.w);
     return r;
@@ -286,7 +306,8 @@ static int api_emit_json(iog_plugin_t *p, const iog_target_t *t, const char *eve
     int r = check_target(p, t, event);
     if (r) return r;
     json_t *v = json ? json_parse_js(json, len) : NULL;
-    if (json && !v) return plugin_fail(p, IOG_EINVAL, "emit_json: the payload is not one JSON value");
+    if (json && !v)
+        return plugin_fail(p, IOG_EINVAL, "emit_json: the payload is not one JSON value");
     buf_t compact = BUF_INIT;
     if (v) json_out_append(&compact, v);
     json_decref(v);
@@ -508,7 +529,8 @@ static int api_respond_error(iog_request_t *r, int status, const char *code, con
 
 static int api_response_header(iog_request_t *r, const char *name, const char *value)
 {
-    if (!r || !name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return IOG_EINVAL;
+    if (!r || !name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return IOG_EINVAL;
     if (r->http) http_response_header(r->http, name, value);
     return 0;
 }
@@ -527,7 +549,8 @@ static int stage(iog_plugin_t *p, int kind, const char *nsp, const char *event, 
     s->fn = fn;
     s->user = user;
     staged_t **tail = &p->staged;
-    while (*tail) tail = &(*tail)->next;
+    while (*tail)
+        tail = &(*tail)->next;
     *tail = s;
     return 0;
 }
@@ -553,10 +576,11 @@ static int api_on_disconnect(iog_plugin_t *p, const char *nsp, iog_connection_fn
     return stage(p, STAGED_DISCONNECT, nsp, NULL, (void (*)(void))fn, user);
 }
 
-static int api_on_event(iog_plugin_t *p, const char *nsp, const char *event,
-                        iog_client_event_fn fn, void *user)
+static int api_on_event(iog_plugin_t *p, const char *nsp, const char *event, iog_client_event_fn fn,
+                        void *user)
 {
-    if (!p || !fn || !event || !event[0]) return p ? plugin_fail(p, IOG_EINVAL, "on_event: missing event or handler") : IOG_EINVAL;
+    if (!p || !fn || !event || !event[0])
+        return p ? plugin_fail(p, IOG_EINVAL, "on_event: missing event or handler") : IOG_EINVAL;
     REQUIRE_INIT(p, "on_event");
     return stage(p, STAGED_EVENT, nsp, event, (void (*)(void))fn, user);
 }
@@ -654,7 +678,8 @@ void plugin_apply_staged(iog_plugin_t *p)
 void plugin_unregister(iog_plugin_t *p)
 {
     plugin_host_t *host = p->host;
-    for (hook_t *h = p->hooks; h; h = h->next) gateway_remove_routes(host->gw, h);
+    for (hook_t *h = p->hooks; h; h = h->next)
+        gateway_remove_routes(host->gw, h);
     for (size_t i = 0; i < p->nevents; i++)
         free(strmap_remove(&host->events, p->events[i], strlen(p->events[i])));
     plugin_timers_abandon(p);
@@ -709,9 +734,8 @@ static int api_emit_to_socket(iog_plugin_t *p, const char *nsp, const char *sock
     return 1;
 }
 
-static int api_ack_binary(iog_plugin_t *p, const char *nsp, const char *socket_id,
-                          int64_t ack_id, const char *args_json, size_t len,
-                          const iog_bytes_t *att, size_t n)
+static int api_ack_binary(iog_plugin_t *p, const char *nsp, const char *socket_id, int64_t ack_id,
+                          const char *args_json, size_t len, const iog_bytes_t *att, size_t n)
 {
     sio_socket_t *s = find_socket(p, nsp, socket_id);
     if (!s) return p ? plugin_fail(p, IOG_ENOENT, "ack: socket is gone") : IOG_EINVAL;
@@ -776,7 +800,9 @@ static int api_ack(iog_plugin_t *p, const char *nsp, const char *socket_id, int6
                    const char *args_json, size_t len)
 {
     sio_socket_t *s = find_socket(p, nsp, socket_id);
-    if (!s) return p ? plugin_fail(p, IOG_ENOENT, "ack: socket %s is gone", socket_id ? socket_id : "") : IOG_EINVAL;
+    if (!s)
+        return p ? plugin_fail(p, IOG_ENOENT, "ack: socket %s is gone", socket_id ? socket_id : "")
+                 : IOG_EINVAL;
     if (ack_id < 0) return plugin_fail(p, IOG_EINVAL, "ack: invalid ack id");
     json_t *args = NULL;
     if (args_json) {
@@ -795,7 +821,8 @@ static int api_join(iog_plugin_t *p, const char *nsp, const char *socket_id, con
 {
     sio_socket_t *s = find_socket(p, nsp, socket_id);
     if (!s) return p ? plugin_fail(p, IOG_ENOENT, "join: socket is gone") : IOG_EINVAL;
-    if (!room || !room[0] || strlen(room) > 1024) return plugin_fail(p, IOG_EINVAL, "join: invalid room name");
+    if (!room || !room[0] || strlen(room) > 1024)
+        return plugin_fail(p, IOG_EINVAL, "join: invalid room name");
     sio_socket_join(s, room);
     return 0;
 }
@@ -893,7 +920,8 @@ static void api_timer_stop(iog_timer_t *t)
 
 void plugin_timers_stop_all(iog_plugin_t *p)
 {
-    for (iog_timer_t *t = p->timers; t; t = t->next) timer_close(t);
+    for (iog_timer_t *t = p->timers; t; t = t->next)
+        timer_close(t);
 }
 
 void plugin_timers_abandon(iog_plugin_t *p)
@@ -945,8 +973,9 @@ static int api_work_queue(iog_plugin_t *p, iog_work_fn work, iog_work_done_fn do
     if (!p || !work) return IOG_EINVAL;
     /* A failing init unloads the plugin at once: no work of it may be left running. */
     if (p->state == PLUGIN_INIT)
-        return plugin_fail(p, IOG_ESTATE, "work_queue is not allowed during init (block there "
-                                          "instead: the loop is not running yet)");
+        return plugin_fail(p, IOG_ESTATE,
+                           "work_queue is not allowed during init (block there "
+                           "instead: the loop is not running yet)");
     work_req_t *w = xcalloc(1, sizeof(*w));
     w->work = work;
     w->done = done;
@@ -1101,8 +1130,10 @@ _Static_assert(offsetof(iog_host_api_t, register_route) == API_SLOT(11), "host A
 _Static_assert(offsetof(iog_host_api_t, add_namespace) == API_SLOT(23), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, timer_start) == API_SLOT(32), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, json_new) == API_SLOT(35), "host API layout changed");
-_Static_assert(offsetof(iog_host_api_t, principal_claim) == API_SLOT(50), "host API layout changed");
-_Static_assert(offsetof(iog_host_api_t, request_remote_addr) == API_SLOT(51), "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, principal_claim) == API_SLOT(50),
+               "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, request_remote_addr) == API_SLOT(51),
+               "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, emit_json) == API_SLOT(52), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, ack_binary) == API_SLOT(54), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, respond_bytes) == API_SLOT(55), "host API layout changed");

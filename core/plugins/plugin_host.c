@@ -63,7 +63,8 @@ static struct iog_plugin *find_plugin(plugin_host_t *h, const char *name)
 
 static void plugin_record_free(struct iog_plugin *p)
 {
-    for (size_t i = 0; i < p->nevents; i++) free(p->events[i]);
+    for (size_t i = 0; i < p->nevents; i++)
+        free(p->events[i]);
     free(p->events);
     while (p->staged) {
         staged_t *s = p->staged;
@@ -92,8 +93,10 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
     dlerror();
     iog_plugin_entry_fn entry = (iog_plugin_entry_fn)dlsym(dl, IOG_PLUGIN_ENTRY_SYMBOL);
     if (!entry) {
-        snprintf(err, err_size, "plugin %s: no entry symbol %s (is it an iogate plugin built with "
-                 "IOG_PLUGIN()?)", path, IOG_PLUGIN_ENTRY_SYMBOL);
+        snprintf(err, err_size,
+                 "plugin %s: no entry symbol %s (is it an iogate plugin built with "
+                 "IOG_PLUGIN()?)",
+                 path, IOG_PLUGIN_ENTRY_SYMBOL);
         dlclose(dl);
         return -1;
     }
@@ -105,13 +108,16 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
     } else if (d->struct_size < offsetof(iog_plugin_descriptor_t, fini) + sizeof(d->fini)) {
         problem = "its descriptor is too small to be an iogate plugin descriptor";
     } else if (d->abi_major != IOG_ABI_MAJOR) {
-        snprintf(why, sizeof(why), "it was built for plugin ABI %u.%u, this iogate provides %d.%d "
+        snprintf(why, sizeof(why),
+                 "it was built for plugin ABI %u.%u, this iogate provides %d.%d "
                  "(a different major version is incompatible: rebuild it against this SDK)",
                  d->abi_major, d->abi_minor, IOG_ABI_MAJOR, IOG_ABI_MINOR);
         problem = why;
     } else if (d->abi_minor > IOG_ABI_MINOR) {
-        snprintf(why, sizeof(why), "it needs plugin ABI %u.%u, this iogate provides only %d.%d "
-                 "(upgrade iogate)", d->abi_major, d->abi_minor, IOG_ABI_MAJOR, IOG_ABI_MINOR);
+        snprintf(why, sizeof(why),
+                 "it needs plugin ABI %u.%u, this iogate provides only %d.%d "
+                 "(upgrade iogate)",
+                 d->abi_major, d->abi_minor, IOG_ABI_MAJOR, IOG_ABI_MINOR);
         problem = why;
     } else if (!valid_plugin_name(d->name)) {
         problem = "its name is not [a-z0-9_-]+ (1 to 64 characters)";
@@ -140,7 +146,9 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
     if (r != 0) {
         snprintf(err, err_size, "plugin %s (%s %s): init failed (%s): %s", path, d->name,
                  d->version ? d->version : "?", plugin_host_api.strerror(r),
-                 init_err[0] ? init_err : p->error[0] ? p->error : "no message");
+                 init_err[0]   ? init_err
+                 : p->error[0] ? p->error
+                               : "no message");
         p->state = PLUGIN_FAILED;
         plugin_unregister(p);
         if (d->fini) d->fini(p);
@@ -213,7 +221,8 @@ int plugin_host_load_config(plugin_host_t *h, char *err, size_t err_size)
 void plugin_host_stop(plugin_host_t *h)
 {
     h->stopping = 1;
-    for (size_t i = 0; i < h->n; i++) plugin_timers_stop_all(h->plugins[i]);
+    for (size_t i = 0; i < h->n; i++)
+        plugin_timers_stop_all(h->plugins[i]);
 }
 
 void plugin_host_free(plugin_host_t *h)
@@ -232,7 +241,8 @@ void plugin_host_free(plugin_host_t *h)
     }
     size_t pos = 0;
     const strmap_entry_t *e;
-    while ((e = strmap_next(&h->events, &pos))) free(e->value);
+    while ((e = strmap_next(&h->events, &pos)))
+        free(e->value);
     strmap_free(&h->events);
     free(h->plugins);
     free(h);

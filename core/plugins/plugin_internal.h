@@ -62,8 +62,8 @@ struct iog_plugin {
     char error[512];
     const toml_value_t *config; /* [plugin.NAME], or NULL */
     staged_t *staged;
-    hook_t *hooks;         /* routes, connection hooks, event handlers */
-    char **events;         /* names it registered */
+    hook_t *hooks; /* routes, connection hooks, event handlers */
+    char **events; /* names it registered */
     size_t nevents;
     struct iog_timer *timers;
 };

@@ -53,8 +53,8 @@ struct sio_socket {
     sio_socket_t *next_dead;
     char id[SIO_SOCKET_ID_LEN + 1];
     rooms_member_t member;
-    sio_identity_t *identity;  /* NULL when not authenticated */
-    uint64_t expires_at;       /* loop time of the token's exp, 0 = none */
+    sio_identity_t *identity; /* NULL when not authenticated */
+    uint64_t expires_at;      /* loop time of the token's exp, 0 = none */
     int64_t next_ack_id;
     pending_ack_t *acks;
     const char *dead_reason;
@@ -67,7 +67,7 @@ struct sio_client {
     sio_client_t *next_dead;
     sio_decoder_t decoder;
     sio_socket_t *sockets;
-    sio_identity_t *identity; /* from the handshake cookie, shared with its sockets */
+    sio_identity_t *identity;  /* from the handshake cookie, shared with its sockets */
     uint64_t connect_deadline; /* loop time; 0 once a namespace was joined */
     uint8_t dead;
 };
@@ -80,7 +80,7 @@ struct sio_server {
     sio_nsp_t *nsps;
     strmap_t sockets; /* socket id -> socket */
     sio_stats_t stats;
-    unsigned depth;   /* dispatches and walks on the stack */
+    unsigned depth; /* dispatches and walks on the stack */
     int reaping;
     sio_socket_t *dead_sockets;
     sio_client_t *dead_clients;
@@ -112,7 +112,8 @@ static void handler_append(handler_t **list, void (*fn)(void), void *user)
     handler_t *h = xcalloc(1, sizeof(*h));
     h->fn = fn;
     h->user = user;
-    while (*list) list = &(*list)->next;
+    while (*list)
+        list = &(*list)->next;
     *list = h;
 }
 
@@ -207,8 +208,8 @@ static void socket_send_array(sio_socket_t *s, sio_type_t text_type, sio_type_t 
         json_out_append(&json, array);
         norder = 0;
     }
-    rbuf_t *p = packet_new(norder ? bin_type : text_type, s->nsp->name, id, norder, json.data,
-                           json.len);
+    rbuf_t *p =
+        packet_new(norder ? bin_type : text_type, s->nsp->name, id, norder, json.data, json.len);
     client_send(s->client, p);
     rbuf_unref(p);
     for (size_t i = 0; i < norder && s->client->eio; i++)
@@ -236,7 +237,8 @@ sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name)
     rooms_init(&n->rooms);
     strmap_init(&n->events);
     sio_nsp_t **tail = &srv->nsps;
-    while (*tail) tail = &(*tail)->next;
+    while (*tail)
+        tail = &(*tail)->next;
     *tail = n;
     return n;
 }
@@ -366,8 +368,8 @@ void sio_socket_emit_args(sio_socket_t *s, const char *event, const json_t *args
 }
 
 void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *args,
-                              const sio_bin_t *bin, size_t nbin, uint64_t timeout_ms,
-                              sio_ack_fn cb, void *user)
+                              const sio_bin_t *bin, size_t nbin, uint64_t timeout_ms, sio_ack_fn cb,
+                              void *user)
 {
     if (!s->connected) {
         cb(user, s, NULL, NULL, 0);
@@ -673,7 +675,8 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
 {
     sio_server_t *srv = c->srv;
     sio_socket_t *s = c->sockets;
-    while (s && (!s->connected || strcmp(s->nsp->name, p->nsp) != 0)) s = s->next_in_client;
+    while (s && (!s->connected || strcmp(s->nsp->name, p->nsp) != 0))
+        s = s->next_in_client;
     if (p->type == SIO_CONNECT) {
         if (s) {
             client_close(c, "invalid state");
@@ -697,13 +700,19 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
     }
     switch (p->type) {
     case SIO_EVENT:
-    case SIO_BINARY_EVENT: socket_on_event(s, p); break;
+    case SIO_BINARY_EVENT:
+        socket_on_event(s, p);
+        break;
     case SIO_ACK:
-    case SIO_BINARY_ACK: socket_on_ack(s, p); break;
+    case SIO_BINARY_ACK:
+        socket_on_ack(s, p);
+        break;
     case SIO_DISCONNECT:
         socket_mark_dead(s, "client namespace disconnect");
         break;
-    default: client_close(c, "invalid state"); break;
+    default:
+        client_close(c, "invalid state");
+        break;
     }
 }
 
@@ -736,7 +745,8 @@ static void on_eio_message(void *user, eio_socket_t *e, int binary, const char *
     sio_packet_t p;
     int r = sio_decoder_feed(&c->decoder, binary, data, len, &p);
     if (r < 0) {
-        log_debug("sio", "client %s sent a malformed packet: %s", eio_socket_id(e), sio_strerror(r));
+        log_debug("sio", "client %s sent a malformed packet: %s", eio_socket_id(e),
+                  sio_strerror(r));
         client_close(c, "parse error");
         return;
     }
@@ -756,7 +766,8 @@ static void on_eio_close(void *user, eio_socket_t *e, const char *reason)
     c->dead = 1;
     c->eio = NULL;
     eio_socket_set_user(e, NULL);
-    for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) socket_mark_dead(s, reason);
+    for (sio_socket_t *s = c->sockets; s; s = s->next_in_client)
+        socket_mark_dead(s, reason);
     c->next_dead = srv->dead_clients;
     srv->dead_clients = c;
     reap(srv);
@@ -811,7 +822,8 @@ void sio_server_free(sio_server_t *srv)
         srv->nsps = n->next;
         size_t pos = 0;
         const strmap_entry_t *e;
-        while ((e = strmap_next(&n->events, &pos))) handlers_free(e->value);
+        while ((e = strmap_next(&n->events, &pos)))
+            handlers_free(e->value);
         strmap_free(&n->events);
         handlers_free(n->on_connect);
         handlers_free(n->on_disconnect);
@@ -854,9 +866,12 @@ static size_t emit_walk(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
     buf_free(&json);
     srv->stats.serializations++;
     size_t small_lens[8];
-    size_t *lens = nrooms + nexcept <= 8 ? small_lens : xmalloc((nrooms + nexcept) * sizeof(size_t));
-    for (size_t i = 0; i < nrooms; i++) lens[i] = strlen(rooms[i]);
-    for (size_t i = 0; i < nexcept; i++) lens[nrooms + i] = strlen(except[i]);
+    size_t *lens =
+        nrooms + nexcept <= 8 ? small_lens : xmalloc((nrooms + nexcept) * sizeof(size_t));
+    for (size_t i = 0; i < nrooms; i++)
+        lens[i] = strlen(rooms[i]);
+    for (size_t i = 0; i < nexcept; i++)
+        lens[nrooms + i] = strlen(except[i]);
     srv->depth++;
     rooms_select(&nsp->rooms, rooms, lens, nrooms, except, lens + nrooms, nexcept, deliver, &ctx);
     srv->depth--;
@@ -874,9 +889,8 @@ size_t sio_emit_filtered(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms
     return emit_walk(nsp, rooms, nrooms, except, nexcept, event, payload, len, authenticated_only);
 }
 
-size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
-                const char *const *except, size_t nexcept, const char *event,
-                const char *payload, size_t len)
+size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                size_t nexcept, const char *event, const char *payload, size_t len)
 {
     return emit_walk(nsp, rooms, nrooms, except, nexcept, event, payload, len, 0);
 }

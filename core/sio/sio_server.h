@@ -56,8 +56,8 @@ typedef void (*sio_ack_fn)(void *user, sio_socket_t *s, const json_t *args, cons
                            size_t nbin);
 
 typedef struct sio_stats {
-    uint64_t serializations;  /* packets encoded by the emitter (once per emit) */
-    uint64_t deliveries;      /* recipients written */
+    uint64_t serializations; /* packets encoded by the emitter (once per emit) */
+    uint64_t deliveries;     /* recipients written */
     uint64_t connects, disconnects;
     uint64_t auth_ok, auth_failed;
 } sio_stats_t;
@@ -107,8 +107,8 @@ void sio_socket_emit_args(sio_socket_t *s, const char *event, const json_t *args
  * acknowledgement; cb runs once (with NULL if the socket goes first or timeout_ms
  * passes; 0 = no timeout). */
 void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *args,
-                              const sio_bin_t *bin, size_t nbin, uint64_t timeout_ms,
-                              sio_ack_fn cb, void *user);
+                              const sio_bin_t *bin, size_t nbin, uint64_t timeout_ms, sio_ack_fn cb,
+                              void *user);
 /* Answers a client's ack request with an argument array (placeholders name bin[]). */
 void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const sio_bin_t *bin,
                     size_t nbin);
@@ -122,9 +122,8 @@ sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, c
 /* Emits event(payload) to every socket of nsp in any of rooms (everyone when nrooms is
  * 0) and in none of except. payload is one JSON value as text (or NULL: no argument).
  * Returns the number of recipients. */
-size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
-                const char *const *except, size_t nexcept, const char *event,
-                const char *payload, size_t len);
+size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
+                size_t nexcept, const char *event, const char *payload, size_t len);
 /* sio_emit restricted to authenticated sockets when authenticated_only is set. */
 size_t sio_emit_filtered(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
                          const char *const *except, size_t nexcept, int authenticated_only,

@@ -95,7 +95,7 @@ typedef struct iog_client_event {
     const char *event;
     const char *args_json; /* the arguments after the name, as a JSON array */
     size_t args_len;
-    int64_t ack_id;        /* >= 0 when the client waits for an ack (see ack()) */
+    int64_t ack_id; /* >= 0 when the client waits for an ack (see ack()) */
     /* 1.1: binary attachments; args_json holds {"_placeholder":true,"num":N} objects naming
      * attachments[N]. Check struct_size before reading these. */
     const iog_bytes_t *attachments;
@@ -109,10 +109,10 @@ typedef struct iog_client_event {
 #define IOG_TARGET_AUTHENTICATED 4 /* every authenticated socket of the namespace */
 typedef struct iog_target {
     uint32_t struct_size;
-    int kind;                   /* IOG_TARGET_* */
-    const char *nsp;            /* NULL means "/" */
-    const char *id;             /* user id or room name (USER, ROOM) */
-    const char *const *except;  /* rooms whose sockets are skipped, or NULL */
+    int kind;                  /* IOG_TARGET_* */
+    const char *nsp;           /* NULL means "/" */
+    const char *id;            /* user id or room name (USER, ROOM) */
+    const char *const *except; /* rooms whose sockets are skipped, or NULL */
     size_t except_len;
 } iog_target_t;
 
@@ -293,15 +293,14 @@ typedef struct iog_host_api {
                       size_t attachments_len);
     /* Answers with any body (copied) and content type, e.g. an HTML page or a file.
      * Otherwise as respond(). */
-    int (*respond_bytes)(iog_request_t *req, int status, const char *content_type,
-                         const void *body, size_t len);
+    int (*respond_bytes)(iog_request_t *req, int status, const char *content_type, const void *body,
+                         size_t len);
     /* emit_to_socket() asking the client for an acknowledgement: cb runs once, with the
      * client's arguments, or with NULL if the socket leaves or timeout_ms (0 = none)
      * passes first. IOG_ENOENT (and no callback) when the socket is gone already. */
-    int (*emit_with_ack)(iog_plugin_t *p, const char *nsp, const char *socket_id,
-                         const char *event, const char *args_json, size_t len,
-                         const iog_bytes_t *attachments, size_t attachments_len,
-                         uint64_t timeout_ms, iog_ack_fn cb, void *user);
+    int (*emit_with_ack)(iog_plugin_t *p, const char *nsp, const char *socket_id, const char *event,
+                         const char *args_json, size_t len, const iog_bytes_t *attachments,
+                         size_t attachments_len, uint64_t timeout_ms, iog_ack_fn cb, void *user);
 
     /* New entries are appended here, each group marked with the minor that added it. */
 } iog_host_api_t;
@@ -329,20 +328,24 @@ typedef struct iog_plugin_descriptor {
 
 /* Defines the entry point with the version fields filled in:
  *   IOG_PLUGIN("presence", "1.0.0", presence_init, presence_fini)  */
-#define IOG_PLUGIN(NAME, VERSION, INIT, FINI)                                                     \
+#define IOG_PLUGIN(NAME, VERSION, INIT, FINI)                                                      \
     IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void);                           \
     IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void)                            \
     {                                                                                              \
-        static const iog_plugin_descriptor_t descriptor = {                                        \
-            sizeof(iog_plugin_descriptor_t), IOG_ABI_MAJOR, IOG_ABI_MINOR, NAME, VERSION, INIT,    \
-            FINI};                                                                                 \
+        static const iog_plugin_descriptor_t descriptor = {sizeof(iog_plugin_descriptor_t),        \
+                                                           IOG_ABI_MAJOR,                          \
+                                                           IOG_ABI_MINOR,                          \
+                                                           NAME,                                   \
+                                                           VERSION,                                \
+                                                           INIT,                                   \
+                                                           FINI};                                  \
         return &descriptor;                                                                        \
     }
 
 /* The same, for a plugin that uses only the host API of an older minor and so also
  * loads into hosts of that minor (since 1.1):
  *   IOG_PLUGIN_AT(0, "presence", "1.0.0", presence_init, presence_fini)  */
-#define IOG_PLUGIN_AT(MINOR, NAME, VERSION, INIT, FINI)                                           \
+#define IOG_PLUGIN_AT(MINOR, NAME, VERSION, INIT, FINI)                                            \
     IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void);                           \
     IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void)                            \
     {                                                                                              \

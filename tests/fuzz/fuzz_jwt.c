@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static jwt_verifier_t *v;
     if (!v) {
         static const char *const algs[] = {"HS256", "HS384"};
-        jwt_verifier_config_t cfg = {(const unsigned char *)"fuzz-secret", 11, NULL, 0, algs, 2, 30};
+        jwt_verifier_config_t cfg = {
+            (const unsigned char *)"fuzz-secret", 11, NULL, 0, algs, 2, 30};
         char err[128];
         v = jwt_verifier_new(&cfg, err, sizeof(err));
         if (!v) abort();

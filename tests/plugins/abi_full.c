@@ -18,8 +18,8 @@ static struct {
     int64_t count;
     double ratio;
     int enabled;
-    int type_error_ok;    /* config_int on a string gave IOG_ETYPE naming the key */
-    int unknown_key_ok;   /* config_check_keys accepted the known keys */
+    int type_error_ok;  /* config_int on a string gave IOG_ETYPE naming the key */
+    int unknown_key_ok; /* config_check_keys accepted the known keys */
     int strerror_ok;
     int timer_fired;
     int repeat_ticks;
@@ -193,7 +193,7 @@ static void route_emit(void *user, iog_request_t *req)
     } else {
         const char *except[1] = {api->request_query(req, "except")};
         iog_target_t t = {sizeof(t), 0, "/abi", id, except[0] ? except : NULL, except[0] ? 1 : 0};
-        t.kind = strcmp(kind, "room") == 0 ? IOG_TARGET_ROOM
+        t.kind = strcmp(kind, "room") == 0  ? IOG_TARGET_ROOM
                  : strcmp(kind, "all") == 0 ? IOG_TARGET_ALL
                                             : IOG_TARGET_AUTHENTICATED;
         r = api->emit(self, &t, "abi:ping", &ping);
@@ -271,7 +271,8 @@ static void on_leave(void *user, const iog_client_event_t *ev)
     (void)user;
     api->leave(self, ev->nsp, ev->socket_id, "abi-room");
     char args[64];
-    int n = snprintf(args, sizeof(args), "[%lld]", (long long)api->room_size(self, ev->nsp, "abi-room"));
+    int n = snprintf(args, sizeof(args), "[%lld]",
+                     (long long)api->room_size(self, ev->nsp, "abi-room"));
     api->ack(self, ev->nsp, ev->socket_id, ev->ack_id, args, (size_t)n);
 }
 
@@ -290,8 +291,8 @@ static void on_answer(void *user, const char *nsp, const char *socket_id, const 
 static void on_ask(void *user, const iog_client_event_t *ev)
 {
     (void)user;
-    api->emit_with_ack(self, ev->nsp, ev->socket_id, "question", ev->args_json, ev->args_len,
-                       NULL, 0, 2000, on_answer, NULL);
+    api->emit_with_ack(self, ev->nsp, ev->socket_id, "question", ev->args_json, ev->args_len, NULL,
+                       0, 2000, on_answer, NULL);
 }
 
 static void on_kick(void *user, const iog_client_event_t *ev)
@@ -353,9 +354,11 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     if (!r) r = api->register_event(p, "abi:ping", serialize_ping, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/report", IOG_ROUTE_PUBLIC, route_report, NULL);
     if (!r)
-        r = api->register_route(p, "GET", "/abi/whoami", IOG_ROUTE_AUTHENTICATED, route_whoami, NULL);
+        r = api->register_route(p, "GET", "/abi/whoami", IOG_ROUTE_AUTHENTICATED, route_whoami,
+                                NULL);
     if (!r)
-        r = api->register_route(p, "POST", "/abi/params/:a/:b", IOG_ROUTE_PUBLIC, route_params, NULL);
+        r = api->register_route(p, "POST", "/abi/params/:a/:b", IOG_ROUTE_PUBLIC, route_params,
+                                NULL);
     if (!r) r = api->register_route(p, "POST", "/abi/emit", IOG_ROUTE_PUBLIC, route_emit, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/async", IOG_ROUTE_PUBLIC, route_async, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/page", IOG_ROUTE_PUBLIC, route_page, NULL);

@@ -10,7 +10,7 @@ static int init(iog_plugin_t *p, const iog_host_api_t *api, char *err, size_t er
 IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void);
 IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void)
 {
-    static const iog_plugin_descriptor_t d = {sizeof(d), IOG_ABI_MAJOR, IOG_ABI_MINOR + 1,
-                                              "abi_newer_minor", "1.0.0", init, NULL};
+    static const iog_plugin_descriptor_t d = {
+        sizeof(d), IOG_ABI_MAJOR, IOG_ABI_MINOR + 1, "abi_newer_minor", "1.0.0", init, NULL};
     return &d;
 }

@@ -38,8 +38,8 @@ static void on_message_with_ack(void *user, const iog_client_event_t *ev)
                         ev->attachments, ev->attachments_len);
 }
 
-static void on_client_ack(void *user, const char *nsp, const char *socket_id,
-                          const char *args_json, size_t len, const iog_bytes_t *att, size_t n)
+static void on_client_ack(void *user, const char *nsp, const char *socket_id, const char *args_json,
+                          size_t len, const iog_bytes_t *att, size_t n)
 {
     (void)user;
     if (!args_json) return; /* the socket left, or no answer in time */
@@ -62,8 +62,10 @@ static size_t first_argument(const char *args, size_t len, char *out, size_t out
     for (; i + 1 < len; i++) {
         char c = args[i];
         if (in_string) {
-            if (c == '\\') i++;
-            else if (c == '"') in_string = 0;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
         } else if (c == '"') {
             in_string = 1;
         } else if (c == '[' || c == '{') {

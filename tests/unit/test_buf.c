@@ -13,7 +13,8 @@ static void append_grows_and_stays_terminated(void **state)
 {
     (void)state;
     buf_t b = BUF_INIT;
-    for (int i = 0; i < 1000; i++) buf_append(&b, "ab", 2);
+    for (int i = 0; i < 1000; i++)
+        buf_append(&b, "ab", 2);
     assert_int_equal(b.len, 2000);
     assert_int_equal(b.data[2000], '\0');
     assert_memory_equal(b.data + 1998, "ab", 2);

@@ -55,7 +55,8 @@ static void the_shipped_file_is_valid_and_equals_the_defaults(void **state)
     (void)state;
     config_t cfg, def;
     char err[256];
-    assert_int_equal(config_load_file(&cfg, IOGATE_SOURCE_DIR "/config/iogate.toml", err, sizeof(err)), 0);
+    assert_int_equal(
+        config_load_file(&cfg, IOGATE_SOURCE_DIR "/config/iogate.toml", err, sizeof(err)), 0);
     config_defaults(&def);
     buf_t a = BUF_INIT, b = BUF_INIT;
     config_print(&cfg, append_line, &a);
@@ -72,10 +73,11 @@ static void values_override_defaults(void **state)
     (void)state;
     config_t cfg;
     char err[256];
-    const char *text = "[server]\nport = 8080\nhost = \"0.0.0.0\"\n"
-                       "[log]\nlevel = \"debug\"\nformat = \"json\"\n"
-                       "[socketio]\ntransports = [\"websocket\"]\ncors_origins = [\"https://a.example\"]\n"
-                       "[plugin.notifications]\ndatabase = \"x.db\"\n";
+    const char *text =
+        "[server]\nport = 8080\nhost = \"0.0.0.0\"\n"
+        "[log]\nlevel = \"debug\"\nformat = \"json\"\n"
+        "[socketio]\ntransports = [\"websocket\"]\ncors_origins = [\"https://a.example\"]\n"
+        "[plugin.notifications]\ndatabase = \"x.db\"\n";
     assert_int_equal(load(&cfg, text, err, sizeof(err)), 0);
     assert_int_equal(cfg.server.port, 8080);
     assert_string_equal(cfg.server.host, "0.0.0.0");
@@ -105,17 +107,20 @@ static void expect_error(const char *text, const char *message)
 static void errors_name_file_line_and_column(void **state)
 {
     (void)state;
-    expect_error("[server]\nhost = \"x\"\nprot = 1\n", "test.toml:3:1: unknown key 'prot' in [server] (did you mean 'port'?)");
+    expect_error("[server]\nhost = \"x\"\nprot = 1\n",
+                 "test.toml:3:1: unknown key 'prot' in [server] (did you mean 'port'?)");
     expect_error("[servr]\n", "test.toml:1:2: unknown table [servr] (did you mean [server]?)");
     expect_error("[zzzzzzzz]\n", "unknown table [zzzzzzzz]");
-    expect_error("[server]\nport = 65536\n", "test.toml:2:1: [server] port must be between 0 and 65535 (got 65536)");
+    expect_error("[server]\nport = 65536\n",
+                 "test.toml:2:1: [server] port must be between 0 and 65535 (got 65536)");
     expect_error("[server]\nport = -1\n", "port must be between");
     expect_error("[server]\nport = 1.5\n", "[server] port must be an integer (got float)");
     expect_error("[server]\nhost = 1\n", "[server] host must be a string (got integer)");
     expect_error("[auth]\nallow_auth_payload = \"yes\"\n", "must be a boolean");
     expect_error("[log]\nformat = \"xml\"\n", "[log] format must be \"text\" or \"json\"");
     expect_error("[log]\nlevel = \"verbose\"\n", "[log] level must be one of");
-    expect_error("[socketio]\ntransports = [\"carrier-pigeon\"]\n", "unknown transport \"carrier-pigeon\"");
+    expect_error("[socketio]\ntransports = [\"carrier-pigeon\"]\n",
+                 "unknown transport \"carrier-pigeon\"");
     expect_error("[socketio]\ntransports = []\n", "transports must not be empty");
     expect_error("[socketio]\ntransports = [1]\n", "must be an array of strings");
     expect_error("[socketio]\npath = \"socket\"\n", "path must start with '/'");

@@ -58,7 +58,8 @@ static void raw_data(void *user, const char *data, size_t len)
     /* Echo back in upper case so the client can tell it went through us. */
     char out[256];
     size_t n = len < sizeof(out) ? len : sizeof(out);
-    for (size_t i = 0; i < n; i++) out[i] = (char)(data[i] >= 'a' && data[i] <= 'z' ? data[i] - 32 : data[i]);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)(data[i] >= 'a' && data[i] <= 'z' ? data[i] - 32 : data[i]);
     http_conn_write(f->raw_conn, out, n);
     if (memchr(data, '!', len)) http_conn_close(f->raw_conn, 0);
 }
@@ -80,7 +81,8 @@ static void handler(void *user, http_request_t *req)
         http_request_on_abort(req, on_abort, f);
         uv_timer_start(&f->slow_timer, on_slow_timer, 100, 0);
     } else if (strncmp(path, "/up", len) == 0 && http_request_is_upgrade(req)) {
-        const char head[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n";
+        const char head[] =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n";
         f->raw_conn = http_upgrade(req, head, sizeof(head) - 1, &raw_cb, f);
     } else if (strncmp(path, "/body", len) == 0) {
         size_t n;
@@ -100,7 +102,8 @@ static void *client_main(void *arg)
 {
     fixture_t *f = arg;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_server_port(f->server))};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)http_server_port(f->server))};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
         ssize_t w = write(fd, f->send, strlen(f->send));
@@ -115,7 +118,8 @@ static void *client_main(void *arg)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         char chunk[4096];
         ssize_t n;
-        while ((n = read(fd, chunk, sizeof(chunk))) > 0) buf_append(&f->received, chunk, (size_t)n);
+        while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+            buf_append(&f->received, chunk, (size_t)n);
     }
     close(fd);
     f->client_done = 1;
@@ -166,7 +170,8 @@ static void run_client(fixture_t *f, const char *send)
 {
     f->send = send;
     pthread_create(&f->client, NULL, client_main, f);
-    while (!f->client_done) uv_run(&f->loop, UV_RUN_ONCE);
+    while (!f->client_done)
+        uv_run(&f->loop, UV_RUN_ONCE);
     pthread_join(f->client, NULL);
 }
 
@@ -187,7 +192,8 @@ static void client_leaving_aborts_the_pending_request(void **state)
     fixture_t *f = *state;
     f->half_close = 1;
     run_client(f, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-    for (int i = 0; i < 50 && !f->aborted; i++) uv_run(&f->loop, UV_RUN_ONCE);
+    for (int i = 0; i < 50 && !f->aborted; i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(f->aborted, 1);
     assert_null(f->slow_req);
 }
@@ -195,19 +201,23 @@ static void client_leaving_aborts_the_pending_request(void **state)
 static void upgrade_hands_over_following_bytes(void **state)
 {
     fixture_t *f = *state;
-    run_client(f, "GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nhello!");
+    run_client(f,
+               "GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nhello!");
     assert_non_null(strstr(f->received.data, "HTTP/1.1 101 Switching Protocols\r\n"));
     assert_non_null(strstr(f->received.data, "\r\n\r\nHELLO!"));
     assert_string_equal(f->raw_in.data, "hello!");
-    for (int i = 0; i < 50 && !f->raw_closed; i++) uv_run(&f->loop, UV_RUN_ONCE);
+    for (int i = 0; i < 50 && !f->raw_closed; i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(f->raw_closed, 1);
 }
 
 static void chunked_body_is_reassembled(void **state)
 {
     fixture_t *f = *state;
-    run_client(f, "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                  "3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nTrailer: t\r\n\r\n");
+    run_client(
+        f,
+        "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nTrailer: t\r\n\r\n");
     assert_non_null(strstr(f->received.data, "Content-Length: 7\r\n"));
     assert_non_null(strstr(f->received.data, "\r\n\r\nabcdefg"));
 }
@@ -220,7 +230,8 @@ static void idle_connection_is_closed(void **state)
     run_client(f, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_non_null(strstr(f->received.data, "Connection: keep-alive"));
     /* The client saw the close; the server frees the connection on the next turns. */
-    for (int i = 0; i < 20 && http_server_connection_count(f->server); i++) uv_run(&f->loop, UV_RUN_ONCE);
+    for (int i = 0; i < 20 && http_server_connection_count(f->server); i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(http_server_connection_count(f->server), 0);
 }
 

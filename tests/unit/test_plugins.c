@@ -28,7 +28,8 @@ static int setup(void **state)
     char err[512];
     const char *text = "[server]\nport = 0\n[auth]\njwt_secret = \"k\"\n[plugins]\nload = []\n"
                        "[plugin.abi_full]\ngreeting = \"bonjour\"\ncount = 3\n";
-    assert_int_equal(config_load_text(&f->cfg, text, strlen(text), "test.toml", err, sizeof(err)), 0);
+    assert_int_equal(config_load_text(&f->cfg, text, strlen(text), "test.toml", err, sizeof(err)),
+                     0);
     uv_loop_init(&f->loop);
     assert_int_equal(gateway_init(&f->gw, &f->loop, &f->cfg, err, sizeof(err)), 0);
     *state = f;
@@ -78,7 +79,8 @@ static void version_rules(void **state)
     assert_int_equal(plugin_host_count(f->gw.plugins), 0);
 
     char err[512];
-    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_older_minor"), err, sizeof(err)), 0);
+    assert_int_equal(
+        plugin_host_load_file(f->gw.plugins, PLUGIN("abi_older_minor"), err, sizeof(err)), 0);
     assert_true(route_exists(f, "GET", "/old-plugin"));
     assert_int_equal(plugin_host_count(f->gw.plugins), 1);
 }
@@ -102,7 +104,8 @@ static void duplicates_are_refused(void **state)
     assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_full"), err, sizeof(err)), 0);
     assert_true(route_exists(f, "GET", "/abi/report"));
     assert_int_equal(plugin_host_event_count(f->gw.plugins), 1);
-    expect_refused(f, PLUGIN("abi_duplicate_event"), "event \"abi:ping\" is already registered by plugin abi_full");
+    expect_refused(f, PLUGIN("abi_duplicate_event"),
+                   "event \"abi:ping\" is already registered by plugin abi_full");
     expect_refused(f, PLUGIN("abi_full"), "a plugin named \"abi_full\" is already loaded");
     assert_int_equal(plugin_host_event_count(f->gw.plugins), 1);
     assert_int_equal(plugin_host_count(f->gw.plugins), 1);
@@ -118,7 +121,8 @@ static void config_table_reaches_the_plugin(void **state)
     assert_int_equal(config_load_text(&bad, text, strlen(text), "bad.toml", err, sizeof(err)), 0);
     const config_t *saved = f->gw.cfg;
     f->gw.cfg = &bad;
-    expect_refused(f, PLUGIN("abi_full"), "bad.toml:3:1: unknown key 'colour' in [plugin.abi_full]");
+    expect_refused(f, PLUGIN("abi_full"),
+                   "bad.toml:3:1: unknown key 'colour' in [plugin.abi_full]");
     f->gw.cfg = saved;
     config_free(&bad);
     assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_full"), err, sizeof(err)), 0);

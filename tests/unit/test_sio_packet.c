@@ -603,7 +603,8 @@ static void lone_surrogates_become_replacement_characters(void **state)
     sio_packet_t p;
     const char *text = "2[\"a\\ud800b\",\"\\udc00\",\"\\ud83d\\ude00\",\"\\\\ud800\"]";
     assert_int_equal(sio_packet_decode_text(text, strlen(text), 10, &p), 0);
-    assert_string_equal(json_string_value(json_array_get(p.data, 0)), "a\xef\xbf\xbd" "b");
+    assert_string_equal(json_string_value(json_array_get(p.data, 0)), "a\xef\xbf\xbd"
+                                                                      "b");
     assert_string_equal(json_string_value(json_array_get(p.data, 1)), "\xef\xbf\xbd");
     assert_string_equal(json_string_value(json_array_get(p.data, 2)), "\xf0\x9f\x98\x80");
     assert_string_equal(json_string_value(json_array_get(p.data, 3)), "\\ud800");

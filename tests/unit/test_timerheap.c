@@ -40,7 +40,7 @@ static void pops_in_deadline_order(void **state)
         assert_int_equal(top->index, TIMERHEAP_NONE);
     }
     assert_null(timerheap_top(&h));
-    assert_null(h.items); /* an emptied heap frees its array */
+    assert_null(h.items);            /* an emptied heap frees its array */
     timerheap_remove(&h, &nodes[0]); /* removing a node not in the heap is a no-op */
 }
 
@@ -50,7 +50,8 @@ static void random_operations_match_a_scan(void **state)
     timerheap_t h;
     timerheap_init(&h);
     static timerheap_node_t nodes[N];
-    for (size_t i = 0; i < N; i++) timerheap_node_init(&nodes[i]);
+    for (size_t i = 0; i < N; i++)
+        timerheap_node_init(&nodes[i]);
     srand(12345);
     for (int op = 0; op < 50000; op++) {
         timerheap_node_t *n = &nodes[(size_t)rand() % N];
@@ -68,7 +69,8 @@ static void random_operations_match_a_scan(void **state)
             assert_non_null(top);
             assert_true(top->deadline == expect->deadline);
         }
-        for (size_t i = 0; i < h.len; i++) assert_int_equal(h.items[i]->index, i);
+        for (size_t i = 0; i < h.len; i++)
+            assert_int_equal(h.items[i]->index, i);
     }
     timerheap_free(&h);
 }
