@@ -60,6 +60,7 @@ static const key_spec_t schema[] = {
     {"socketio", "connect_timeout_ms", KEY_INT, CFG(socketio.connect_timeout_ms), 10, DAY_MS, NULL, 45000},
     {"socketio", "upgrade_timeout_ms", KEY_INT, CFG(socketio.upgrade_timeout_ms), 10, DAY_MS, NULL, 10000},
     {"socketio", "max_payload_bytes", KEY_INT, CFG(socketio.max_payload_bytes), 1 * KIB, 1024 * MIB, NULL, 1000000},
+    {"socketio", "max_attachments", KEY_INT, CFG(socketio.max_attachments), 1, 1000, NULL, 10},
     {"socketio", "transports", KEY_STRINGS, CFG(socketio.transports), 0, 0, "polling,websocket", 0},
     {"socketio", "cors_origins", KEY_STRINGS, CFG(socketio.cors_origins), 0, 0, "", 0},
     {"socketio", "namespaces", KEY_STRINGS, CFG(socketio.namespaces), 0, 0, "", 0},

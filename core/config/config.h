@@ -46,6 +46,7 @@ typedef struct config {
         int64_t connect_timeout_ms;
         int64_t upgrade_timeout_ms;
         int64_t max_payload_bytes;
+        int64_t max_attachments;
         config_strings_t transports;
         config_strings_t cors_origins;
         config_strings_t namespaces;

@@ -264,6 +264,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     eio_options_from_config(cfg, cfg->socketio.path, &eo);
     sio_options_t so = {
         .connect_timeout_ms = (uint64_t)cfg->socketio.connect_timeout_ms,
+        .max_attachments = (size_t)cfg->socketio.max_attachments,
         .verifier = gw->verifier,
         .cookie_name = cfg->auth.cookie_name,
         .allow_auth_payload = cfg->auth.allow_auth_payload,
