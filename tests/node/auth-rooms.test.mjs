@@ -2,9 +2,8 @@
 // user joins user:{sub} and gets emit_to_user; the token comes from the cookie
 // (any cookie name, tolerant parsing) or the CONNECT auth payload; a socket whose
 // token expires is disconnected by the server.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './lib/server.mjs';
 import {
   signJwt,
   nowS,
@@ -13,38 +12,14 @@ import {
   emitAndCheck,
   waitFor,
   sleep,
+  useServer as useAuthServer,
 } from './lib/auth-helpers.mjs';
 
 const SECRET = 'rooms-test-secret-0123456789abcdef';
 const token = (sub, extra = {}) => signJwt({ sub, iat: nowS(), exp: nowS() + 3600, ...extra }, { secret: SECRET });
 
-const config = (extra = '') => `
-[auth]
-jwt_secret = "${SECRET}"
-${extra}
-[testing]
-emit_routes = true
-`;
-
-// Starts a server for one describe block and closes every client at its end.
-function useServer(extraAuth) {
-  const ctx = { clients: [] };
-  before(async () => {
-    ctx.server = await startServer(config(extraAuth));
-    ctx.api = httpApi(ctx.server.port);
-  });
-  after(async () => {
-    for (const c of ctx.clients) c.close();
-    const r = await ctx.server.stop();
-    assert.equal(r.code, 0, `clean exit on SIGTERM\n${ctx.server.logs()}`);
-  });
-  ctx.connect = async (opts) => {
-    const c = await connectClient(ctx.server.port, opts);
-    ctx.clients.push(c);
-    return c;
-  };
-  return ctx;
-}
+// Starts a server for one describe block: the shared secret plus extraAuth lines.
+const useServer = (extraAuth) => useAuthServer(`jwt_secret = "${SECRET}"\n${extraAuth}`);
 
 describe('user rooms (default auth settings)', () => {
   const ctx = useServer('');

@@ -3,13 +3,12 @@
 // emits to authenticated sockets) never reach it, while a socket of the same
 // user with a good token does. Covers HS256, RS256 and ES256 servers, the
 // algorithm allow-list, "none", and the algorithm-confusion attack.
-import { test, describe, before, after } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from './lib/server.mjs';
 import {
   signJwt,
   nowS,
@@ -19,6 +18,7 @@ import {
   emitBatchAndCheck,
   waitFor,
   sleep,
+  useServer,
 } from './lib/auth-helpers.mjs';
 
 const SECRET = 'tokens-test-secret-0123456789abcdef';
@@ -38,29 +38,6 @@ const otherRsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const otherEc = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 after(() => rmSync(keyDir, { recursive: true, force: true }));
 
-function useServer(auth) {
-  const ctx = { clients: [] };
-  before(async () => {
-    ctx.server = await startServer(`
-[auth]
-${auth}
-[testing]
-emit_routes = true
-`);
-    ctx.api = httpApi(ctx.server.port);
-  });
-  after(async () => {
-    for (const c of ctx.clients) c.close();
-    const r = await ctx.server.stop();
-    assert.equal(r.code, 0, `clean exit on SIGTERM\n${ctx.server.logs()}`);
-  });
-  ctx.connect = async (opts) => {
-    const c = await connectClient(ctx.server.port, opts);
-    ctx.clients.push(c);
-    return c;
-  };
-  return ctx;
-}
 
 // Connects a socket with `badToken` claiming `sub` next to a control socket of the
 // same user with `goodToken`, then checks that emit_to_user(sub) and the emit to

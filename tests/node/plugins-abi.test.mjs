@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, BIN, BUILD_DIR, ROOT } from './lib/server.mjs';
+import { once } from './lib/events.mjs';
 
 const PLUGINS = join(BUILD_DIR, 'test-plugins');
 const SECRET = 'abi-test-secret';
@@ -23,15 +24,6 @@ function token(claims) {
   return `${head}.${body}.${sig}`;
 }
 
-function once(socket, event, ms = 3000) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms);
-    socket.once(event, (...args) => {
-      clearTimeout(t);
-      resolve(args);
-    });
-  });
-}
 
 let server;
 let base;

@@ -6,6 +6,7 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startServer, CONFORMANCE_PLUGIN } from './lib/server.mjs';
+import { once } from './lib/events.mjs';
 
 const WAIT_MS = 5000;
 const BASE = `
@@ -36,19 +37,6 @@ function client(server, opts = {}) {
   return s;
 }
 
-function once(emitter, event, ms = WAIT_MS) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`no "${event}" within ${ms} ms`));
-    }, ms);
-    const on = (...args) => {
-      clearTimeout(timer);
-      resolve(args);
-    };
-    emitter.once(event, on);
-  });
-}
 
 async function connected(socket) {
   if (!socket.connected) await once(socket, 'connect');

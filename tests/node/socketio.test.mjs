@@ -9,6 +9,7 @@ import { createHmac } from 'node:crypto';
 import net from 'node:net';
 import { io, Manager } from 'socket.io-client';
 import { startServer, parseResponses, CONFORMANCE_PLUGIN } from './lib/server.mjs';
+import { once } from './lib/events.mjs';
 
 const SECRET = 'interop-secret';
 const WAIT_MS = 5000;
@@ -47,20 +48,6 @@ function client(opts = {}) {
   return s;
 }
 
-// Resolves with the arguments of the next `event`, or rejects after `ms`.
-function once(emitter, event, ms = WAIT_MS) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`no "${event}" within ${ms} ms`));
-    }, ms);
-    const on = (...args) => {
-      clearTimeout(timer);
-      resolve(args);
-    };
-    emitter.once(event, on);
-  });
-}
 
 // Resolves with the first argument of the next `n` `event`s, in arrival order.
 function collect(emitter, event, n, ms = WAIT_MS) {

@@ -5,6 +5,9 @@ import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './server.mjs';
 
 export { sleep };
 
@@ -225,4 +228,26 @@ export async function emitBatchAndCheck(api, steps, { settleMs = 200, timeoutMs 
 export async function emitAndCheck(api, target, expect, opts) {
   const [r] = await emitBatchAndCheck(api, [{ target, expect }], opts);
   return r;
+}
+
+// Starts a server for one describe block with these [auth] lines and the test emit
+// routes, gives it an HTTP client (ctx.api) and ctx.connect(), and closes every client
+// at the end, requiring a clean exit.
+export function useServer(authLines) {
+  const ctx = { clients: [] };
+  before(async () => {
+    ctx.server = await startServer(`[auth]\n${authLines}\n[testing]\nemit_routes = true\n`);
+    ctx.api = httpApi(ctx.server.port);
+  });
+  after(async () => {
+    for (const c of ctx.clients) c.close();
+    const r = await ctx.server.stop();
+    assert.equal(r.code, 0, `clean exit on SIGTERM\n${ctx.server.logs()}`);
+  });
+  ctx.connect = async (opts) => {
+    const c = await connectClient(ctx.server.port, opts);
+    ctx.clients.push(c);
+    return c;
+  };
+  return ctx;
 }
