@@ -1,7 +1,7 @@
 # lib.sh - what the benchmark scripts share: a temporary directory, a random JWT
 # secret, and stopping the server they started (SIGTERM, then SIGKILL after
 # STOP_WAIT_S seconds) when the script ends, however it ends.
-# Use: source "$ROOT/bench/lib.sh"; bench_setup NAME; ... SERVER_PID=$!
+# Use: source "$ROOT/bench/lib.sh"; bench_build NAME TARGET...; bench_setup NAME; ... SERVER_PID=$!
 
 bench_cleanup() {
     if [[ -n ${SERVER_PID:-} ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -22,4 +22,18 @@ bench_setup() {
     SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
     trap bench_cleanup EXIT
     trap 'exit 130' INT TERM
+}
+
+# Builds TARGETs in BUILD_DIR (a Release build, configured on first use); NAME is the
+# calling script, for the warning when BUILD_DIR was configured otherwise.
+bench_build() {
+    local name=$1
+    shift
+    if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+        cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DIOGATE_TESTS=OFF >/dev/null
+    fi
+    if ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt"; then
+        echo "$name: warning: $BUILD_DIR is not a Release build; figures will not be representative" >&2
+    fi
+    cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target "$@" >/dev/null
 }

@@ -23,13 +23,9 @@ if ! [[ $N =~ ^[0-9]+$ ]] || (( N < 1 )); then
     exit 2
 fi
 
-if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DIOGATE_TESTS=OFF >/dev/null
-fi
-if ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt"; then
-    echo "notifications.sh: warning: $BUILD_DIR is not a Release build" >&2
-fi
-cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target iogate notifications >/dev/null
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_build notifications.sh iogate notifications
 
 # Both the server and the client hold one descriptor per user.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -38,8 +34,6 @@ if [[ $(ulimit -n) != unlimited ]] && (( N + 200 > $(ulimit -n) )); then
     exit 2
 fi
 
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 STOP_WAIT_S=10
 bench_setup iogate-notif-bench
 cat >"$TMP/iogate.toml" <<TOML

@@ -21,14 +21,9 @@ if ! [[ $N =~ ^[0-9]+$ ]] || (( N < 1 )); then
     exit 2
 fi
 
-# Build (a no-op when up to date).
-if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DIOGATE_TESTS=OFF >/dev/null
-fi
-if ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt"; then
-    echo "run.sh: warning: $BUILD_DIR is not a Release build; figures will not be representative" >&2
-fi
-cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target iogate iogate-loadgen >/dev/null
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_build run.sh iogate iogate-loadgen
 SERVER_BIN=$BUILD_DIR/iogate
 LOADGEN_BIN=$BUILD_DIR/bench/iogate-loadgen
 
@@ -38,8 +33,6 @@ if [[ $HARD_NOFILE != unlimited ]] && (( N + 200 > HARD_NOFILE )); then
     exit 2
 fi
 
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 bench_setup iogate-bench
 LOG=$TMP/server.log
 

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
+import { connected } from './events.mjs';
 
 export { sleep };
 
@@ -82,17 +83,7 @@ export async function connectClient(port, { cookie, auth, transports, timeoutMs 
   const disconnects = [];
   socket.onAny((event, ...args) => events.push({ event, args, at: Date.now() }));
   socket.on('disconnect', (reason) => disconnects.push({ reason, at: Date.now() }));
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('socket.io-client did not connect')), timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    socket.once('connect_error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
+  await connected(socket, timeoutMs);
   return {
     socket,
     events,

@@ -15,3 +15,19 @@ export function once(emitter, event, ms = 5000) {
     emitter.once(event, on);
   });
 }
+
+// Resolves once a socket.io-client socket is connected; rejects on connect_error or
+// after `ms`.
+export function connected(socket, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`socket did not connect within ${ms} ms`)), ms);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once('connect_error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io } from 'socket.io-client';
 import { startServer, BUILD_DIR } from './server.mjs';
+import { connected } from './events.mjs';
 
 export { sleep };
 
@@ -116,17 +117,7 @@ export async function connect(port, token, { transports, timeoutMs = 5000 } = {}
   const socket = io(`http://127.0.0.1:${port}`, opts);
   const events = [];
   socket.onAny((event, ...args) => events.push({ event, args }));
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('socket did not connect')), timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    socket.once('connect_error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
+  await connected(socket, timeoutMs);
   return {
     socket,
     events,
