@@ -27,6 +27,8 @@ struct rooms_link {
 
 /* Smallest member index; 9 links fill it to 56%. */
 #define INDEX_MIN_CAP 16
+/* Slots in a member's index (meaningful while it has one). */
+#define INDEX_CAP(m) ((size_t)1 << (m)->idx_shift)
 
 static void list_init(rooms_node_t *head)
 {
@@ -63,7 +65,7 @@ static size_t ptr_hash(const void *p)
 /* The slot holding room's link, or the empty slot where it would go. */
 static size_t index_slot(const rooms_member_t *m, const rooms_room_t *room)
 {
-    size_t mask = m->idx_cap - 1;
+    size_t mask = INDEX_CAP(m) - 1;
     for (size_t i = ptr_hash(room) & mask;; i = (i + 1) & mask) {
         const rooms_link_t *l = m->idx[i];
         if (!l || l->room == room) return i;
@@ -75,7 +77,9 @@ static void index_rebuild(rooms_member_t *m, size_t cap)
 {
     free(m->idx);
     m->idx = xcalloc(cap, sizeof(*m->idx));
-    m->idx_cap = (uint32_t)cap;
+    m->idx_shift = 0;
+    while (INDEX_CAP(m) < cap)
+        m->idx_shift++;
     for (rooms_node_t *n = m->links.next; n != &m->links; n = n->next) {
         rooms_link_t *l = LINK_OF(n, in_member);
         m->idx[index_slot(m, l->room)] = l;
@@ -86,12 +90,12 @@ static void index_drop(rooms_member_t *m)
 {
     free(m->idx);
     m->idx = NULL;
-    m->idx_cap = 0;
+    m->idx_shift = 0;
 }
 
 static void index_remove(rooms_member_t *m, const rooms_link_t *link)
 {
-    size_t mask = m->idx_cap - 1;
+    size_t mask = INDEX_CAP(m) - 1;
     size_t i = index_slot(m, link->room);
     assert(m->idx[i] == link);
     m->idx[i] = NULL;
@@ -117,6 +121,45 @@ static rooms_link_t *member_find(const rooms_member_t *m, const rooms_room_t *ro
     return NULL;
 }
 
+/* ---- personal rooms (virtual: a flag on the member, see rooms.h) ---- */
+
+/* The member in the personal room (name, len), or NULL. */
+static rooms_member_t *personal_holder(const rooms_t *r, const char *name, size_t len)
+{
+    if (!r->personal.find) return NULL;
+    rooms_member_t *m = r->personal.find(r->personal.user, name, len);
+    return m && m->in_personal ? m : NULL;
+}
+
+static const char *personal_name(const rooms_t *r, const rooms_member_t *m, size_t *len)
+{
+    return r->personal.name_of(r->personal.user, m->owner, len);
+}
+
+static int is_personal_name(const rooms_t *r, const rooms_member_t *m, const char *name, size_t len)
+{
+    if (!r->personal.find) return 0;
+    size_t plen;
+    const char *p = personal_name(r, m, &plen);
+    return plen == len && memcmp(p, name, len) == 0;
+}
+
+/* Enters or leaves m's personal room, keeping the counts rooms_room_count uses. */
+static void personal_set(rooms_t *r, rooms_member_t *m, int in)
+{
+    size_t len;
+    const char *name = personal_name(r, m, &len);
+    int shared = strmap_get(&r->map, name, len) != NULL;
+    m->in_personal = (uint8_t)in;
+    if (in) {
+        r->npersonal++;
+        r->nshared += (size_t)shared;
+    } else {
+        r->npersonal--;
+        r->nshared -= (size_t)shared;
+    }
+}
+
 /* ---- registry ---- */
 
 void rooms_init(rooms_t *r)
@@ -126,6 +169,14 @@ void rooms_init(rooms_t *r)
     r->nmembers = 0;
     r->epoch = 0;
     r->walking = 0;
+    memset(&r->personal, 0, sizeof(r->personal));
+    r->npersonal = r->nshared = 0;
+}
+
+void rooms_set_personal(rooms_t *r, const rooms_personal_t *hooks)
+{
+    assert(r->nmembers == 0 && "rooms_set_personal: members already added");
+    r->personal = *hooks;
 }
 
 void rooms_free(rooms_t *r)
@@ -177,6 +228,7 @@ static void drop_from_room(rooms_t *r, rooms_link_t *link)
     rooms_room_t *room = link->room;
     list_unlink(&link->in_room);
     if (--room->size == 0) {
+        if (personal_holder(r, room->name, room->len)) r->nshared--;
         void *gone = strmap_remove(&r->map, room->name, room->len);
         assert(gone == room);
         (void)gone;
@@ -190,6 +242,11 @@ int rooms_join(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
     assert(!r->walking);
     assert(m->all.next != NULL && "rooms_join: member not added");
     if (len == 0 || (uint64_t)len > UINT32_MAX) return ROOMS_EINVAL;
+    if (is_personal_name(r, m, name, len)) {
+        if (m->in_personal) return 0;
+        personal_set(r, m, 1);
+        return 1;
+    }
     rooms_room_t *room = strmap_get(&r->map, name, len);
     if (room) {
         if (member_find(m, room)) return 0;
@@ -201,6 +258,7 @@ int rooms_join(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
         memcpy(room->name, name, len);
         room->name[len] = '\0';
         strmap_put(&r->map, room->name, len, room); /* the map borrows the room's name */
+        if (personal_holder(r, name, len)) r->nshared++;
     }
     rooms_link_t *link = xmalloc(sizeof(*link));
     link->room = room;
@@ -210,8 +268,8 @@ int rooms_join(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
     list_append(&m->links, &link->in_member);
     m->nrooms++;
     if (m->idx) {
-        if ((size_t)m->nrooms * 4 > (size_t)m->idx_cap * 3)
-            index_rebuild(m, (size_t)m->idx_cap * 2);
+        if ((size_t)m->nrooms * 4 > INDEX_CAP(m) * 3)
+            index_rebuild(m, INDEX_CAP(m) * 2);
         else
             m->idx[index_slot(m, room)] = link;
     } else if (m->nrooms > ROOMS_INDEX_AT) {
@@ -224,6 +282,11 @@ int rooms_leave(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
 {
     assert(!r->walking);
     if (len == 0) return 0;
+    if (is_personal_name(r, m, name, len)) {
+        if (!m->in_personal) return 0;
+        personal_set(r, m, 0);
+        return 1;
+    }
     rooms_room_t *room = strmap_get(&r->map, name, len);
     if (!room) return 0;
     rooms_link_t *link = member_find(m, room);
@@ -234,8 +297,8 @@ int rooms_leave(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
     if (m->idx) {
         if (m->nrooms <= ROOMS_UNINDEX_AT)
             index_drop(m);
-        else if (m->idx_cap > INDEX_MIN_CAP && (size_t)m->nrooms * 8 < m->idx_cap)
-            index_rebuild(m, m->idx_cap / 2);
+        else if (INDEX_CAP(m) > INDEX_MIN_CAP && (size_t)m->nrooms * 8 < INDEX_CAP(m))
+            index_rebuild(m, INDEX_CAP(m) / 2);
     }
     drop_from_room(r, link);
     return 1;
@@ -244,6 +307,7 @@ int rooms_leave(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
 void rooms_leave_all(rooms_t *r, rooms_member_t *m)
 {
     assert(!r->walking);
+    if (m->in_personal) personal_set(r, m, 0);
     index_drop(m);
     while (m->links.next != &m->links) {
         rooms_link_t *link = LINK_OF(m->links.next, in_member);
@@ -255,21 +319,23 @@ void rooms_leave_all(rooms_t *r, rooms_member_t *m)
 
 int rooms_is_member(const rooms_t *r, const rooms_member_t *m, const char *name, size_t len)
 {
-    if (len == 0 || m->nrooms == 0) return 0;
+    if (len == 0) return 0;
+    if (is_personal_name(r, m, name, len)) return m->in_personal;
+    if (m->nrooms == 0) return 0;
     const rooms_room_t *room = strmap_get(&r->map, name, len);
     return room && member_find(m, room) ? 1 : 0;
 }
 
 size_t rooms_room_count(const rooms_t *r)
 {
-    return strmap_count(&r->map);
+    return strmap_count(&r->map) + r->npersonal - r->nshared;
 }
 
 size_t rooms_room_size(const rooms_t *r, const char *name, size_t len)
 {
     if (len == 0) return 0;
     const rooms_room_t *room = strmap_get(&r->map, name, len);
-    return room ? room->size : 0;
+    return (room ? room->size : 0) + (personal_holder(r, name, len) ? 1 : 0);
 }
 
 void rooms_foreach(const rooms_t *r,
@@ -279,18 +345,32 @@ void rooms_foreach(const rooms_t *r,
     const strmap_entry_t *e;
     while ((e = strmap_next(&r->map, &pos))) {
         const rooms_room_t *room = e->value;
-        cb(user, room->name, room->len, room->size);
+        size_t size = room->size + (personal_holder(r, room->name, room->len) ? 1 : 0);
+        cb(user, room->name, room->len, size);
+    }
+    if (!r->npersonal) return;
+    for (const rooms_node_t *n = r->members.next; n != &r->members; n = n->next) {
+        const rooms_member_t *m = MEMBER_OF_ALL(n);
+        if (!m->in_personal) continue;
+        size_t len;
+        const char *name = personal_name(r, m, &len);
+        if (!strmap_get(&r->map, name, len)) cb(user, name, len, 1); /* else listed above */
     }
 }
 
 size_t rooms_member_room_count(const rooms_member_t *m)
 {
-    return m->nrooms;
+    return m->nrooms + m->in_personal;
 }
 
-void rooms_member_foreach(const rooms_member_t *m,
+void rooms_member_foreach(const rooms_t *r, const rooms_member_t *m,
                           void (*cb)(void *user, const char *room, size_t len), void *user)
 {
+    if (m->in_personal) {
+        size_t len;
+        const char *name = personal_name(r, m, &len);
+        cb(user, name, len);
+    }
     for (const rooms_node_t *n = m->links.next; n != &m->links; n = n->next) {
         const rooms_link_t *l = LINK_OF(n, in_member);
         cb(user, l->room->name, l->room->len);
@@ -310,6 +390,8 @@ size_t rooms_select(rooms_t *r, const char *const *rooms, const size_t *room_len
     r->walking = 1;
     for (size_t i = 0; i < nexcept; i++) {
         if (except_lens[i] == 0) continue;
+        rooms_member_t *holder = personal_holder(r, except[i], except_lens[i]);
+        if (holder) holder->epoch = epoch;
         rooms_room_t *room = strmap_get(&r->map, except[i], except_lens[i]);
         if (!room) continue;
         for (rooms_node_t *n = room->links.next; n != &room->links; n = n->next)
@@ -326,6 +408,12 @@ size_t rooms_select(rooms_t *r, const char *const *rooms, const size_t *room_len
     }
     for (size_t i = 0; i < nrooms; i++) {
         if (room_lens[i] == 0) continue;
+        rooms_member_t *holder = personal_holder(r, rooms[i], room_lens[i]);
+        if (holder && holder->epoch != epoch) {
+            holder->epoch = epoch;
+            cb(user, holder->owner);
+            calls++;
+        }
         rooms_room_t *room = strmap_get(&r->map, rooms[i], room_lens[i]);
         if (!room) continue;
         for (rooms_node_t *n = room->links.next; n != &room->links; n = n->next) {

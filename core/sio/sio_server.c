@@ -227,6 +227,23 @@ sio_nsp_t *sio_server_find_nsp(const sio_server_t *srv, const char *name)
     return NULL;
 }
 
+/* Personal rooms: a socket's own-id room is virtual (rooms.h), found through the server's
+ * socket map, so an idle socket pays for no room of its own. */
+static rooms_member_t *personal_find(void *user, const char *name, size_t len)
+{
+    sio_nsp_t *nsp = user;
+    if (len != SIO_SOCKET_ID_LEN) return NULL;
+    sio_socket_t *s = strmap_get(&nsp->srv->sockets, name, len);
+    return s && s->nsp == nsp && s->member.all.next ? &s->member : NULL;
+}
+
+static const char *personal_name_of(void *user, const void *owner, size_t *len)
+{
+    (void)user;
+    *len = SIO_SOCKET_ID_LEN;
+    return ((const sio_socket_t *)owner)->id;
+}
+
 sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name)
 {
     sio_nsp_t *n = sio_server_find_nsp(srv, name);
@@ -235,6 +252,9 @@ sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name)
     n->srv = srv;
     n->name = xstrdup(name);
     rooms_init(&n->rooms);
+    rooms_set_personal(
+        &n->rooms,
+        &(rooms_personal_t){.find = personal_find, .name_of = personal_name_of, .user = n});
     strmap_init(&n->events);
     sio_nsp_t **tail = &srv->nsps;
     while (*tail)

@@ -12,9 +12,6 @@
 
 #include "base/mem.h"
 
-/* A message buffer that grew past this is released once the message is delivered, so an
-   idle connection does not keep the memory of its largest message. */
-#define WS_MSG_KEEP_CAP 1024
 /* Payload bytes reserved ahead of arrival are capped, so a header alone cannot make us
    allocate a large buffer; bigger frames grow the buffer as their bytes come in. */
 #define WS_MSG_RESERVE_AHEAD 65536
@@ -233,7 +230,10 @@ static int finish_frame(ws_reader_t *r)
         if (r->opcode == WS_OP_CLOSE) return finish_close(r, len);
         int (*fn)(void *, const char *, size_t) =
             r->opcode == WS_OP_PING ? r->cb->on_ping : r->cb->on_pong;
-        return fn ? stopped(r, fn(r->user, r->ctrl, len)) : 0;
+        int rc = fn ? fn(r->user, r->ctrl, len) : 0;
+        free(r->ctrl); /* pings are rare: an idle reader holds no control buffer */
+        r->ctrl = NULL;
+        return stopped(r, rc);
     }
     if (!r->fin) return 0;
 
@@ -246,10 +246,9 @@ static int finish_frame(ws_reader_t *r)
         rc = r->cb->on_message(r->user, r->msg_opcode == WS_OP_BINARY, data, r->msg.len);
     }
     r->msg_opcode = 0;
-    if (r->msg.cap > WS_MSG_KEEP_CAP)
-        buf_free(&r->msg);
-    else
-        buf_reset(&r->msg);
+    /* Released, not kept for the next message: most connections are idle most of the time,
+       and an idle reader then holds no memory (a small allocation per message is cheap). */
+    buf_free(&r->msg);
     return stopped(r, rc);
 }
 

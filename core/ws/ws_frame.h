@@ -90,8 +90,8 @@ typedef struct ws_reader {
     uint64_t frame_len; /* payload length of the current frame */
     uint64_t frame_got; /* payload bytes of the current frame received so far */
     buf_t msg;          /* unmasked data message (all fragments so far) */
-    char *ctrl;         /* unmasked control payload (+1 for a NUL), allocated at the first
-                           control frame: most connections never see one */
+    char *ctrl;         /* unmasked control payload (+1 for a NUL), allocated for a control
+                           frame and released after it, as msg is after a message */
 } ws_reader_t;
 
 /* Prepares r. max_message_size bounds a whole data message (the sum of its fragments);

@@ -63,6 +63,29 @@ static void count_call(void *user, void *owner)
     ((fake_sock_t *)owner)->calls++;
 }
 
+/* Personal-room hooks over an array of fake sockets: "sockN" is socket N's own room. */
+typedef struct fake_socks {
+    fake_sock_t *s;
+    size_t n;
+} fake_socks_t;
+
+static rooms_member_t *fake_find(void *user, const char *name, size_t len)
+{
+    fake_socks_t *all = user;
+    for (size_t i = 0; i < all->n; i++)
+        if (strlen(all->s[i].id) == len && memcmp(all->s[i].id, name, len) == 0)
+            return &all->s[i].m;
+    return NULL;
+}
+
+static const char *fake_name_of(void *user, const void *owner, size_t *len)
+{
+    (void)user;
+    const fake_sock_t *f = owner;
+    *len = strlen(f->id);
+    return f->id;
+}
+
 static void reset_calls(fake_sock_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -177,14 +200,14 @@ static void member_rooms_come_in_join_order(void **state)
     rooms_join(&r, a, S("b\0"));
     rooms_join(&r, a, S("user:42"));
     names_t c = {0};
-    rooms_member_foreach(a, collect_name, &c);
+    rooms_member_foreach(&r, a, collect_name, &c);
     assert_string_equal(c.buf, "sock0|user:42|b0|");
     assert_int_equal(c.n, 3);
 
     rooms_leave(&r, a, S("user:42"));
     rooms_join(&r, a, S("user:42"));
     memset(&c, 0, sizeof(c));
-    rooms_member_foreach(a, collect_name, &c);
+    rooms_member_foreach(&r, a, collect_name, &c);
     assert_string_equal(c.buf, "sock0|b0|user:42|");
 
     socks_free(&r, s, 1);
@@ -298,6 +321,74 @@ static void foreach_lists_every_room(void **state)
     assert_int_equal(seen.saw_big, 5);
     socks_free(&r, s, 5);
     rooms_free(&r);
+}
+
+/* A socket's own room is a flag, not a room: it costs no map slot, yet every call sees it,
+ * and another socket may join a room of that name for real. */
+static void personal_rooms_are_virtual(void **state)
+{
+    (void)state;
+    rooms_t r;
+    rooms_init(&r);
+    fake_socks_t all = {calloc(3, sizeof(fake_sock_t)), 3};
+    assert_non_null(all.s);
+    rooms_set_personal(&r, &(rooms_personal_t){fake_find, fake_name_of, &all});
+    for (size_t i = 0; i < 3; i++) {
+        rooms_member_init(&all.s[i].m, &all.s[i]);
+        snprintf(all.s[i].id, sizeof(all.s[i].id), "sock%zu", i);
+        rooms_add_member(&r, &all.s[i].m);
+        assert_int_equal(rooms_join(&r, &all.s[i].m, all.s[i].id, strlen(all.s[i].id)), 1);
+    }
+    rooms_member_t *a = &all.s[0].m, *b = &all.s[1].m;
+    assert_int_equal(rooms_join(&r, a, S("sock0")), 0);
+    assert_int_equal(strmap_count(&r.map), 0); /* nothing materialized */
+    assert_int_equal(rooms_room_count(&r), 3);
+    assert_int_equal(rooms_room_size(&r, S("sock0")), 1);
+    assert_true(rooms_is_member(&r, a, S("sock0")));
+    assert_false(rooms_is_member(&r, b, S("sock0")));
+    assert_int_equal(rooms_member_room_count(a), 1);
+
+    /* b joins a's room for real: one room of two, counted and listed once. */
+    rooms_join(&r, a, S("user:1"));
+    assert_int_equal(rooms_join(&r, b, S("sock0")), 1);
+    assert_true(rooms_is_member(&r, b, S("sock0")));
+    assert_int_equal(rooms_room_size(&r, S("sock0")), 2);
+    assert_int_equal(rooms_room_count(&r), 4);
+    room_seen_t seen = {0};
+    rooms_foreach(&r, note_room, &seen);
+    assert_int_equal(seen.rooms, 4);
+    assert_int_equal(seen.members, 5);
+    names_t c = {0};
+    rooms_member_foreach(&r, a, collect_name, &c);
+    assert_string_equal(c.buf, "sock0|user:1|");
+
+    size_t n = 0;
+    const char *one[] = {"sock0"}, *two[] = {"sock0", "sock2"};
+    const size_t one_len[] = {5}, two_len[] = {5, 5};
+    assert_int_equal(rooms_select(&r, one, one_len, 1, NULL, NULL, 0, count_call, &n), 2);
+    assert_int_equal(rooms_select(&r, two, two_len, 2, one, one_len, 1, count_call, &n), 1);
+    assert_int_equal(all.s[2].calls, 1);
+    assert_int_equal(rooms_select(&r, NULL, NULL, 0, one, one_len, 1, count_call, &n), 1);
+    assert_int_equal(all.s[2].calls, 2);
+
+    /* a leaves its own room: b's real room of that name stays, then goes with b. */
+    assert_int_equal(rooms_leave(&r, a, S("sock0")), 1);
+    assert_int_equal(rooms_leave(&r, a, S("sock0")), 0);
+    assert_int_equal(rooms_room_size(&r, S("sock0")), 1);
+    assert_int_equal(rooms_room_count(&r), 4);
+    assert_int_equal(rooms_join(&r, a, S("sock0")), 1);
+    assert_int_equal(rooms_room_count(&r), 4);
+    rooms_leave(&r, b, S("sock0"));
+    assert_int_equal(rooms_room_size(&r, S("sock0")), 1);
+    assert_int_equal(rooms_room_count(&r), 4);
+    rooms_leave_all(&r, a);
+    assert_false(rooms_is_member(&r, a, S("sock0")));
+    assert_int_equal(rooms_room_count(&r), 2);
+    for (size_t i = 0; i < 3; i++)
+        rooms_remove_member(&r, &all.s[i].m);
+    assert_int_equal(rooms_room_count(&r), 0);
+    rooms_free(&r);
+    free(all.s);
 }
 
 /* Five sockets: 0,1,2 in "a"; 2,3 in "b"; 4 in no room; 1 in "muted". */
@@ -530,7 +621,7 @@ static void socket_in_thousands_of_rooms(void **state)
         assert_int_equal(rooms_is_member(&r, b, name, (size_t)len), i % 7 == 0);
     }
     names_t c = {0};
-    rooms_member_foreach(b, collect_name, &c);
+    rooms_member_foreach(&r, b, collect_name, &c);
     assert_int_equal(c.n, (R + 6) / 7);
     assert_memory_equal(c.buf, "r0|r7|r14|", 10);
 
@@ -559,7 +650,7 @@ static void socket_in_thousands_of_rooms(void **state)
     }
     assert_int_equal(rooms_member_room_count(a), still);
     /* The index shrank with the member. */
-    assert_true(a->idx_cap <= 8 * still);
+    assert_true(((size_t)1 << a->idx_shift) <= 8 * still);
 
     rooms_leave_all(&r, a);
     assert_null(a->idx);
@@ -654,6 +745,7 @@ int main(void)
         cmocka_unit_test(leave_all_frees_only_emptied_rooms),
         cmocka_unit_test(empty_rooms_free_and_the_map_shrinks),
         cmocka_unit_test(foreach_lists_every_room),
+        cmocka_unit_test(personal_rooms_are_virtual),
         cmocka_unit_test(select_one_and_overlapping_rooms),
         cmocka_unit_test(select_with_except),
         cmocka_unit_test(select_everyone),
