@@ -77,13 +77,14 @@ static size_t b64url(const unsigned char *in, size_t len, char *out)
     return o;
 }
 
-size_t lg_mint_token(const char *secret, uint32_t user, int64_t exp, char *out, size_t out_size)
+size_t lg_mint_token(const char *secret, const char *prefix, uint32_t user, int64_t exp, char *out,
+                     size_t out_size)
 {
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     char claims[128];
     int64_t now = (int64_t)time(NULL);
-    int cl = snprintf(claims, sizeof claims, "{\"sub\":\"user-%u\",\"iat\":%lld,\"exp\":%lld}",
-                      user, (long long)now, (long long)exp);
+    int cl = snprintf(claims, sizeof claims, "{\"sub\":\"%s-%u\",\"iat\":%lld,\"exp\":%lld}",
+                      prefix, user, (long long)now, (long long)exp);
     if (cl < 0 || (size_t)cl >= sizeof claims || out_size < 512) return 0;
     size_t o = b64url((const unsigned char *)header, sizeof header - 1, out);
     out[o++] = '.';
@@ -134,14 +135,24 @@ static char *read_small_file(const char *path, char *buf, size_t size)
     return buf;
 }
 
-int64_t lg_proc_rss_bytes(long pid)
+/* A "Name:   123 kB" line of /proc/PID/status, in bytes; -1 when absent. */
+static int64_t status_kb(const char *buf, const char *name)
+{
+    const char *p = strstr(buf, name);
+    if (!p) return -1;
+    return strtoll(p + strlen(name), NULL, 10) * 1024;
+}
+
+int lg_proc_mem(long pid, lg_mem_t *out)
 {
     char path[64], buf[4096];
+    out->vm_rss = out->rss_anon = out->rss_file = -1;
     snprintf(path, sizeof path, "/proc/%ld/status", pid);
-    if (!read_small_file(path, buf, sizeof buf)) return -1;
-    const char *p = strstr(buf, "\nVmRSS:");
-    if (!p) return -1;
-    return strtoll(p + 7, NULL, 10) * 1024;
+    if (pid <= 0 || !read_small_file(path, buf, sizeof buf)) return -1;
+    out->vm_rss = status_kb(buf, "\nVmRSS:");
+    out->rss_anon = status_kb(buf, "\nRssAnon:");
+    out->rss_file = status_kb(buf, "\nRssFile:");
+    return out->vm_rss < 0 ? -1 : 0;
 }
 
 static int proc_stat_times(long pid, int64_t *user_us, int64_t *sys_us)

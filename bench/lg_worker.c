@@ -56,7 +56,7 @@ typedef struct conn {
     char *pend; /* an incomplete head or frame carried to the next read */
     uint32_t pend_len, pend_cap;
     uint32_t next_b;   /* next broadcast index expected */
-    char user_str[16]; /* "user-<n>" */
+    char user_str[16]; /* "<prefix>-<n>" */
     uint8_t user_len;
 } conn_t;
 
@@ -484,7 +484,8 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     char token[512], key[25], req_text[1024];
-    if (lg_mint_token(w->o->secret, c->user, w->token_exp, token, sizeof token) == 0) {
+    if (lg_mint_token(w->o->secret, w->o->user_prefix, c->user, w->token_exp, token,
+                      sizeof token) == 0) {
         conn_close(c, LG_CLOSE_ERROR);
         return;
     }
@@ -679,7 +680,7 @@ int lg_worker_main(const lg_opts_t *o, uint32_t index, uint32_t first, uint32_t 
         conn_t *c = &w.conns[i];
         c->w = &w;
         c->user = first + i;
-        int ul = snprintf(c->user_str, sizeof c->user_str, "user-%u", c->user);
+        int ul = snprintf(c->user_str, sizeof c->user_str, "%s-%u", o->user_prefix, c->user);
         c->user_len = (uint8_t)ul;
     }
     if (uv_ip4_addr(o->host, o->port, &w.dst) != 0) return 2;

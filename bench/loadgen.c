@@ -5,8 +5,10 @@
  * few keep-alive connections (lg_http.c) and reads the server's memory and
  * CPU from /proc. The phases, in order:
  *
+ *   0. warm-up      a few users join and leave, so that code paged in by the first
+ *                   handshakes is resident before the "before" reading of figure 2
  *   1. handshakes   every worker opens its users; N / (last join - first connect)
- *   2. idle RSS     VmRSS before connecting and after all are joined and idle
+ *   2. idle RSS     VmRSS (and RssAnon) after the warm-up and after all are joined and idle
  *   3. broadcast    M broadcasts to every authenticated user; server CPU / (M x N)
  *   4. emit_to_user a fixed rate of emits to random users; latency from the
  *                   send time carried in the payload
@@ -54,6 +56,9 @@ typedef struct wslot {
 enum phase {
     P_START,
     P_PREFLIGHT,
+    P_WARM_BASE,
+    P_WARMUP,
+    P_WARM_RELEASE,
     P_CONNECT,
     P_SETTLE,
     P_STATS,
@@ -65,9 +70,9 @@ enum phase {
     P_DONE,
 };
 
-static const char *phase_names[] = {"start",     "preflight",       "connect", "settle", "stats",
-                                    "broadcast", "broadcast-final", "emit",    "drain",  "flush",
-                                    "done"};
+static const char *phase_names[] = {
+    "start", "preflight", "warm-up baseline", "warm-up", "warm-up release", "connect", "settle",
+    "stats", "broadcast", "broadcast-final",  "emit",    "drain",           "flush",   "done"};
 
 typedef struct parent {
     lg_opts_t o;
@@ -87,8 +92,14 @@ typedef struct parent {
     int awaiting_stats;
     char stats_text[1024];
 
+    /* 0: the warm-up worker and the server's counts it must leave as it found them */
+    wslot_t warm;
+    long warm_sessions0, warm_sockets0, warm_sessions, warm_sockets;
+    int warm_stats_status; /* of the last GET /testing/stats of the warm-up; 0 while awaited */
+    uint64_t warm_t0, warm_next_poll_ns, warm_released_ns;
+
     /* 1, 2 */
-    int64_t rss_before, rss_after;
+    lg_mem_t mem_before, mem_after;
     lg_cpu_t cpu_hs0, cpu_hs1;
     uint32_t joined, hs_failed;
     uint64_t *hs_lat;
@@ -166,8 +177,23 @@ static void stop_loop(int code)
 
 /* ---- reports from the workers ------------------------------------------- */
 
+/* The warm-up worker's reports: only whether its users joined. */
+static void on_warm_report(wslot_t *w, uint32_t type, const char *data, size_t len)
+{
+    if (type == LG_MSG_READY) {
+        w->ready = 1;
+    } else if (type == LG_MSG_HS_DONE) {
+        if (len == sizeof w->hs) memcpy(&w->hs, data, len);
+        w->hs_done = 1;
+    }
+}
+
 static void on_report(wslot_t *w, uint32_t type, const char *data, size_t len)
 {
+    if (w == &P.warm) {
+        on_warm_report(w, type, data, len);
+        return;
+    }
     switch (type) {
     case LG_MSG_READY:
         w->ready = 1;
@@ -255,7 +281,7 @@ static void on_rd(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         w->eof = 1;
         uv_read_stop(s);
-        if (P.phase != P_DONE) {
+        if (P.phase != P_DONE && w != &P.warm) { /* the warm-up worker leaves when told */
             fprintf(stderr, "loadgen: worker %d stopped unexpectedly during %s\n", (int)w->pid,
                     phase_names[P.phase]);
             stop_loop(2);
@@ -277,14 +303,21 @@ static void on_rd(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- HTTP answers ---------------------------------------------------------- */
 
-enum { TAG_PREFLIGHT = 1, TAG_STATS, TAG_BCAST, TAG_EMIT };
+enum { TAG_PREFLIGHT = 1, TAG_STATS, TAG_WARM_STATS, TAG_BCAST, TAG_EMIT };
 #define TAG(kind, n) (((uint64_t)(kind) << 32) | (uint32_t)(n))
+
+/* The integer after `key` (`"name":`) in a flat JSON answer; -1 when absent. */
+static long json_long(const char *body, size_t len, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *k = body ? memmem(body, len, key, kl) : NULL;
+    if (!k || (size_t)(k - body) + kl >= len) return -1;
+    return strtol(k + kl, NULL, 10);
+}
 
 static long recipients_of(const char *body, size_t len)
 {
-    const char *k = memmem(body, len, "\"recipients\":", 13);
-    if (!k) return -1;
-    return strtol(k + 13, NULL, 10);
+    return json_long(body, len, "\"recipients\":");
 }
 
 static void on_http(void *user, uint64_t tag, int status, const char *body, size_t len)
@@ -301,6 +334,11 @@ static void on_http(void *user, uint64_t tag, int status, const char *body, size
             snprintf(P.stats_text, sizeof P.stats_text, "%.*s", (int)len, body);
         else
             snprintf(P.stats_text, sizeof P.stats_text, "(status %d)", status);
+        break;
+    case TAG_WARM_STATS:
+        P.warm_stats_status = status ? status : -1;
+        P.warm_sessions = status == 200 ? json_long(body, len, "\"sessions\":") : -1;
+        P.warm_sockets = status == 200 ? json_long(body, len, "\"sockets\":") : -1;
         break;
     case TAG_BCAST:
         P.bcast_answered++;
@@ -400,17 +438,37 @@ static void print_handshakes(void)
     fflush(stdout);
 }
 
+static double mib(int64_t bytes)
+{
+    return (double)bytes / 1048576.0;
+}
+
+static double per_conn(int64_t before, int64_t after)
+{
+    return P.joined ? (double)(after - before) / P.joined : 0;
+}
+
 static void print_rss(void)
 {
+    const lg_mem_t *a = &P.mem_before, *b = &P.mem_after;
     if (!P.o.server_pid) {
         printf("[2] server RSS: skipped (no --pid)\n");
-    } else if (P.rss_before < 0 || P.rss_after < 0) {
+    } else if (a->vm_rss < 0 || b->vm_rss < 0) {
         printf("[2] server RSS: unavailable (/proc/%ld/status)\n", P.o.server_pid);
     } else {
-        double per = P.joined ? (double)(P.rss_after - P.rss_before) / P.joined : 0;
+        char warm[64];
+        if (P.o.warmup)
+            snprintf(warm, sizeof warm, "after a warm-up of %u users", P.o.warmup);
+        else
+            snprintf(warm, sizeof warm, "no warm-up");
         printf("[2] server RSS: %.1f MiB before, %.1f MiB with %u idle connections"
-               " -> %.0f bytes per idle connection\n",
-               (double)P.rss_before / 1048576.0, (double)P.rss_after / 1048576.0, P.joined, per);
+               " -> %.0f bytes per idle connection (VmRSS, %s)\n",
+               mib(a->vm_rss), mib(b->vm_rss), P.joined, per_conn(a->vm_rss, b->vm_rss), warm);
+        if (a->rss_anon >= 0 && b->rss_anon >= 0 && a->rss_file >= 0 && b->rss_file >= 0)
+            printf("    of which RssAnon %.1f -> %.1f MiB: %.0f bytes per idle connection;"
+                   " RssFile %.1f -> %.1f MiB\n",
+                   mib(a->rss_anon), mib(b->rss_anon), per_conn(a->rss_anon, b->rss_anon),
+                   mib(a->rss_file), mib(b->rss_file));
     }
     fflush(stdout);
 }
@@ -640,6 +698,92 @@ static void on_http_pump(void)
     emit_pump();
 }
 
+/* Phase 1 starts here: the "before" readings, then every worker connects. */
+static void start_connect(void)
+{
+    if (P.o.server_pid) {
+        lg_proc_mem(P.o.server_pid, &P.mem_before);
+        lg_proc_cpu(P.o.server_pid, &P.cpu_hs0);
+    }
+    send_all(LG_CMD_CONNECT, NULL, 0);
+    enter(P_CONNECT, P.o.phase_timeout_s + P.o.handshake_timeout_s);
+}
+
+static int request_warm_stats(void)
+{
+    lg_http_t *h = least_busy_http(1);
+    if (!h || lg_http_request(h, "GET", "/testing/stats", NULL, 0, TAG(TAG_WARM_STATS, 0)) != 0)
+        return -1;
+    P.warm_stats_status = 0;
+    return 0;
+}
+
+/* The server has let go of the warm-up users once its session and socket
+ * counts are back to what they were before the warm-up. */
+static int warm_released(void)
+{
+    if (P.warm.pid > 0 && waitpid(P.warm.pid, NULL, WNOHANG) == P.warm.pid) P.warm.pid = 0;
+    return P.warm.pid == 0 && P.warm_stats_status == 200 && P.warm_sessions == P.warm_sessions0 &&
+           P.warm_sockets == P.warm_sockets0;
+}
+
+static void warm_tick(uint64_t now, int timed_out)
+{
+    switch (P.phase) {
+    case P_WARM_BASE:
+        if (P.warm_stats_status == 200 && P.warm_sessions >= 0 && P.warm_sockets >= 0) {
+            P.warm_sessions0 = P.warm_sessions;
+            P.warm_sockets0 = P.warm_sockets;
+            P.warm_t0 = now;
+            send_cmd(&P.warm, LG_CMD_CONNECT, NULL, 0);
+            enter(P_WARMUP, P.o.handshake_timeout_s + 5);
+        } else if (P.warm_stats_status != 0 || timed_out) {
+            fprintf(stderr, "loadgen: GET /testing/stats answered %d; cannot run the warm-up\n",
+                    P.warm_stats_status);
+            stop_loop(2);
+        }
+        break;
+    case P_WARMUP:
+        if (P.warm.hs_done) {
+            if (P.warm.hs.failed)
+                fprintf(stderr, "loadgen: %u of %u warm-up users did not join\n", P.warm.hs.failed,
+                        P.o.warmup);
+            send_cmd(&P.warm, LG_CMD_QUIT, NULL, 0); /* the worker exits; its sockets close */
+            P.warm_next_poll_ns = now;
+            P.warm_released_ns = 0;
+            P.warm_sessions = P.warm_sockets = -1; /* the baseline answer is no release */
+            enter(P_WARM_RELEASE, 10);
+        } else if (P.warm.eof || timed_out) {
+            fprintf(stderr, "loadgen: the warm-up handshakes did not finish\n");
+            stop_loop(2);
+        }
+        break;
+    case P_WARM_RELEASE:
+        if (P.warm_released_ns) {
+            /* A short pause more: the server frees the last handles on its next loop turns. */
+            if (now - P.warm_released_ns >= 100000000u) start_connect();
+        } else if (P.warm_stats_status != 0 && warm_released()) {
+            P.warm_released_ns = now;
+            printf("warm-up: %u users joined and left, released by the server %.3f s after"
+                   " the first connect (sessions %ld, sockets %ld); not counted in any figure\n",
+                   P.warm.hs.joined, sec(now - P.warm_t0), P.warm_sessions, P.warm_sockets);
+            fflush(stdout);
+        } else if (timed_out) {
+            fprintf(stderr,
+                    "loadgen: the server still holds warm-up users after 10 s (sessions %ld,"
+                    " sockets %ld; %ld and %ld before); figure [2] includes them\n",
+                    P.warm_sessions, P.warm_sockets, P.warm_sessions0, P.warm_sockets0);
+            start_connect();
+        } else if (P.warm_stats_status != 0 && now >= P.warm_next_poll_ns) {
+            P.warm_next_poll_ns = now + 20000000u;
+            request_warm_stats();
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
@@ -673,7 +817,8 @@ static void on_tick(uv_timer_t *t)
         if (all_http_failed()) {
             fprintf(stderr, "loadgen: cannot reach the server at %s:%d\n", P.o.host, P.o.port);
             stop_loop(2);
-        } else if (all_workers(offsetof(wslot_t, ready)) && least_busy_http(1)) {
+        } else if (all_workers(offsetof(wslot_t, ready)) && (!P.o.warmup || P.warm.ready) &&
+                   least_busy_http(1)) {
             const char *b = "{\"userId\":\"loadgen-preflight\",\"event\":\"bench\",\"payload\":{}}";
             lg_http_request(least_busy_http(1), "POST", "/testing/emit", b, strlen(b),
                             TAG(TAG_PREFLIGHT, 0));
@@ -685,12 +830,10 @@ static void on_tick(uv_timer_t *t)
         break;
     case P_PREFLIGHT:
         if (P.preflight_status == 200) {
-            if (P.o.server_pid) {
-                P.rss_before = lg_proc_rss_bytes(P.o.server_pid);
-                lg_proc_cpu(P.o.server_pid, &P.cpu_hs0);
-            }
-            send_all(LG_CMD_CONNECT, NULL, 0);
-            enter(P_CONNECT, P.o.phase_timeout_s + P.o.handshake_timeout_s);
+            if (P.o.warmup && P.warm.ready && request_warm_stats() == 0)
+                enter(P_WARM_BASE, 10);
+            else if (!P.o.warmup)
+                start_connect();
         } else if (P.preflight_status != 0 || timed_out) {
             fprintf(stderr,
                     "loadgen: POST /testing/emit answered %d; the server needs "
@@ -698,6 +841,11 @@ static void on_tick(uv_timer_t *t)
                     P.preflight_status);
             stop_loop(2);
         }
+        break;
+    case P_WARM_BASE:
+    case P_WARMUP:
+    case P_WARM_RELEASE:
+        warm_tick(now, timed_out);
         break;
     case P_CONNECT:
         if (all_workers(offsetof(wslot_t, hs_done))) {
@@ -711,7 +859,7 @@ static void on_tick(uv_timer_t *t)
         break;
     case P_SETTLE:
         if (now - P.phase_start_ns >= (uint64_t)P.o.settle_ms * 1000000u) {
-            if (P.o.server_pid) P.rss_after = lg_proc_rss_bytes(P.o.server_pid);
+            if (P.o.server_pid) lg_proc_mem(P.o.server_pid, &P.mem_after);
             print_rss();
             lg_http_t *h = least_busy_http(1);
             if (h && lg_http_request(h, "GET", "/testing/stats", NULL, 0, TAG(TAG_STATS, 0)) == 0)
@@ -800,6 +948,8 @@ static void usage(FILE *f)
                "      --duration S         seconds of phase 4 (10)\n"
                "      --http-conns K       keep-alive REST connections (4)\n"
                "      --settle-ms MS       idle time before the second RSS reading (1000)\n"
+               "      --warmup K           users joined and released before the first RSS\n"
+               "                           reading, not counted anywhere (32; 0: none)\n"
                "      --handshake-timeout S  per handshake (30)\n"
                "      --phase-timeout S    per phase wait (60)\n"
                "      --deadline S         the whole run (600)\n"
@@ -853,6 +1003,8 @@ static int parse_args(int argc, char **argv)
     o->duration_s = 10;
     o->http_conns = 4;
     o->settle_ms = 1000;
+    o->warmup = 32;
+    snprintf(o->user_prefix, sizeof o->user_prefix, "user");
     o->handshake_timeout_s = 30;
     o->phase_timeout_s = 60;
     o->deadline_s = 600;
@@ -874,6 +1026,7 @@ static int parse_args(int argc, char **argv)
         O_DURATION,
         O_HTTP,
         O_SETTLE,
+        O_WARMUP,
         O_HSTO,
         O_PHTO,
         O_DEADLINE,
@@ -897,6 +1050,7 @@ static int parse_args(int argc, char **argv)
         {"duration", required_argument, NULL, O_DURATION},
         {"http-conns", required_argument, NULL, O_HTTP},
         {"settle-ms", required_argument, NULL, O_SETTLE},
+        {"warmup", required_argument, NULL, O_WARMUP},
         {"handshake-timeout", required_argument, NULL, O_HSTO},
         {"phase-timeout", required_argument, NULL, O_PHTO},
         {"deadline", required_argument, NULL, O_DEADLINE},
@@ -956,6 +1110,9 @@ static int parse_args(int argc, char **argv)
         case O_SETTLE:
             bad |= parse_u32(optarg, &o->settle_ms, 0, 600000);
             break;
+        case O_WARMUP:
+            bad |= parse_u32(optarg, &o->warmup, 0, 1000);
+            break;
         case O_HSTO:
             bad |= parse_u32(optarg, &o->handshake_timeout_s, 1, 3600);
             break;
@@ -991,6 +1148,7 @@ static int parse_args(int argc, char **argv)
     }
     o->port = (int)port;
     o->server_pid = pid;
+    if (!pid) o->warmup = 0; /* it only serves the server's RSS and CPU figures */
     if (!lg_is_loopback(o->host, sizeof o->host)) {
         fprintf(stderr, "loadgen: refusing target %s: loopback addresses (127.0.0.0/8) only\n",
                 o->host);
@@ -1034,7 +1192,7 @@ static int plan_workers(void)
                 P.o.workers, P.o.users, limit, need);
         return -1;
     }
-    uint64_t pipes = 2ull * P.o.workers + P.o.http_conns + 64;
+    uint64_t pipes = 2ull * (P.o.workers + 1) + P.o.http_conns + 64;
     if (pipes > limit) {
         fprintf(stderr, "loadgen: too many workers for the open-file limit\n");
         return -1;
@@ -1046,27 +1204,40 @@ static int plan_workers(void)
     return 0;
 }
 
+/* Slot i: the workers 0 .. workers-1, then the warm-up worker when there is one. */
+static wslot_t *slot(uint32_t i)
+{
+    return i < P.o.workers ? &P.ws[i] : &P.warm;
+}
+
 static int spawn_workers(void)
 {
+    uint32_t nslots = P.o.workers + (P.o.warmup ? 1 : 0);
     P.ws = calloc(P.o.workers, sizeof *P.ws);
     if (!P.ws) return -1;
-    int(*fds)[4] = calloc(P.o.workers, sizeof *fds); /* cmd r,w; report r,w */
+    int(*fds)[4] = calloc(nslots, sizeof *fds); /* cmd r,w; report r,w */
     if (!fds) return -1;
-    for (uint32_t i = 0; i < P.o.workers; i++) {
+    for (uint32_t i = 0; i < nslots; i++) {
         if (pipe(&fds[i][0]) != 0 || pipe(&fds[i][2]) != 0) {
             perror("loadgen: pipe");
             return -1;
         }
     }
+    /* The warm-up users are "warm-0" ... in one worker of their own, so that
+     * they never meet a figure or a correctness count of the measured users. */
+    lg_opts_t warm_opts = P.o;
+    warm_opts.users = P.o.warmup;
+    warm_opts.workers = 1;
+    snprintf(warm_opts.user_prefix, sizeof warm_opts.user_prefix, "warm");
     pid_t parent = getpid();
     uint32_t base = P.o.users / P.o.workers, extra = P.o.users % P.o.workers, first = 0;
     fflush(stdout);
     fflush(stderr);
-    for (uint32_t i = 0; i < P.o.workers; i++) {
-        wslot_t *w = &P.ws[i];
-        w->first = first;
-        w->count = base + (i < extra ? 1 : 0);
-        first += w->count;
+    for (uint32_t i = 0; i < nslots; i++) {
+        wslot_t *w = slot(i);
+        w->first = i < P.o.workers ? first : 0;
+        w->count = i < P.o.workers ? base + (i < extra ? 1 : 0) : P.o.warmup;
+        first += i < P.o.workers ? w->count : 0;
         pid_t pid = fork();
         if (pid < 0) {
             perror("loadgen: fork");
@@ -1076,7 +1247,7 @@ static int spawn_workers(void)
             /* The worker keeps only its own two ends. */
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() != parent) _exit(3);
-            for (uint32_t j = 0; j < P.o.workers; j++) {
+            for (uint32_t j = 0; j < nslots; j++) {
                 if (j != i) {
                     close(fds[j][0]);
                     close(fds[j][3]);
@@ -1084,18 +1255,19 @@ static int spawn_workers(void)
                 close(fds[j][1]);
                 close(fds[j][2]);
             }
-            _exit(lg_worker_main(&P.o, i, w->first, w->count, fds[i][0], fds[i][3]));
+            const lg_opts_t *o = i < P.o.workers ? &P.o : &warm_opts;
+            _exit(lg_worker_main(o, i, w->first, w->count, fds[i][0], fds[i][3]));
         }
         w->pid = pid;
     }
-    for (uint32_t i = 0; i < P.o.workers; i++) {
+    for (uint32_t i = 0; i < nslots; i++) {
         close(fds[i][0]);
         close(fds[i][3]);
-        P.ws[i].cmd_fd = fds[i][1];
+        slot(i)->cmd_fd = fds[i][1];
     }
     if (uv_loop_init(&P.loop) != 0) return -1;
-    for (uint32_t i = 0; i < P.o.workers; i++) {
-        wslot_t *w = &P.ws[i];
+    for (uint32_t i = 0; i < nslots; i++) {
+        wslot_t *w = slot(i);
         uv_pipe_init(&P.loop, &w->rd, 0);
         w->rd.data = w;
         if (uv_pipe_open(&w->rd, fds[i][2]) != 0) return -1;
@@ -1126,6 +1298,10 @@ static void reap_workers(void)
         kill(P.ws[i].pid, SIGKILL);
         waitpid(P.ws[i].pid, NULL, 0);
     }
+    if (P.warm.pid > 0) { /* still there only when the run stopped during the warm-up */
+        kill(P.warm.pid, SIGKILL);
+        waitpid(P.warm.pid, NULL, 0);
+    }
 }
 
 static void on_http_cb(void *user, uint64_t tag, int status, const char *body, size_t len)
@@ -1141,7 +1317,7 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv) != 0) return 2;
     if (plan_workers() != 0) return 2;
     P.rng = P.o.seed ? P.o.seed : 1;
-    P.rss_before = P.rss_after = -1;
+    P.mem_before.vm_rss = P.mem_after.vm_rss = -1;
     P.bcast_total = P.o.broadcasts;
     P.hs_lat = calloc(P.o.users, sizeof *P.hs_lat);
     P.user_failed = calloc(P.o.users, 1);
@@ -1160,6 +1336,7 @@ int main(int argc, char **argv)
     if (spawn_workers() != 0) {
         for (uint32_t i = 0; P.ws && i < P.o.workers; i++)
             if (P.ws[i].pid > 0) kill(P.ws[i].pid, SIGKILL);
+        if (P.warm.pid > 0) kill(P.warm.pid, SIGKILL);
         return 2;
     }
     uv_ip4_addr(P.o.host, P.o.port, &P.dst);

@@ -31,6 +31,8 @@ typedef struct lg_opts {
     uint32_t duration_s;           /* phase 4: seconds */
     uint32_t http_conns;           /* keep-alive connections of the parent */
     uint32_t settle_ms;            /* idle time before the "after" RSS reading */
+    uint32_t warmup;               /* users joined and released before the "before" reading */
+    char user_prefix[8];           /* user i is "<prefix>-i": "user", or "warm" in the warm-up */
     uint32_t handshake_timeout_s;
     uint32_t phase_timeout_s; /* connect phase, broadcast phase, drain after emits */
     uint32_t deadline_s;      /* the whole run */
@@ -114,16 +116,23 @@ int lg_worker_main(const lg_opts_t *o, uint32_t index, uint32_t first, uint32_t 
 uint64_t lg_now_ns(void); /* CLOCK_MONOTONIC */
 /* Writes a whole message with blocking writes; 0 or -1. */
 int lg_send_msg(int fd, uint32_t type, const void *data, size_t len);
-/* HS256 JWT with sub = "user-<user>", iat = now, exp = exp. Returns its length
+/* HS256 JWT with sub = "<prefix>-<user>", iat = now, exp = exp. Returns its length
  * (0 on failure); out must hold 512 bytes. */
-size_t lg_mint_token(const char *secret, uint32_t user, int64_t exp, char *out, size_t out_size);
+size_t lg_mint_token(const char *secret, const char *prefix, uint32_t user, int64_t exp, char *out,
+                     size_t out_size);
 /* Sec-WebSocket-Key (24 chars + NUL) and the matching Sec-WebSocket-Accept (28 + NUL). */
 void lg_ws_key(uint64_t *rng, char key[25], char accept[29]);
 uint64_t lg_rand(uint64_t *state); /* xorshift64* */
 /* 1 when host is a dotted IPv4 address in 127.0.0.0/8 ("localhost" is rewritten). */
 int lg_is_loopback(char *host, size_t size);
-/* Server figures from /proc; -1 when unavailable. */
-int64_t lg_proc_rss_bytes(long pid);
+/* Server figures from /proc. */
+typedef struct lg_mem {
+    int64_t vm_rss;   /* VmRSS = RssAnon + RssFile + RssShmem, bytes; -1 when unavailable */
+    int64_t rss_anon; /* heap, stacks, anonymous maps: the process's own memory */
+    int64_t rss_file; /* file-backed pages: code and data of the binary and libraries */
+} lg_mem_t;
+/* Reads /proc/PID/status; 0, or -1 when unavailable (fields then -1). */
+int lg_proc_mem(long pid, lg_mem_t *out);
 typedef struct lg_cpu {
     int ok;
     int64_t user_us, sys_us; /* utime, stime from /proc/PID/stat (clock-tick resolution) */
