@@ -35,5 +35,11 @@ bench_build() {
     if ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt"; then
         echo "$name: warning: $BUILD_DIR is not a Release build; figures will not be representative" >&2
     fi
-    cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target "$@" >/dev/null
+    local jobs
+    jobs=$(nproc 2>/dev/null || echo 2)
+    # A target added since BUILD_DIR was configured is unknown to its makefiles: configure again.
+    if ! cmake --build "$BUILD_DIR" -j"$jobs" --target "$@" >/dev/null 2>&1; then
+        cmake -S "$ROOT" -B "$BUILD_DIR" >/dev/null
+        cmake --build "$BUILD_DIR" -j"$jobs" --target "$@" >/dev/null
+    fi
 }
