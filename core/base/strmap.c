@@ -79,7 +79,10 @@ void strmap_free(strmap_t *m)
     m->cap = m->count = 0;
 }
 
-static size_t find_slot(const strmap_t *m, const char *key, size_t len, uint64_t hash)
+_Static_assert(sizeof(strmap_entry_t) == 2 * sizeof(void *) + 8,
+               "a slot is two pointers and two 32-bit words");
+
+static size_t find_slot(const strmap_t *m, const char *key, size_t len, uint32_t hash)
 {
     size_t mask = m->cap - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
@@ -106,15 +109,16 @@ static void resize(strmap_t *m, size_t cap)
 void *strmap_get(const strmap_t *m, const char *key, size_t len)
 {
     if (!m->count) return NULL;
-    uint64_t hash = strmap_siphash(m->k0, m->k1, key, len);
+    uint32_t hash = (uint32_t)strmap_siphash(m->k0, m->k1, key, len);
     const strmap_entry_t *e = &m->slots[find_slot(m, key, len, hash)];
     return e->key ? e->value : NULL;
 }
 
 void *strmap_put(strmap_t *m, const char *key, size_t len, void *value)
 {
+    if ((uint64_t)len > UINT32_MAX) abort();
     if ((m->count + 1) * 4 > m->cap * 3) resize(m, m->cap ? m->cap * 2 : 8);
-    uint64_t hash = strmap_siphash(m->k0, m->k1, key, len);
+    uint32_t hash = (uint32_t)strmap_siphash(m->k0, m->k1, key, len);
     strmap_entry_t *e = &m->slots[find_slot(m, key, len, hash)];
     if (e->key) {
         void *old = e->value;
@@ -122,7 +126,7 @@ void *strmap_put(strmap_t *m, const char *key, size_t len, void *value)
         return old;
     }
     e->key = m->borrowed ? (char *)key : xmemdup0(key, len);
-    e->len = len;
+    e->len = (uint32_t)len;
     e->hash = hash;
     e->value = value;
     m->count++;
@@ -132,7 +136,7 @@ void *strmap_put(strmap_t *m, const char *key, size_t len, void *value)
 void *strmap_remove(strmap_t *m, const char *key, size_t len)
 {
     if (!m->count) return NULL;
-    uint64_t hash = strmap_siphash(m->k0, m->k1, key, len);
+    uint32_t hash = (uint32_t)strmap_siphash(m->k0, m->k1, key, len);
     size_t mask = m->cap - 1;
     size_t i = find_slot(m, key, len, hash);
     if (!m->slots[i].key) return NULL;

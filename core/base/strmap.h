@@ -12,11 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 24 bytes: the maps of connections (sessions, sockets, rooms) hold one slot per
+ * connection or more, so a slot's size is per-connection memory. */
 typedef struct strmap_entry {
     char *key; /* owned copy, NUL-terminated (or borrowed); NULL for an empty slot */
-    size_t len;
-    uint64_t hash;
     void *value;
+    uint32_t len;  /* keys are shorter than 4 GiB (callers bound them far lower) */
+    uint32_t hash; /* low 32 bits of the key's SipHash: the home slot and a quick compare */
 } strmap_entry_t;
 
 typedef struct strmap {
@@ -35,7 +37,8 @@ void strmap_init_borrowed(strmap_t *m);
 /* Frees the keys and slots; values are the caller's. */
 void strmap_free(strmap_t *m);
 void *strmap_get(const strmap_t *m, const char *key, size_t len);
-/* Inserts or replaces; returns the previous value or NULL. */
+/* Inserts or replaces; returns the previous value or NULL. len must be below 4 GiB
+ * (aborts otherwise, like an allocation failure: callers bound their keys). */
 void *strmap_put(strmap_t *m, const char *key, size_t len, void *value);
 /* Removes key; returns its value or NULL. */
 void *strmap_remove(strmap_t *m, const char *key, size_t len);

@@ -54,7 +54,6 @@ typedef struct eio_ws {
     http_conn_t *conn;
     eio_socket_t *session; /* NULL once detached */
     ws_reader_t reader;
-    buf_t scratch;   /* base64 text frames from forceBase64 clients */
     uint8_t probing; /* an upgrade candidate, not yet the session's transport */
     uint8_t closing;
 } eio_ws_t;
@@ -67,7 +66,6 @@ struct eio_socket {
     uint8_t upgrading; /* probe answered, waiting for the upgrade packet */
     uint8_t opened;    /* on_open ran, so on_close is owed */
     void *user;
-    char remote[48];
     timerheap_node_t deadline; /* the earliest of the deadlines below, in the server's heap */
     uint64_t ping_at, pong_by, upgrade_by, user_at, close_by;
     struct eio_socket *next_dead; /* waiting to be freed */
@@ -300,11 +298,24 @@ static int over_limit(eio_socket_t *s)
     return pending > s->srv->opts.max_outbox_bytes;
 }
 
+/* The session's peer address for a log line: its transport's, or "-" between polls (the
+ * session keeps no copy: that would be per-connection memory for logs alone). */
+static const char *session_remote(const eio_socket_t *s, char out[HTTP_ADDR_MAX])
+{
+    const http_conn_t *conn = s->ws && s->ws->conn ? s->ws->conn
+                              : s->poll            ? http_request_conn(s->poll)
+                                                   : NULL;
+    if (conn) return http_conn_remote_addr(conn, out);
+    strcpy(out, "-");
+    return out;
+}
+
 static void drop_slow_consumer(eio_socket_t *s)
 {
     s->srv->stats.slow_consumers_dropped++;
+    char addr[HTTP_ADDR_MAX];
     log_warn("eio", "session %s (%s) dropped: %zu bytes queued exceed max_outbox_bytes %zu", s->sid,
-             s->remote, eio_socket_outbox_bytes(s), s->srv->opts.max_outbox_bytes);
+             session_remote(s, addr), eio_socket_outbox_bytes(s), s->srv->opts.max_outbox_bytes);
     queue_clear(s); /* nothing queued can be delivered in time anyway */
     if (s->ws && s->ws->conn) {
         http_conn_t *conn = s->ws->conn;
@@ -531,7 +542,6 @@ static eio_socket_t *session_new(eio_server_t *srv, http_request_t *req, int tra
     do {
         random_id(s->sid, EIO_SID_LEN);
     } while (strmap_get(&srv->sessions, s->sid, EIO_SID_LEN));
-    snprintf(s->remote, sizeof(s->remote), "%s", http_request_remote_addr(req));
     timerheap_node_init(&s->deadline);
     server_handles_init(srv);
     strmap_put(&srv->sessions, s->sid, EIO_SID_LEN, s);
@@ -551,7 +561,8 @@ static eio_socket_t *session_new(eio_server_t *srv, http_request_t *req, int tra
     s->ping_at = uv_now(srv->loop) + srv->opts.ping_interval_ms;
     session_rearm(s);
     log_debug("eio", "session %s opened over %s from %s", s->sid,
-              transport == TRANSPORT_POLLING ? "polling" : "websocket", s->remote);
+              transport == TRANSPORT_POLLING ? "polling" : "websocket",
+              http_request_remote_addr(req));
     return s;
 }
 
@@ -590,11 +601,6 @@ const char *eio_socket_id(const eio_socket_t *s)
 const char *eio_socket_transport(const eio_socket_t *s)
 {
     return s->transport == TRANSPORT_WEBSOCKET ? "websocket" : "polling";
-}
-
-const char *eio_socket_remote_addr(const eio_socket_t *s)
-{
-    return s->remote;
 }
 
 void eio_socket_set_user(eio_socket_t *s, void *user)
@@ -727,9 +733,11 @@ static int ws_on_message(void *user, int is_binary, const char *data, size_t len
     eio_socket_t *s = ws->session;
     if (!s || s->state != STATE_OPEN) return 0;
     eio_packet_t p;
+    buf_t scratch = BUF_INIT; /* base64 frames of forceBase64 clients only; not kept */
     if (is_binary) {
         eio_packet_decode_binary(data, len, &p);
-    } else if (eio_packet_decode_ws_text(data, len, &ws->scratch, &p) != 0) {
+    } else if (eio_packet_decode_ws_text(data, len, &scratch, &p) != 0) {
+        buf_free(&scratch);
         log_debug("eio", "session %s: invalid packet over websocket", s->sid);
         if (ws->probing)
             ws_probe_drop(ws);
@@ -741,6 +749,7 @@ static int ws_on_message(void *user, int is_binary, const char *data, size_t len
         ws_probe_packet(ws, &p);
     else
         session_on_packet(s, &p);
+    buf_free(&scratch);
     return 0;
 }
 
@@ -799,7 +808,8 @@ static void ws_raw_data(void *user, const char *data, size_t len)
     int r = ws_reader_feed(&ws->reader, data, len, &close_code);
     if (r < 0 && !ws->closing) {
         eio_socket_t *s = ws->session;
-        log_debug("eio", "websocket from %s: %s (close %d)", http_conn_remote_addr(ws->conn),
+        log_debug("eio", "websocket from %s: %s (close %d)",
+                  http_conn_remote_addr(ws->conn, (char[HTTP_ADDR_MAX]){0}),
                   ws_reader_error(&ws->reader), close_code);
         if (s && s->ws == ws) {
             ws->session = NULL;
@@ -825,7 +835,6 @@ static void ws_raw_close(void *user)
         ws_probe_drop(ws);
     }
     ws_reader_free(&ws->reader);
-    buf_free(&ws->scratch);
     free(ws);
 }
 

@@ -76,7 +76,6 @@ const eio_stats_t *eio_server_stats(const eio_server_t *srv);
 
 const char *eio_socket_id(const eio_socket_t *s);
 const char *eio_socket_transport(const eio_socket_t *s); /* "polling" or "websocket" */
-const char *eio_socket_remote_addr(const eio_socket_t *s);
 void eio_socket_set_user(eio_socket_t *s, void *user);
 void *eio_socket_user(const eio_socket_t *s);
 /* Sends a message (data copied). Binary goes as a binary frame, or "b" + base64. */

@@ -75,7 +75,7 @@ const char *http_request_body(const http_request_t *req, size_t *len);
 int http_request_is_upgrade(const http_request_t *req);
 int http_request_is_head(const http_request_t *req);
 /* The peer's address as text ("127.0.0.1"), stable for the request's life. */
-const char *http_request_remote_addr(const http_request_t *req);
+const char *http_request_remote_addr(http_request_t *req);
 http_conn_t *http_request_conn(const http_request_t *req);
 uint64_t http_request_id(const http_request_t *req);
 
@@ -126,6 +126,9 @@ void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, r
 size_t http_conn_pending_bytes(const http_conn_t *c);
 /* Closes once pending writes are flushed (graceful) or at once (abort != 0). */
 void http_conn_close(http_conn_t *c, int abort);
-const char *http_conn_remote_addr(const http_conn_t *c);
+/* Room for a peer address as text (an IPv6 address with its NUL fits). */
+#define HTTP_ADDR_MAX 48
+/* Writes the peer's address as text into out and returns out ("?" when unknown). */
+const char *http_conn_remote_addr(const http_conn_t *c, char out[HTTP_ADDR_MAX]);
 
 #endif

@@ -15,6 +15,9 @@
 #include "http/http_internal.h"
 #include "http/url.h"
 
+/* The peer's address as text for a log line (a buffer that lives to the end of the block). */
+#define REMOTE(c) http_conn_remote_addr((c), (char[HTTP_ADDR_MAX]){0})
+
 typedef struct conn_write {
     uv_write_t req;
     http_conn_t *conn;
@@ -329,7 +332,7 @@ static void on_write_done(uv_write_t *w, int status)
     c->writes_in_flight--;
     if (c->closing) return;
     if (status < 0) {
-        log_debug("http", "write to %s failed: %s", c->remote, uv_strerror(status));
+        log_debug("http", "write to %s failed: %s", REMOTE(c), uv_strerror(status));
         conn_begin_close(c);
         return;
     }
@@ -357,7 +360,7 @@ static void conn_queue_write(http_conn_t *c, conn_write_t *cw, uv_buf_t *bufs, u
         free(cw->owned);
         rbuf_unref(cw->shared);
         free(cw);
-        log_debug("http", "write to %s refused: %s", c->remote, uv_strerror(r));
+        log_debug("http", "write to %s refused: %s", REMOTE(c), uv_strerror(r));
         conn_begin_close(c);
     }
 }
@@ -371,7 +374,7 @@ static ssize_t conn_try_write(http_conn_t *c, uv_buf_t *bufs, unsigned *nbufs)
     int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, *nbufs);
     if (r == UV_EAGAIN || r == UV_ENOSYS) return 0;
     if (r < 0) {
-        log_debug("http", "write to %s failed: %s", c->remote, uv_strerror(r));
+        log_debug("http", "write to %s failed: %s", REMOTE(c), uv_strerror(r));
         conn_begin_close(c);
         return -1;
     }
@@ -439,9 +442,15 @@ size_t http_conn_pending_bytes(const http_conn_t *c)
     return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
 }
 
-const char *http_conn_remote_addr(const http_conn_t *c)
+const char *http_conn_remote_addr(const http_conn_t *c, char out[HTTP_ADDR_MAX])
 {
-    return c->remote;
+    if (c->remote_family == AF_INET)
+        uv_inet_ntop(AF_INET, c->remote_addr, out, HTTP_ADDR_MAX);
+    else if (c->remote_family == AF_INET6)
+        uv_inet_ntop(AF_INET6, c->remote_addr, out, HTTP_ADDR_MAX);
+    else
+        strcpy(out, "?");
+    return out;
 }
 
 /* ---------------------------------------------------------------- closing */
@@ -452,7 +461,11 @@ static void conn_handle_closed(http_conn_t *c)
     if (--c->handles) return;
     parse_state_free(c->http);
     c->http = NULL;
-    buf_free(&c->upgrade_leftover);
+    if (c->upgrade_leftover) {
+        buf_free(c->upgrade_leftover);
+        free(c->upgrade_leftover);
+        c->upgrade_leftover = NULL;
+    }
     if (c->raw && c->raw->on_close) c->raw->on_close(c->raw_user);
     http_server_conn_closed(c->server, c);
     free(c);
@@ -568,7 +581,7 @@ static void on_timer(uv_timer_t *t)
     if (c->closing || !c->http) return;
     http_parse_state_t *st = c->http;
     if (st->current && !st->current->complete) {
-        log_debug("http", "%s: request timed out", c->remote);
+        log_debug("http", "%s: request timed out", REMOTE(c));
         st->error_status = 408;
         st->error_message =
             st->headers_done ? "request body timed out" : "request headers timed out";
@@ -586,9 +599,9 @@ static void on_timer(uv_timer_t *t)
         return;
     }
     if (c->writes_in_flight)
-        log_debug("http", "%s: client stopped reading; connection closed", c->remote);
+        log_debug("http", "%s: client stopped reading; connection closed", REMOTE(c));
     else
-        log_debug("http", "%s: idle keep-alive connection closed", c->remote);
+        log_debug("http", "%s: idle keep-alive connection closed", REMOTE(c));
     conn_begin_close(c);
 }
 
@@ -631,7 +644,7 @@ static void conn_fail(http_conn_t *c, int status, const char *message)
     req->complete = 1;
     req->close_after = 1;
     if (!req->method[0]) snprintf(req->method, sizeof(req->method), "-"); /* for the log */
-    log_debug("http", "%s: %d %s", c->remote, status, message);
+    log_debug("http", "%s: %d %s", REMOTE(c), status, message);
     http_respond_error(req, status, http_error_code_for_status(status), message);
 }
 
@@ -678,7 +691,7 @@ static void conn_process_input(http_conn_t *c, const char *data, size_t len)
         st->error_message ? st->error_message : llhttp_get_error_reason(&st->parser);
     if (!message) message = llhttp_errno_name(err);
     conn_fail(c, status, status == 400 && !st->error_status ? "malformed request" : message);
-    if (status == 400) log_debug("http", "%s: parse error: %s", c->remote, message);
+    if (status == 400) log_debug("http", "%s: parse error: %s", REMOTE(c), message);
 }
 
 /* Resumes a parser paused for a full queue once responses have drained it. */
@@ -746,7 +759,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread < 0) {
         if (nread != UV_EOF)
-            log_debug("http", "%s: read error: %s", c->remote, uv_strerror((int)nread));
+            log_debug("http", "%s: read error: %s", REMOTE(c), uv_strerror((int)nread));
         conn_begin_close(c);
         return;
     }
@@ -795,7 +808,7 @@ static void request_respond_raw(http_request_t *req, int status, const char *con
     int keep_alive = !req->close_after && req->keep_alive;
     http_response_serialize(req, status, content_type, body, len, keep_alive,
                             http_server_date(c->server));
-    log_debug("http", "%s \"%s %s\" %d %zu", c->remote, req->method, http_request_target(req),
+    log_debug("http", "%s \"%s %s\" %d %zu", REMOTE(c), req->method, http_request_target(req),
               status, len);
     if (c->closing) return; /* freed with the connection */
     conn_flush_responses(c);
@@ -902,9 +915,10 @@ int http_request_is_head(const http_request_t *req)
     return req->is_head;
 }
 
-const char *http_request_remote_addr(const http_request_t *req)
+const char *http_request_remote_addr(http_request_t *req)
 {
-    return req->conn->remote;
+    if (!req->remote[0]) http_conn_remote_addr(req->conn, req->remote);
+    return req->remote;
 }
 
 http_conn_t *http_request_conn(const http_request_t *req)
@@ -922,8 +936,9 @@ uint64_t http_request_id(const http_request_t *req)
 static void on_upgrade_leftover(uv_timer_t *t)
 {
     http_conn_t *c = t->data;
-    buf_t pending = c->upgrade_leftover;
-    buf_init(&c->upgrade_leftover);
+    buf_t pending = *c->upgrade_leftover;
+    free(c->upgrade_leftover);
+    c->upgrade_leftover = NULL;
     if (c->closing) {
         buf_free(&pending);
         return;
@@ -959,7 +974,8 @@ http_conn_t *http_upgrade(http_request_t *req, const char *head, size_t head_len
         buf_free(&pending);
     } else if (pending.len) {
         /* Delivered on the next loop turn, once the caller holds the connection. */
-        c->upgrade_leftover = pending;
+        c->upgrade_leftover = xmalloc(sizeof(pending));
+        *c->upgrade_leftover = pending;
         uv_timer_start(conn_timer(c), on_upgrade_leftover, 0, 0);
     } else {
         buf_free(&pending);
@@ -975,12 +991,14 @@ static void remote_address(http_conn_t *c)
 {
     struct sockaddr_storage addr;
     int len = sizeof(addr);
-    strcpy(c->remote, "?");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) != 0) return;
-    if (addr.ss_family == AF_INET)
-        uv_ip4_name((struct sockaddr_in *)&addr, c->remote, sizeof(c->remote));
-    else if (addr.ss_family == AF_INET6)
-        uv_ip6_name((struct sockaddr_in6 *)&addr, c->remote, sizeof(c->remote));
+    if (addr.ss_family == AF_INET) {
+        c->remote_family = AF_INET;
+        memcpy(c->remote_addr, &((struct sockaddr_in *)&addr)->sin_addr, 4);
+    } else if (addr.ss_family == AF_INET6) {
+        c->remote_family = AF_INET6;
+        memcpy(c->remote_addr, &((struct sockaddr_in6 *)&addr)->sin6_addr, 16);
+    }
 }
 
 void http_conn_accept(http_server_t *s)
@@ -1003,7 +1021,7 @@ void http_conn_accept(http_server_t *s)
     uv_tcp_nodelay(&c->tcp, 1);
     c->http = parse_state_new(c);
     if (s->nconns > s->limits.max_connections || s->shutting_down) {
-        log_warn("http", "refusing connection from %s: %zu connections (limit %zu)", c->remote,
+        log_warn("http", "refusing connection from %s: %zu connections (limit %zu)", REMOTE(c),
                  s->nconns - 1, s->limits.max_connections);
         http_request_t *req = request_new(c);
         req->complete = 1;

@@ -9,7 +9,6 @@
 #include "http/http.h"
 
 #define HTTP_READ_BUFFER_SIZE 65536
-#define HTTP_ADDR_MAX 48
 
 typedef struct http_header_ref {
     uint32_t name_off, name_len;
@@ -30,8 +29,9 @@ struct http_request {
     http_header_ref_t *headers;
     size_t nheaders, headers_cap;
     buf_t body;
-    buf_t extra_headers; /* response headers added by the handler */
-    buf_t response;      /* serialized response once answered */
+    buf_t extra_headers;        /* response headers added by the handler */
+    char remote[HTTP_ADDR_MAX]; /* the peer's address as text, formatted on first use */
+    buf_t response;             /* serialized response once answered */
     void (*abort_cb)(void *user, http_request_t *req);
     void *abort_user;
     unsigned complete : 1; /* fully received and handed to the handler */
@@ -60,18 +60,21 @@ typedef struct http_parse_state {
     const char *error_message;
 } http_parse_state_t;
 
+/* An upgraded connection lives as long as its user, so every byte here is per-connection
+ * memory: the peer's address is kept binary and formatted only when asked for. */
 struct http_conn {
     uv_tcp_t tcp;
     uv_timer_t *timer; /* HTTP timeouts; released once upgraded (memory) */
-    uint8_t handles;   /* libuv handles still open (tcp, timer) */
     http_server_t *server;
     http_conn_t *prev, *next;
     http_parse_state_t *http;        /* NULL once upgraded */
     const http_raw_callbacks_t *raw; /* set once upgraded */
     void *raw_user;
-    size_t writes_in_flight;
-    buf_t upgrade_leftover; /* bytes that followed the upgrade request */
-    char remote[HTTP_ADDR_MAX];
+    buf_t *upgrade_leftover; /* bytes that followed the upgrade request, until delivered */
+    uint32_t writes_in_flight;
+    uint8_t handles;       /* libuv handles still open (tcp, timer) */
+    uint8_t remote_family; /* 0 unknown, AF_INET or AF_INET6 */
+    uint8_t remote_addr[16];
     unsigned closing : 1; /* uv_close called */
     unsigned close_when_flushed : 1;
     unsigned reading : 1;

@@ -52,13 +52,12 @@ struct sio_socket {
     sio_socket_t *next_in_client;
     sio_socket_t *next_dead;
     char id[SIO_SOCKET_ID_LEN + 1];
+    uint8_t connected;
     rooms_member_t member;
-    sio_identity_t *identity; /* NULL when not authenticated */
-    uint64_t expires_at;      /* loop time of the token's exp, 0 = none */
+    sio_identity_t *identity; /* NULL when not authenticated; it holds the exp deadline */
     int64_t next_ack_id;
     pending_ack_t *acks;
     const char *dead_reason;
-    uint8_t connected;
 };
 
 struct sio_client {
@@ -126,23 +125,41 @@ static void handlers_free(handler_t *h)
     }
 }
 
-/* Who a token says a socket is, kept compact (the claims as JSON text, not a tree) and
- * shared by a client and its sockets: it is most of an idle socket's memory. */
+/* Who a token says a socket is, kept compact and shared by a client and its sockets: one
+ * block holding the user id and the claims as JSON text (not a tree), since it is a large
+ * part of an idle socket's memory. */
 struct sio_identity {
     unsigned refs;
     int64_t exp;
-    char *claims_json;
-    char user_id[];
+    uint64_t expires_at;     /* loop time of exp, 0 = none */
+    const char *claims_json; /* into user_id's block, after it; NULL when there are none */
+    char user_id[];          /* the user id, NUL, then the claims JSON text, NUL */
 };
 
-static sio_identity_t *identity_from_principal(jwt_principal_t *p)
+static sio_identity_t *identity_from_principal(jwt_principal_t *p, uv_loop_t *loop)
 {
     size_t n = strlen(p->user_id);
-    sio_identity_t *id = xmalloc(sizeof(*id) + n + 1);
+    char *claims = p->claims ? json_dumps(p->claims, JSON_COMPACT) : NULL;
+    size_t c = claims ? strlen(claims) + 1 : 0;
+    sio_identity_t *id = xmalloc(sizeof(*id) + n + 1 + c);
     id->refs = 1;
     id->exp = p->exp;
+    id->expires_at = 0;
+    if (p->exp > 0) {
+        /* Clamped so a far-future exp cannot overflow into the past. */
+        uint64_t exp_s = (uint64_t)p->exp;
+        uint64_t exp_ms = exp_s > UINT64_MAX / 2000 ? UINT64_MAX / 2 : exp_s * 1000;
+        uint64_t now_wall = wall_ms();
+        uint64_t now = uv_now(loop);
+        id->expires_at = exp_ms > now_wall ? now + (exp_ms - now_wall) : now;
+    }
     memcpy(id->user_id, p->user_id, n + 1);
-    id->claims_json = p->claims ? json_dumps(p->claims, JSON_COMPACT) : NULL;
+    id->claims_json = NULL;
+    if (claims) {
+        memcpy(id->user_id + n + 1, claims, c);
+        id->claims_json = id->user_id + n + 1;
+    }
+    free(claims);
     jwt_principal_free(p);
     return id;
 }
@@ -156,7 +173,6 @@ static sio_identity_t *identity_ref(sio_identity_t *id)
 static void identity_unref(sio_identity_t *id)
 {
     if (!id || --id->refs) return;
-    free(id->claims_json);
     free(id);
 }
 
@@ -514,7 +530,8 @@ static void client_rearm(sio_client_t *c)
     if (c->connect_deadline) next = c->connect_deadline;
     for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) {
         if (!s->connected) continue;
-        if (s->expires_at && s->expires_at < next) next = s->expires_at;
+        uint64_t exp_at = s->identity ? s->identity->expires_at : 0;
+        if (exp_at && exp_at < next) next = exp_at;
         for (pending_ack_t *a = s->acks; a; a = a->next)
             if (a->deadline && a->deadline < next) next = a->deadline;
     }
@@ -532,7 +549,7 @@ static void client_on_deadline(sio_client_t *c)
     }
     for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) {
         if (!s->connected) continue;
-        if (s->expires_at && now >= s->expires_at) {
+        if (s->identity && s->identity->expires_at && now >= s->identity->expires_at) {
             log_info("sio", "socket %s of user %s disconnected: token expired", s->id,
                      s->identity->user_id);
             sio_socket_disconnect(s, "token expired");
@@ -570,7 +587,7 @@ static sio_identity_t *authenticate(sio_server_t *srv, const char *token, size_t
         return NULL;
     }
     srv->stats.auth_ok++;
-    return identity_from_principal(&p);
+    return identity_from_principal(&p, srv->loop);
 }
 
 /* ------------------------------------------------------------------ connect / packets */
@@ -617,14 +634,6 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
         buf_printf(&room, SIO_USER_ROOM_PREFIX "%s", s->identity->user_id);
         rooms_join(&nsp->rooms, &s->member, room.data, room.len);
         buf_free(&room);
-        if (s->identity->exp) {
-            /* Clamped so a far-future exp cannot overflow into the past. */
-            uint64_t exp_s = (uint64_t)s->identity->exp;
-            uint64_t exp_ms = exp_s > UINT64_MAX / 2000 ? UINT64_MAX / 2 : exp_s * 1000;
-            uint64_t now_wall = wall_ms();
-            uint64_t now = uv_now(srv->loop);
-            s->expires_at = exp_ms > now_wall ? now + (exp_ms - now_wall) : now;
-        }
     }
     log_debug("sio", "socket %s joined %s (user %s)", s->id, nsp->name,
               s->identity ? s->identity->user_id : "-");

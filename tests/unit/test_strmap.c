@@ -42,7 +42,7 @@ static void check_table(const strmap_t *m)
         if (!e->key) continue;
         used++;
         assert_int_equal(e->key[e->len], '\0');
-        assert_true(e->hash == strmap_siphash(m->k0, m->k1, e->key, e->len));
+        assert_true(e->hash == (uint32_t)strmap_siphash(m->k0, m->k1, e->key, e->len));
         for (size_t i = e->hash & (m->cap - 1); i != s; i = (i + 1) & (m->cap - 1))
             assert_non_null(m->slots[i].key);
         assert_ptr_equal(strmap_get(m, e->key, e->len), e->value);
@@ -559,7 +559,7 @@ static void siphash_known_answers(void **state)
     strmap_put(&a, "key", 3, &a);
     size_t pos = 0;
     const strmap_entry_t *e = strmap_next(&a, &pos);
-    assert_true(e->hash == strmap_siphash(a.k0, a.k1, "key", 3));
+    assert_true(e->hash == (uint32_t)strmap_siphash(a.k0, a.k1, "key", 3));
     strmap_free(&a);
     strmap_free(&b);
 }
