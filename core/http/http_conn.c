@@ -6,9 +6,15 @@
  * aborted when the connection dies first. Handlers may answer from inside the
  * parser's callbacks; anything that would free the parser (upgrade, resuming
  * a paused parser) waits until llhttp_execute() has returned. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -18,45 +24,82 @@
 /* The peer's address as text for a log line (a buffer that lives to the end of the block). */
 #define REMOTE(c) http_conn_remote_addr((c), (char[HTTP_ADDR_MAX]){0})
 
-typedef struct conn_write {
-    uv_write_t req;
-    http_conn_t *conn;
+/* Output the kernel did not take at once: an owned copy, or a shared payload with the
+ * frame head that goes before it. iov[first..niov) is what is left to write. */
+struct conn_write {
+    conn_write_t *next;
     char *owned;
     rbuf_t *shared;
+    struct iovec iov[2];
+    uint8_t first, niov;
     uint8_t head[16];
-} conn_write_t;
+};
+
+/* Writes gathered into one system call when the output queue drains. */
+#define FLUSH_IOV_MAX 64
+
+/* writev without SIGPIPE, whatever the process does with that signal. */
+static ssize_t send_iov(int fd, struct iovec *iov, size_t n)
+{
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
+    ssize_t r;
+    do {
+        r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
 
 static void conn_begin_close(http_conn_t *c);
 static void conn_arm_timer(http_conn_t *c);
 static void conn_flush_responses(http_conn_t *c);
 static void conn_process_input(http_conn_t *c, const char *data, size_t len);
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void conn_on_input(http_conn_t *c, ssize_t nread, const char *data);
 
 static int conn_output_full(const http_conn_t *c)
 {
     /* Answers waiting past this pause reading: a client that pipelines requests
      * without reading the answers cannot grow our memory. */
-    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) >
-           c->server->limits.max_queued_output;
+    return c->out_bytes > c->server->limits.max_queued_output;
 }
 
 static void conn_maybe_resume(http_conn_t *c);
 
+/* Registers in the server's epoll set what the connection waits for now: input while
+ * reading, writability while output is queued. Unregistered when it waits for nothing, so
+ * a dead peer cannot report errors on every loop turn. A failure closes the connection. */
+static void conn_update_events(http_conn_t *c)
+{
+    if (c->closing) return;
+    uint32_t want = (c->reading ? EPOLLIN : 0) | (c->out_head ? EPOLLOUT : 0);
+    if (want == c->events) return;
+    iopoll_t *io = &c->server->io;
+    int r = 0;
+    if (!want)
+        iopoll_del(io, c->fd);
+    else if (!c->events)
+        r = iopoll_add(io, c->fd, want, c);
+    else
+        r = iopoll_mod(io, c->fd, want, c);
+    if (r != 0) {
+        log_debug("http", "%s: cannot poll the socket: %s", REMOTE(c), uv_strerror(r));
+        conn_begin_close(c);
+        return;
+    }
+    c->events = want;
+}
+
 static void conn_read_stop(http_conn_t *c)
 {
-    uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
+    conn_update_events(c);
 }
 
 /* Starts reading unless already reading; a failure closes the connection. */
 static void conn_read_start(http_conn_t *c)
 {
     if (c->reading || c->closing) return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, http_server_alloc, on_read) != 0) {
-        conn_begin_close(c);
-        return;
-    }
     c->reading = 1;
+    conn_update_events(c);
 }
 
 /* ---------------------------------------------------------------- requests */
@@ -322,20 +365,33 @@ static int on_message_complete(llhttp_t *p)
 
 /* ---------------------------------------------------------------- writes */
 
-static void on_write_done(uv_write_t *w, int status)
+static void conn_write_free(conn_write_t *cw)
 {
-    conn_write_t *cw = (conn_write_t *)w;
-    http_conn_t *c = cw->conn;
     free(cw->owned);
     rbuf_unref(cw->shared);
     free(cw);
-    c->writes_in_flight--;
-    if (c->closing) return;
-    if (status < 0) {
-        log_debug("http", "write to %s failed: %s", REMOTE(c), uv_strerror(status));
-        conn_begin_close(c);
-        return;
+}
+
+/* Drops the output queue (the connection is closing: nothing more will be written). */
+static void conn_output_clear(http_conn_t *c)
+{
+    while (c->out_head) {
+        conn_write_t *cw = c->out_head;
+        c->out_head = cw->next;
+        conn_write_free(cw);
     }
+    c->out_tail = NULL;
+    c->out_bytes = 0;
+    c->writes_in_flight = 0;
+}
+
+static void conn_half_close(http_conn_t *c);
+
+/* After queued output went out: what waited for it (a close, a half-close, a parser paused
+ * by full output) goes on, and the idle deadline restarts. */
+static void conn_output_progressed(http_conn_t *c)
+{
+    if (c->closing) return;
     if (c->writes_in_flight == 0 && c->close_when_flushed) {
         conn_begin_close(c);
         return;
@@ -344,47 +400,84 @@ static void on_write_done(uv_write_t *w, int status)
     if (c->http && c->http->paused && !conn_output_full(c)) conn_maybe_resume(c);
 }
 
-static void conn_queue_write(http_conn_t *c, conn_write_t *cw, uv_buf_t *bufs, unsigned nbufs)
+/* The socket is writable: as much of the queue as the kernel takes, in one writev. */
+static void conn_flush(http_conn_t *c)
 {
-    cw->conn = c;
-    if (c->closing) {
-        free(cw->owned);
-        rbuf_unref(cw->shared);
-        free(cw);
+    struct iovec iov[FLUSH_IOV_MAX];
+    int n = 0;
+    for (conn_write_t *cw = c->out_head; cw && n < FLUSH_IOV_MAX; cw = cw->next)
+        for (unsigned i = cw->first; i < cw->niov && n < FLUSH_IOV_MAX; i++)
+            iov[n++] = cw->iov[i];
+    ssize_t w = send_iov(c->fd, iov, (size_t)n);
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        log_debug("http", "write to %s failed: %s", REMOTE(c), strerror(errno));
+        conn_begin_close(c);
         return;
     }
-    c->writes_in_flight++;
-    int r = uv_write(&cw->req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write_done);
-    if (r < 0) {
+    size_t left = (size_t)w;
+    c->out_bytes -= left;
+    while (c->out_head) {
+        conn_write_t *cw = c->out_head;
+        while (cw->first < cw->niov && left >= cw->iov[cw->first].iov_len)
+            left -= cw->iov[cw->first++].iov_len;
+        if (cw->first < cw->niov) {
+            cw->iov[cw->first].iov_base = (char *)cw->iov[cw->first].iov_base + left;
+            cw->iov[cw->first].iov_len -= left;
+            break;
+        }
+        c->out_head = cw->next;
+        if (!c->out_head) c->out_tail = NULL;
         c->writes_in_flight--;
-        free(cw->owned);
-        rbuf_unref(cw->shared);
-        free(cw);
-        log_debug("http", "write to %s refused: %s", REMOTE(c), uv_strerror(r));
-        conn_begin_close(c);
+        conn_write_free(cw);
     }
+    conn_update_events(c);
+    conn_output_progressed(c);
+}
+
+/* Queues what conn_try_write left of bufs (cw holds the memory they point into). */
+static void conn_queue_write(http_conn_t *c, conn_write_t *cw, const struct iovec *bufs,
+                             unsigned nbufs)
+{
+    if (c->closing) {
+        conn_write_free(cw);
+        return;
+    }
+    cw->first = 0;
+    cw->niov = (uint8_t)nbufs;
+    for (unsigned i = 0; i < nbufs; i++) {
+        cw->iov[i] = bufs[i];
+        c->out_bytes += bufs[i].iov_len;
+    }
+    if (c->out_tail)
+        c->out_tail->next = cw;
+    else
+        c->out_head = cw;
+    c->out_tail = cw;
+    c->writes_in_flight++;
+    conn_update_events(c);
 }
 
 /* Writes what the kernel takes right now when nothing is queued before it: the common
  * case of a broadcast then costs one writev and no allocation, epoll change or callback.
  * Returns the bytes written (bufs are advanced past them), or -1 after closing on error. */
-static ssize_t conn_try_write(http_conn_t *c, uv_buf_t *bufs, unsigned *nbufs)
+static ssize_t conn_try_write(http_conn_t *c, struct iovec *bufs, unsigned *nbufs)
 {
     if (c->writes_in_flight || c->closing) return 0;
-    int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, *nbufs);
-    if (r == UV_EAGAIN || r == UV_ENOSYS) return 0;
+    ssize_t r = send_iov(c->fd, bufs, *nbufs);
     if (r < 0) {
-        log_debug("http", "write to %s failed: %s", REMOTE(c), uv_strerror(r));
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        log_debug("http", "write to %s failed: %s", REMOTE(c), strerror(errno));
         conn_begin_close(c);
         return -1;
     }
     size_t left = (size_t)r;
     unsigned first = 0;
-    while (first < *nbufs && left >= bufs[first].len)
-        left -= bufs[first++].len;
+    while (first < *nbufs && left >= bufs[first].iov_len)
+        left -= bufs[first++].iov_len;
     if (first < *nbufs) {
-        bufs[first].base += left;
-        bufs[first].len -= left;
+        bufs[first].iov_base = (char *)bufs[first].iov_base + left;
+        bufs[first].iov_len -= left;
     }
     memmove(bufs, bufs + first, (*nbufs - first) * sizeof(*bufs));
     *nbufs -= first;
@@ -393,7 +486,7 @@ static ssize_t conn_try_write(http_conn_t *c, uv_buf_t *bufs, unsigned *nbufs)
 
 static void conn_write_owned(http_conn_t *c, char *data, size_t len)
 {
-    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    struct iovec b = {data, len};
     unsigned n = 1;
     if (conn_try_write(c, &b, &n) < 0 || n == 0) {
         free(data);
@@ -407,31 +500,31 @@ static void conn_write_owned(http_conn_t *c, char *data, size_t len)
 void http_conn_write(http_conn_t *c, const void *data, size_t len)
 {
     if (c->closing || len == 0) return;
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    struct iovec b = {(void *)data, len};
     unsigned n = 1;
     if (conn_try_write(c, &b, &n) < 0 || n == 0) return;
     /* Only what the kernel did not take is copied. */
-    conn_write_owned(c, xmemdup0(b.base, b.len), b.len);
+    conn_write_owned(c, xmemdup0(b.iov_base, b.iov_len), b.iov_len);
 }
 
 void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload)
 {
     if (c->closing) return;
-    uv_buf_t bufs[2];
+    struct iovec bufs[2];
     unsigned n = 0;
     uint8_t head_copy[16];
     if (head_len > sizeof(head_copy)) head_len = sizeof(head_copy);
     if (head_len) {
         memcpy(head_copy, head, head_len);
-        bufs[n++] = uv_buf_init((char *)head_copy, (unsigned)head_len);
+        bufs[n++] = (struct iovec){head_copy, head_len};
     }
-    bufs[n++] = uv_buf_init(payload->data, (unsigned)payload->len);
+    bufs[n++] = (struct iovec){payload->data, payload->len};
     if (conn_try_write(c, bufs, &n) < 0 || n == 0) return;
-    /* The rest waits in a write request that holds the payload and the unsent head. */
+    /* The rest waits in the queue, holding the payload and the unsent head. */
     conn_write_t *cw = xcalloc(1, sizeof(*cw));
     if (n == 2) {
-        memcpy(cw->head, bufs[0].base, bufs[0].len);
-        bufs[0].base = (char *)cw->head;
+        memcpy(cw->head, bufs[0].iov_base, bufs[0].iov_len);
+        bufs[0].iov_base = cw->head;
     }
     cw->shared = rbuf_ref(payload);
     conn_queue_write(c, cw, bufs, n);
@@ -439,7 +532,7 @@ void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, r
 
 size_t http_conn_pending_bytes(const http_conn_t *c)
 {
-    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    return c->out_bytes;
 }
 
 const char *http_conn_remote_addr(const http_conn_t *c, char out[HTTP_ADDR_MAX])
@@ -471,9 +564,9 @@ static void conn_handle_closed(http_conn_t *c)
     free(c);
 }
 
-static void on_tcp_closed(uv_handle_t *h)
+void http_conn_reap(http_conn_t *c)
 {
-    conn_handle_closed(h->data);
+    conn_handle_closed(c);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -503,19 +596,21 @@ static void conn_timer_release(http_conn_t *c)
     c->timer = NULL;
 }
 
+/* Closes the socket now (what is queued is dropped); the memory goes from the server's
+ * reaper, outside every callback that may still hold the connection, once the timer has
+ * closed too. */
 static void conn_begin_close(http_conn_t *c)
 {
     if (c->closing) return;
+    c->reading = 0;
+    if (c->events) iopoll_del(&c->server->io, c->fd);
+    c->events = 0;
     c->closing = 1;
-    conn_read_stop(c);
+    close(c->fd);
+    c->fd = -1;
+    conn_output_clear(c);
     conn_timer_release(c);
-    uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
-}
-
-static void on_linger_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    (void)buf;
-    if (nread < 0) conn_begin_close(stream->data);
+    http_server_conn_reap_later(c->server, c);
 }
 
 static void on_linger_timeout(uv_timer_t *t)
@@ -523,26 +618,25 @@ static void on_linger_timeout(uv_timer_t *t)
     conn_begin_close(t->data);
 }
 
-static void on_shutdown_done(uv_shutdown_t *req, int status)
+/* Our side is done: FIN after the last byte queued, then reading on (and dropping the
+ * input) until the peer closes or briefly, so it sees our last response instead of a
+ * reset caused by unread input. */
+static void conn_half_close(http_conn_t *c)
 {
-    http_conn_t *c = req->data;
-    free(req);
-    (void)status;
-    if (c->closing) return;
-    /* Reading on until the peer closes (or briefly) lets it see our last response
-     * instead of a reset caused by unread input. */
-    conn_read_stop(c);
-    if (uv_read_start((uv_stream_t *)&c->tcp, http_server_alloc, on_linger_read) != 0) {
+    if (shutdown(c->fd, SHUT_WR) != 0) {
         conn_begin_close(c);
         return;
     }
+    c->lingering = 1;
+    conn_read_start(c);
+    if (c->closing) return;
     uv_timer_start(conn_timer(c), on_linger_timeout, c->server->limits.linger_ms, 0);
 }
 
 /* Closes after the last write, with a half-close and a short linger. */
 static void conn_graceful_close(http_conn_t *c)
 {
-    if (c->closing) return;
+    if (c->closing || c->lingering) return;
     if (c->writes_in_flight) {
         c->close_when_flushed = 1;
         conn_read_stop(c);
@@ -552,12 +646,8 @@ static void conn_graceful_close(http_conn_t *c)
         return;
     }
     if (c->timer) uv_timer_stop(c->timer);
-    uv_shutdown_t *req = xcalloc(1, sizeof(*req));
-    req->data = c;
-    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
-        free(req);
-        conn_begin_close(c);
-    }
+    conn_read_stop(c);
+    conn_half_close(c);
 }
 
 void http_conn_close(http_conn_t *c, int abort)
@@ -750,25 +840,58 @@ static void conn_peer_finished(http_conn_t *c)
         conn_graceful_close(c);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+/* nread bytes of input at data, 0 at end of input, or a negative errno. */
+static void conn_on_input(http_conn_t *c, ssize_t nread, const char *data)
 {
-    http_conn_t *c = stream->data;
-    if (nread == UV_EOF && c->http && !c->closing) {
+    if (nread == 0 && c->http && !c->closing) {
         conn_peer_finished(c);
         return;
     }
-    if (nread < 0) {
-        if (nread != UV_EOF)
-            log_debug("http", "%s: read error: %s", REMOTE(c), uv_strerror((int)nread));
+    if (nread <= 0) {
+        if (nread < 0) log_debug("http", "%s: read error: %s", REMOTE(c), uv_strerror((int)nread));
         conn_begin_close(c);
         return;
     }
-    if (nread == 0) return;
     if (c->raw) {
-        c->raw->on_data(c->raw_user, buf->base, (size_t)nread);
+        c->raw->on_data(c->raw_user, data, (size_t)nread);
         return;
     }
-    conn_process_input(c, buf->base, (size_t)nread);
+    conn_process_input(c, data, (size_t)nread);
+}
+
+/* Reads per readiness event at most while the buffer comes back full (the set is
+ * level-triggered: what is left is reported again next turn). */
+#define READS_PER_EVENT 4
+
+static void conn_readable(http_conn_t *c)
+{
+    http_server_t *s = c->server;
+    for (int i = 0; i < READS_PER_EVENT && c->reading && !c->closing; i++) {
+        ssize_t n;
+        do {
+            n = read(c->fd, s->read_buffer, sizeof(s->read_buffer));
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (c->lingering) {
+            if (n <= 0) conn_begin_close(c); /* the peer closed (or reset): done */
+            continue;
+        }
+        /* Reads happen one at a time on the loop thread, and each is consumed before the
+         * next starts, so one buffer serves every connection. */
+        conn_on_input(c, n < 0 ? -errno : n, s->read_buffer);
+        if (n < (ssize_t)sizeof(s->read_buffer)) return;
+    }
+}
+
+void http_conn_io(http_server_t *s, http_conn_t *c, uint32_t events)
+{
+    (void)s;
+    if (c->closing) return; /* closed earlier in this batch */
+    /* An error or hang-up surfaces through the read or write it makes fail. */
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+        if (c->reading) conn_readable(c);
+    }
+    if (!c->closing && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && c->out_head) conn_flush(c);
 }
 
 /* ---------------------------------------------------------------- responses */
@@ -987,38 +1110,31 @@ http_conn_t *http_upgrade(http_request_t *req, const char *head, size_t head_len
 
 /* ---------------------------------------------------------------- accept */
 
-static void remote_address(http_conn_t *c)
+static void remote_address(http_conn_t *c, const struct sockaddr *peer)
 {
-    struct sockaddr_storage addr;
-    int len = sizeof(addr);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) != 0) return;
-    if (addr.ss_family == AF_INET) {
+    if (peer->sa_family == AF_INET) {
         c->remote_family = AF_INET;
-        memcpy(c->remote_addr, &((struct sockaddr_in *)&addr)->sin_addr, 4);
-    } else if (addr.ss_family == AF_INET6) {
+        memcpy(c->remote_addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+    } else if (peer->sa_family == AF_INET6) {
         c->remote_family = AF_INET6;
-        memcpy(c->remote_addr, &((struct sockaddr_in6 *)&addr)->sin6_addr, 16);
+        memcpy(c->remote_addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
     }
 }
 
-void http_conn_accept(http_server_t *s)
+void http_conn_accept(http_server_t *s, int fd, const struct sockaddr *peer)
 {
     http_conn_t *c = xcalloc(1, sizeof(*c));
     c->server = s;
-    uv_tcp_init(s->loop, &c->tcp);
-    c->tcp.data = c;
-    c->handles = 1;
+    c->fd = fd;
+    c->handles = 1; /* the socket; the timer adds itself */
     conn_timer(c);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
-        conn_begin_close(c);
-        return;
-    }
-    remote_address(c);
-    uv_tcp_nodelay(&c->tcp, 1);
+    remote_address(c, peer);
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     c->http = parse_state_new(c);
     if (s->nconns > s->limits.max_connections || s->shutting_down) {
         log_warn("http", "refusing connection from %s: %zu connections (limit %zu)", REMOTE(c),

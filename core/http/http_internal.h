@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "http/http.h"
+#include "http/iopoll.h"
 
 #define HTTP_READ_BUFFER_SIZE 65536
 
@@ -60,30 +61,42 @@ typedef struct http_parse_state {
     const char *error_message;
 } http_parse_state_t;
 
+typedef struct conn_write conn_write_t; /* queued output, private to http_conn.c */
+
 /* An upgraded connection lives as long as its user, so every byte here is per-connection
- * memory: the peer's address is kept binary and formatted only when asked for. */
+ * memory: the socket is a bare descriptor in the server's epoll set (iopoll.h) instead of a
+ * 248-byte libuv handle, and the peer's address is kept binary. */
 struct http_conn {
-    uv_tcp_t tcp;
+    int fd;            /* -1 once closed */
+    uint32_t events;   /* EPOLLIN/EPOLLOUT registered in the server's set, 0 = none */
     uv_timer_t *timer; /* HTTP timeouts; released once upgraded (memory) */
     http_server_t *server;
-    http_conn_t *prev, *next;
+    http_conn_t *prev, *next;        /* the server's connections */
+    http_conn_t *next_closed;        /* closed, waiting to be freed (http_server.c) */
     http_parse_state_t *http;        /* NULL once upgraded */
     const http_raw_callbacks_t *raw; /* set once upgraded */
     void *raw_user;
     buf_t *upgrade_leftover; /* bytes that followed the upgrade request, until delivered */
-    uint32_t writes_in_flight;
-    uint8_t handles;       /* libuv handles still open (tcp, timer) */
-    uint8_t remote_family; /* 0 unknown, AF_INET or AF_INET6 */
+    conn_write_t *out_head, *out_tail; /* what the kernel has not taken yet, in order */
+    size_t out_bytes;
+    uint32_t writes_in_flight; /* entries in the output queue */
+    uint8_t handles;           /* still open: the socket, the timer */
+    uint8_t remote_family;     /* 0 unknown, AF_INET or AF_INET6 */
     uint8_t remote_addr[16];
-    unsigned closing : 1; /* uv_close called */
+    unsigned closing : 1; /* the socket is closed; freed once the timer is too */
     unsigned close_when_flushed : 1;
     unsigned reading : 1;
+    unsigned lingering : 1; /* half-closed by us: input is read and dropped */
     unsigned shutdown_notified : 1;
 };
 
 struct http_server {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    int listen_fd;           /* -1 when not listening */
+    iopoll_t io;             /* the listener and every connection */
+    uv_idle_t reaper;        /* frees closed connections outside any callback of theirs */
+    uv_timer_t accept_pause; /* out of descriptors: the listener rests a moment */
+    http_conn_t *closed;     /* closed connections to free */
     uv_timer_t grace_timer;
     http_limits_t limits;
     http_handler_fn handler;
@@ -94,7 +107,7 @@ struct http_server {
     int port;
     unsigned listening : 1;
     unsigned shutting_down : 1;
-    unsigned handles_open; /* listener + grace timer, for shutdown */
+    unsigned handles_open; /* io, reaper, accept pause and grace timer, for shutdown */
     void (*shutdown_done)(void *user);
     void *shutdown_user;
     time_t date_second;
@@ -105,12 +118,17 @@ struct http_server {
 };
 
 /* http_conn.c */
-void http_conn_accept(http_server_t *s);
+void http_conn_accept(http_server_t *s, int fd, const struct sockaddr *peer);
+/* The events of one registered socket (iopoll callback): the listener or a connection. */
+void http_conn_io(http_server_t *s, http_conn_t *c, uint32_t events);
+/* Finishes a closed connection (from the reaper). */
+void http_conn_reap(http_conn_t *c);
 void http_conn_shutdown(http_conn_t *c);
 void http_conn_force_close(http_conn_t *c);
 /* http_server.c */
-void http_server_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 void http_server_conn_closed(http_server_t *s, http_conn_t *c);
+/* Queues a connection whose socket was closed, to be freed from the reaper. */
+void http_server_conn_reap_later(http_server_t *s, http_conn_t *c);
 const char *http_server_date(http_server_t *s);
 /* http_response.c */
 void http_response_serialize(http_request_t *req, int status, const char *content_type,

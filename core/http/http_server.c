@@ -1,8 +1,17 @@
 /* http_server.c - the listening socket, the set of connections, and the
- * graceful shutdown that drains them. */
+ * graceful shutdown that drains them.
+ *
+ * The listener and every connection are bare descriptors in one epoll set (iopoll.h);
+ * the server's own libuv handles are that set's poll handle, the reaper that frees closed
+ * connections, the accept pause and the grace timer. */
+#define _GNU_SOURCE /* accept4 */
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -29,25 +38,83 @@ http_server_t *http_server_new(uv_loop_t *loop, const http_limits_t *limits,
     s->limits = *limits;
     s->handler = handler;
     s->handler_user = user;
+    s->listen_fd = -1;
     return s;
 }
 
-void http_server_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+/* Connections accepted per loop turn at most, so a connection storm cannot starve the
+ * connections already open. */
+#define ACCEPT_BATCH 128
+/* How long the listener rests when the process is out of descriptors (the listener is
+ * level-triggered: retrying at once would spin). */
+#define ACCEPT_PAUSE_MS 100
+
+static void on_accept_resume(uv_timer_t *t)
 {
-    (void)suggested;
-    http_conn_t *c = handle->data;
-    buf->base = c->server->read_buffer;
-    buf->len = sizeof(c->server->read_buffer);
+    http_server_t *s = t->data;
+    if (s->listen_fd >= 0) iopoll_add(&s->io, s->listen_fd, EPOLLIN, s);
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+static void accept_ready(http_server_t *s)
 {
-    http_server_t *s = listener->data;
-    if (status < 0) {
-        log_warn("http", "accept failed: %s", uv_strerror(status));
+    for (int i = 0; i < ACCEPT_BATCH && s->listen_fd >= 0; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd =
+            accept4(s->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            http_conn_accept(s, fd, (const struct sockaddr *)&peer);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        log_warn("http", "accept failed: %s", strerror(errno));
+        iopoll_del(&s->io, s->listen_fd);
+        uv_timer_start(&s->accept_pause, on_accept_resume, ACCEPT_PAUSE_MS, 0);
         return;
     }
-    http_conn_accept(s);
+}
+
+static void on_io(void *user, void *ptr, uint32_t events)
+{
+    http_server_t *s = user;
+    if (ptr == s)
+        accept_ready(s);
+    else
+        http_conn_io(s, ptr, events);
+}
+
+static void on_reap(uv_idle_t *h)
+{
+    http_server_t *s = h->data;
+    while (s->closed) {
+        http_conn_t *c = s->closed;
+        s->closed = c->next_closed;
+        http_conn_reap(c);
+    }
+    if (!uv_is_closing((uv_handle_t *)h)) uv_idle_stop(h);
+}
+
+void http_server_conn_reap_later(http_server_t *s, http_conn_t *c)
+{
+    c->next_closed = s->closed;
+    s->closed = c;
+    uv_idle_start(&s->reaper, on_reap);
+}
+
+/* A listening socket on (host, port); returns it or a negative errno. */
+static int listen_socket(const struct sockaddr *addr, socklen_t addr_len)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        bind(fd, addr, addr_len) != 0 || listen(fd, 1024) != 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    return fd;
 }
 
 int http_server_listen(http_server_t *s, const char *host, int port, char *err, size_t err_size)
@@ -58,13 +125,8 @@ int http_server_listen(http_server_t *s, const char *host, int port, char *err, 
         snprintf(err, err_size, "server already listening");
         return UV_EALREADY;
     }
-    /* The handles exist from here on and are closed by http_server_shutdown(). */
-    uv_tcp_init(s->loop, &s->listener);
-    uv_timer_init(s->loop, &s->grace_timer);
-    s->listener.data = s;
-    s->grace_timer.data = s;
-    s->handles_open = 2;
-    if (strchr(host, ':'))
+    int v6 = strchr(host, ':') != NULL;
+    if (v6)
         r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
     else
         r = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
@@ -72,15 +134,34 @@ int http_server_listen(http_server_t *s, const char *host, int port, char *err, 
         snprintf(err, err_size, "invalid listen address %s: %s", host, uv_strerror(r));
         return r;
     }
-    r = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
-    if (r == 0) r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+    int fd = listen_socket((const struct sockaddr *)&addr,
+                           v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    if (fd < 0) {
+        snprintf(err, err_size, "cannot listen on %s:%d: %s", host, port, uv_strerror(fd));
+        return fd;
+    }
+    r = iopoll_init(&s->io, s->loop, on_io, s);
+    if (r == 0) {
+        r = iopoll_add(&s->io, fd, EPOLLIN, s);
+        if (r != 0) iopoll_close(&s->io, NULL);
+    }
     if (r != 0) {
-        snprintf(err, err_size, "cannot listen on %s:%d: %s", host, port, uv_strerror(r));
+        close(fd);
+        snprintf(err, err_size, "cannot poll the listener: %s", uv_strerror(r));
         return r;
     }
+    /* The handles exist from here on and are closed by http_server_shutdown(). */
+    s->listen_fd = fd;
+    uv_idle_init(s->loop, &s->reaper);
+    uv_timer_init(s->loop, &s->accept_pause);
+    uv_timer_init(s->loop, &s->grace_timer);
+    s->reaper.data = s;
+    s->accept_pause.data = s;
+    s->grace_timer.data = s;
+    s->handles_open = 4;
     struct sockaddr_storage bound;
-    int len = sizeof(bound);
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    socklen_t len = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &len);
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
     s->listening = 1;
@@ -129,6 +210,25 @@ static void on_server_handle_closed(uv_handle_t *h)
     maybe_shutdown_done(s);
 }
 
+static void on_io_closed(uv_handle_t *h)
+{
+    iopoll_t *io = h->data;
+    http_server_t *s = io->user;
+    s->handles_open--;
+    maybe_shutdown_done(s);
+}
+
+/* Once shutting down with no connection left: the server's own handles go. */
+static void close_server_handles(http_server_t *s)
+{
+    if (uv_is_closing((uv_handle_t *)&s->grace_timer)) return;
+    uv_close((uv_handle_t *)&s->grace_timer, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->accept_pause, on_server_handle_closed);
+    uv_idle_stop(&s->reaper);
+    uv_close((uv_handle_t *)&s->reaper, on_server_handle_closed);
+    iopoll_close(&s->io, on_io_closed);
+}
+
 void http_server_conn_closed(http_server_t *s, http_conn_t *c)
 {
     if (c->prev)
@@ -137,8 +237,7 @@ void http_server_conn_closed(http_server_t *s, http_conn_t *c)
         s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
-    if (s->shutting_down && s->nconns == 0 && !uv_is_closing((uv_handle_t *)&s->grace_timer))
-        uv_close((uv_handle_t *)&s->grace_timer, on_server_handle_closed);
+    if (s->shutting_down && s->nconns == 0) close_server_handles(s);
     maybe_shutdown_done(s);
 }
 
@@ -160,7 +259,10 @@ void http_server_shutdown(http_server_t *s, uint64_t grace_ms, void (*done)(void
         done(user);
         return;
     }
-    uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    iopoll_del(&s->io, s->listen_fd);
+    close(s->listen_fd);
+    s->listen_fd = -1;
+    uv_timer_stop(&s->accept_pause);
     /* Each connection may unlink itself from the list while we walk it. */
     for (http_conn_t *c = s->conns, *next; c; c = next) {
         next = c->next;
@@ -169,7 +271,7 @@ void http_server_shutdown(http_server_t *s, uint64_t grace_ms, void (*done)(void
     if (s->nconns)
         uv_timer_start(&s->grace_timer, on_grace_expired, grace_ms, 0);
     else
-        uv_close((uv_handle_t *)&s->grace_timer, on_server_handle_closed);
+        close_server_handles(s);
 }
 
 void http_server_free(http_server_t *s)
