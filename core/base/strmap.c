@@ -63,17 +63,10 @@ void strmap_init(strmap_t *m)
     m->k1 = key[1];
 }
 
-void strmap_init_borrowed(strmap_t *m)
-{
-    strmap_init(m);
-    m->borrowed = 1;
-}
-
 void strmap_free(strmap_t *m)
 {
-    if (!m->borrowed)
-        for (size_t i = 0; i < m->cap; i++)
-            free(m->slots[i].key);
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
     free(m->slots);
     m->slots = NULL;
     m->cap = m->count = 0;
@@ -125,7 +118,7 @@ void *strmap_put(strmap_t *m, const char *key, size_t len, void *value)
         e->value = value;
         return old;
     }
-    e->key = m->borrowed ? (char *)key : xmemdup0(key, len);
+    e->key = xmemdup0(key, len);
     e->len = (uint32_t)len;
     e->hash = hash;
     e->value = value;
@@ -141,7 +134,7 @@ void *strmap_remove(strmap_t *m, const char *key, size_t len)
     size_t i = find_slot(m, key, len, hash);
     if (!m->slots[i].key) return NULL;
     void *value = m->slots[i].value;
-    if (!m->borrowed) free(m->slots[i].key);
+    free(m->slots[i].key);
     m->slots[i].key = NULL;
     m->count--;
     /* Backward shift: pull later members of the probe run into the hole. */

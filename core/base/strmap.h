@@ -2,20 +2,18 @@
  *
  * Open addressing with linear probing and backward-shift deletion (no
  * tombstones), keyed SipHash with a per-map random key so clients cannot
- * choose colliding keys. The map copies keys (or, when made with
- * strmap_init_borrowed, points at keys its values hold) and never owns values. It
+ * choose colliding keys. The map copies keys and never owns values. It
  * grows at 3/4 load and shrinks when mostly empty, so a map that empties gives its
- * memory back. */
+ * memory back. Maps of per-connection objects that hold their own key use objmap.h,
+ * whose slots are a third of these. */
 #ifndef IOGATE_STRMAP_H
 #define IOGATE_STRMAP_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* 24 bytes: the maps of connections (sessions, sockets, rooms) hold one slot per
- * connection or more, so a slot's size is per-connection memory. */
 typedef struct strmap_entry {
-    char *key; /* owned copy, NUL-terminated (or borrowed); NULL for an empty slot */
+    char *key; /* owned copy, NUL-terminated; NULL for an empty slot */
     void *value;
     uint32_t len;  /* keys are shorter than 4 GiB (callers bound them far lower) */
     uint32_t hash; /* low 32 bits of the key's SipHash: the home slot and a quick compare */
@@ -26,14 +24,9 @@ typedef struct strmap {
     size_t cap; /* 0 or a power of two */
     size_t count;
     uint64_t k0, k1; /* hash key */
-    int borrowed;    /* keys are the caller's (see strmap_init_borrowed) */
 } strmap_t;
 
 void strmap_init(strmap_t *m);
-/* A map that stores the key pointers it is given instead of copies: the caller keeps
- * each key alive and unchanged while it is in the map (typically the key is a field of
- * the value). Saves an allocation per entry for maps of many small objects. */
-void strmap_init_borrowed(strmap_t *m);
 /* Frees the keys and slots; values are the caller's. */
 void strmap_free(strmap_t *m);
 void *strmap_get(const strmap_t *m, const char *key, size_t len);

@@ -17,7 +17,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/random.h"
-#include "base/strmap.h"
+#include "base/objmap.h"
 #include "base/timerheap.h"
 #include "eio/eio_packet.h"
 #include "http/url.h"
@@ -85,7 +85,7 @@ struct eio_server {
     size_t ncors;
     eio_callbacks_t cb;
     void *user;
-    strmap_t sessions;
+    objmap_t sessions; /* by sid */
     eio_stats_t stats;
     /* Every session's next deadline in one heap under one libuv timer, and sessions
      * freed from a check handle once no callback can still hold them. Both handles
@@ -108,6 +108,12 @@ static void ws_close(eio_ws_t *ws, int code, const char *reason);
 
 /* ------------------------------------------------------------------ server */
 
+static const char *session_key(const void *obj, size_t *len)
+{
+    *len = EIO_SID_LEN;
+    return ((const eio_socket_t *)obj)->sid;
+}
+
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const eio_callbacks_t *cb,
                              void *user)
 {
@@ -124,7 +130,7 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const e
     srv->opts.cors_origins = NULL;
     srv->cb = *cb;
     srv->user = user;
-    strmap_init_borrowed(&srv->sessions); /* keys are the sessions' own sid */
+    objmap_init(&srv->sessions, session_key);
     timerheap_init(&srv->deadlines);
     srv->pkt_ping = rbuf_new("2", 1);
     srv->pkt_noop = rbuf_new("6", 1);
@@ -137,11 +143,11 @@ void eio_server_close_all(eio_server_t *srv)
 {
     srv->shutting_down = 1;
     /* Closing removes entries: collect first. */
-    size_t n = strmap_count(&srv->sessions), pos = 0, i = 0;
+    size_t n = objmap_count(&srv->sessions), pos = 0, i = 0;
     eio_socket_t **all = xcalloc(n ? n : 1, sizeof(*all));
-    const strmap_entry_t *e;
-    while ((e = strmap_next(&srv->sessions, &pos)) && i < n)
-        all[i++] = e->value;
+    eio_socket_t *s;
+    while ((s = objmap_next(&srv->sessions, &pos)) && i < n)
+        all[i++] = s;
     for (size_t j = 0; j < i; j++)
         session_close(all[j], "server shutting down", BY_SERVER);
     free(all);
@@ -173,11 +179,11 @@ void eio_server_free(eio_server_t *srv)
     }
     /* Sessions still closing (waiting for a last poll) when the loop stopped. */
     size_t pos = 0;
-    const strmap_entry_t *e;
-    while ((e = strmap_next(&srv->sessions, &pos)))
-        session_free(e->value);
+    eio_socket_t *s;
+    while ((s = objmap_next(&srv->sessions, &pos)))
+        session_free(s);
     timerheap_free(&srv->deadlines);
-    strmap_free(&srv->sessions);
+    objmap_free(&srv->sessions);
     rbuf_unref(srv->pkt_ping);
     rbuf_unref(srv->pkt_noop);
     rbuf_unref(srv->pkt_close);
@@ -200,7 +206,7 @@ int eio_server_matches(const eio_server_t *srv, http_request_t *req)
 
 size_t eio_server_session_count(const eio_server_t *srv)
 {
-    return strmap_count(&srv->sessions);
+    return objmap_count(&srv->sessions);
 }
 
 const eio_stats_t *eio_server_stats(const eio_server_t *srv)
@@ -396,7 +402,7 @@ static void session_destroy(eio_socket_t *s)
 {
     if (s->state == STATE_CLOSED) return;
     s->state = STATE_CLOSED;
-    strmap_remove(&s->srv->sessions, s->sid, EIO_SID_LEN);
+    objmap_remove(&s->srv->sessions, s->sid, EIO_SID_LEN);
     if (s->poll) {
         http_request_t *req = s->poll;
         s->poll = NULL;
@@ -541,10 +547,10 @@ static eio_socket_t *session_new(eio_server_t *srv, http_request_t *req, int tra
     s->transport = (uint8_t)transport;
     do {
         random_id(s->sid, EIO_SID_LEN);
-    } while (strmap_get(&srv->sessions, s->sid, EIO_SID_LEN));
+    } while (objmap_get(&srv->sessions, s->sid, EIO_SID_LEN));
     timerheap_node_init(&s->deadline);
     server_handles_init(srv);
-    strmap_put(&srv->sessions, s->sid, EIO_SID_LEN, s);
+    objmap_add(&srv->sessions, s);
     srv->stats.sessions_opened++;
 
     buf_t open = BUF_INIT;
@@ -1068,7 +1074,7 @@ void eio_server_handle(eio_server_t *srv, http_request_t *req)
     if (!(is_ws && srv->opts.allow_websocket) && !(is_polling && srv->opts.allow_polling)) {
         err = ERR_UNKNOWN_TRANSPORT;
     } else if (sid) {
-        s = strmap_get(&srv->sessions, sid, strlen(sid));
+        s = objmap_get(&srv->sessions, sid, strlen(sid));
         if (!s || s->state == STATE_CLOSED)
             err = ERR_UNKNOWN_SID;
         else if (!upgrade && (s->transport == TRANSPORT_WEBSOCKET ? !is_ws : !is_polling))

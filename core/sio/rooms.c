@@ -149,7 +149,7 @@ static void personal_set(rooms_t *r, rooms_member_t *m, int in)
 {
     size_t len;
     const char *name = personal_name(r, m, &len);
-    int shared = strmap_get(&r->map, name, len) != NULL;
+    int shared = objmap_get(&r->map, name, len) != NULL;
     m->in_personal = (uint8_t)in;
     if (in) {
         r->npersonal++;
@@ -162,9 +162,16 @@ static void personal_set(rooms_t *r, rooms_member_t *m, int in)
 
 /* ---- registry ---- */
 
+static const char *room_key(const void *obj, size_t *len)
+{
+    const rooms_room_t *room = obj;
+    *len = room->len;
+    return room->name;
+}
+
 void rooms_init(rooms_t *r)
 {
-    strmap_init_borrowed(&r->map);
+    objmap_init(&r->map, room_key);
     list_init(&r->members);
     r->nmembers = 0;
     r->epoch = 0;
@@ -185,8 +192,8 @@ void rooms_free(rooms_t *r)
     assert(!r->walking);
     while (r->members.next != &r->members)
         rooms_remove_member(r, MEMBER_OF_ALL(r->members.next));
-    assert(strmap_count(&r->map) == 0);
-    strmap_free(&r->map);
+    assert(objmap_count(&r->map) == 0);
+    objmap_free(&r->map);
 }
 
 void rooms_member_init(rooms_member_t *m, void *owner)
@@ -229,7 +236,7 @@ static void drop_from_room(rooms_t *r, rooms_link_t *link)
     list_unlink(&link->in_room);
     if (--room->size == 0) {
         if (personal_holder(r, room->name, room->len)) r->nshared--;
-        void *gone = strmap_remove(&r->map, room->name, room->len);
+        void *gone = objmap_remove(&r->map, room->name, room->len);
         assert(gone == room);
         (void)gone;
         free(room);
@@ -247,7 +254,7 @@ int rooms_join(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
         personal_set(r, m, 1);
         return 1;
     }
-    rooms_room_t *room = strmap_get(&r->map, name, len);
+    rooms_room_t *room = objmap_get(&r->map, name, len);
     if (room) {
         if (member_find(m, room)) return 0;
     } else {
@@ -257,7 +264,7 @@ int rooms_join(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
         room->len = (uint32_t)len;
         memcpy(room->name, name, len);
         room->name[len] = '\0';
-        strmap_put(&r->map, room->name, len, room); /* the map borrows the room's name */
+        objmap_add(&r->map, room);
         if (personal_holder(r, name, len)) r->nshared++;
     }
     rooms_link_t *link = xmalloc(sizeof(*link));
@@ -287,7 +294,7 @@ int rooms_leave(rooms_t *r, rooms_member_t *m, const char *name, size_t len)
         personal_set(r, m, 0);
         return 1;
     }
-    rooms_room_t *room = strmap_get(&r->map, name, len);
+    rooms_room_t *room = objmap_get(&r->map, name, len);
     if (!room) return 0;
     rooms_link_t *link = member_find(m, room);
     if (!link) return 0;
@@ -322,19 +329,19 @@ int rooms_is_member(const rooms_t *r, const rooms_member_t *m, const char *name,
     if (len == 0) return 0;
     if (is_personal_name(r, m, name, len)) return m->in_personal;
     if (m->nrooms == 0) return 0;
-    const rooms_room_t *room = strmap_get(&r->map, name, len);
+    const rooms_room_t *room = objmap_get(&r->map, name, len);
     return room && member_find(m, room) ? 1 : 0;
 }
 
 size_t rooms_room_count(const rooms_t *r)
 {
-    return strmap_count(&r->map) + r->npersonal - r->nshared;
+    return objmap_count(&r->map) + r->npersonal - r->nshared;
 }
 
 size_t rooms_room_size(const rooms_t *r, const char *name, size_t len)
 {
     if (len == 0) return 0;
-    const rooms_room_t *room = strmap_get(&r->map, name, len);
+    const rooms_room_t *room = objmap_get(&r->map, name, len);
     return (room ? room->size : 0) + (personal_holder(r, name, len) ? 1 : 0);
 }
 
@@ -342,9 +349,8 @@ void rooms_foreach(const rooms_t *r,
                    void (*cb)(void *user, const char *room, size_t len, size_t size), void *user)
 {
     size_t pos = 0;
-    const strmap_entry_t *e;
-    while ((e = strmap_next(&r->map, &pos))) {
-        const rooms_room_t *room = e->value;
+    const rooms_room_t *room;
+    while ((room = objmap_next(&r->map, &pos))) {
         size_t size = room->size + (personal_holder(r, room->name, room->len) ? 1 : 0);
         cb(user, room->name, room->len, size);
     }
@@ -354,7 +360,7 @@ void rooms_foreach(const rooms_t *r,
         if (!m->in_personal) continue;
         size_t len;
         const char *name = personal_name(r, m, &len);
-        if (!strmap_get(&r->map, name, len)) cb(user, name, len, 1); /* else listed above */
+        if (!objmap_get(&r->map, name, len)) cb(user, name, len, 1); /* else listed above */
     }
 }
 
@@ -392,7 +398,7 @@ size_t rooms_select(rooms_t *r, const char *const *rooms, const size_t *room_len
         if (except_lens[i] == 0) continue;
         rooms_member_t *holder = personal_holder(r, except[i], except_lens[i]);
         if (holder) holder->epoch = epoch;
-        rooms_room_t *room = strmap_get(&r->map, except[i], except_lens[i]);
+        rooms_room_t *room = objmap_get(&r->map, except[i], except_lens[i]);
         if (!room) continue;
         for (rooms_node_t *n = room->links.next; n != &room->links; n = n->next)
             LINK_OF(n, in_room)->member->epoch = epoch;
@@ -414,7 +420,7 @@ size_t rooms_select(rooms_t *r, const char *const *rooms, const size_t *room_len
             cb(user, holder->owner);
             calls++;
         }
-        rooms_room_t *room = strmap_get(&r->map, rooms[i], room_lens[i]);
+        rooms_room_t *room = objmap_get(&r->map, rooms[i], room_lens[i]);
         if (!room) continue;
         for (rooms_node_t *n = room->links.next; n != &room->links; n = n->next) {
             rooms_member_t *m = LINK_OF(n, in_room)->member;

@@ -2,7 +2,7 @@
  *
  * A room is a named set of members (sockets). Each membership is one heap node linked into
  * two intrusive lists: the room's members and the member's rooms, both in join order. Rooms
- * are found by name through a strmap; a room exists only while it has members and is freed
+ * are found by name through an objmap; a room exists only while it has members and is freed
  * the moment its last member leaves. A member answers "am I in room X" by scanning its own
  * few rooms (pointer compares, no string compares) until it is in more than
  * ROOMS_INDEX_AT rooms; past that it keeps a private open-addressing index keyed by room
@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/strmap.h"
+#include "base/objmap.h"
 
 /* A member builds its room index past this many rooms and drops it at ROOMS_UNINDEX_AT. */
 #define ROOMS_INDEX_AT 8
@@ -65,7 +65,7 @@ typedef struct rooms_personal {
 } rooms_personal_t;
 
 typedef struct rooms {
-    strmap_t map;              /* name -> rooms_room (private); only non-empty rooms */
+    objmap_t map;              /* rooms_room (private) by name; only non-empty rooms */
     rooms_personal_t personal; /* find == NULL: no personal rooms */
     size_t npersonal;          /* members in their personal room */
     size_t nshared;            /* of those, personal rooms that also exist as real rooms */

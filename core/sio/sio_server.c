@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/random.h"
+#include "base/objmap.h"
 #include "base/strmap.h"
 #include "sio/rooms.h"
 
@@ -77,7 +78,7 @@ struct sio_server {
     char *cookie_name;
     eio_server_t *eio;
     sio_nsp_t *nsps;
-    strmap_t sockets; /* socket id -> socket */
+    objmap_t sockets; /* by socket id */
     sio_stats_t stats;
     unsigned depth; /* dispatches and walks on the stack */
     int reaping;
@@ -243,13 +244,19 @@ sio_nsp_t *sio_server_find_nsp(const sio_server_t *srv, const char *name)
     return NULL;
 }
 
+static const char *socket_key(const void *obj, size_t *len)
+{
+    *len = SIO_SOCKET_ID_LEN;
+    return ((const sio_socket_t *)obj)->id;
+}
+
 /* Personal rooms: a socket's own-id room is virtual (rooms.h), found through the server's
  * socket map, so an idle socket pays for no room of its own. */
 static rooms_member_t *personal_find(void *user, const char *name, size_t len)
 {
     sio_nsp_t *nsp = user;
     if (len != SIO_SOCKET_ID_LEN) return NULL;
-    sio_socket_t *s = strmap_get(&nsp->srv->sockets, name, len);
+    sio_socket_t *s = objmap_get(&nsp->srv->sockets, name, len);
     return s && s->nsp == nsp && s->member.all.next ? &s->member : NULL;
 }
 
@@ -328,7 +335,7 @@ eio_server_t *sio_server_eio(sio_server_t *srv)
 
 sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, const char *id)
 {
-    sio_socket_t *s = strmap_get(&srv->sockets, id, strlen(id));
+    sio_socket_t *s = objmap_get(&srv->sockets, id, strlen(id));
     if (!s || !s->connected || (nsp && strcmp(s->nsp->name, nsp) != 0)) return NULL;
     return s;
 }
@@ -449,7 +456,7 @@ static void socket_mark_dead(sio_socket_t *s, const char *reason)
     sio_server_t *srv = s->client->srv;
     s->connected = 0;
     s->dead_reason = reason;
-    strmap_remove(&srv->sockets, s->id, SIO_SOCKET_ID_LEN);
+    objmap_remove(&srv->sockets, s->id, SIO_SOCKET_ID_LEN);
     s->next_dead = srv->dead_sockets;
     srv->dead_sockets = s;
 }
@@ -601,8 +608,8 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
     s->connected = 1;
     do {
         random_id(s->id, SIO_SOCKET_ID_LEN);
-    } while (strmap_get(&srv->sockets, s->id, SIO_SOCKET_ID_LEN));
-    strmap_put(&srv->sockets, s->id, SIO_SOCKET_ID_LEN, s);
+    } while (objmap_get(&srv->sockets, s->id, SIO_SOCKET_ID_LEN));
+    objmap_add(&srv->sockets, s);
     rooms_member_init(&s->member, s);
     rooms_add_member(&nsp->rooms, &s->member);
     rooms_join(&nsp->rooms, &s->member, s->id, SIO_SOCKET_ID_LEN);
@@ -825,7 +832,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
     srv->cookie_name = xstrdup(opts->cookie_name ? opts->cookie_name : "token");
     srv->opts.cookie_name = srv->cookie_name;
     if (!srv->opts.max_attachments) srv->opts.max_attachments = SIO_DEFAULT_MAX_ATTACHMENTS;
-    strmap_init_borrowed(&srv->sockets); /* keys are the sockets' own id */
+    objmap_init(&srv->sockets, socket_key);
     srv->eio = eio_server_new(loop, eio_opts, &eio_callbacks, srv);
     sio_server_nsp(srv, "/");
     return srv;
@@ -860,7 +867,7 @@ void sio_server_free(sio_server_t *srv)
         free(n->name);
         free(n);
     }
-    strmap_free(&srv->sockets);
+    objmap_free(&srv->sockets);
     free(srv->cookie_name);
     free(srv);
 }

@@ -341,7 +341,7 @@ static void personal_rooms_are_virtual(void **state)
     }
     rooms_member_t *a = &all.s[0].m, *b = &all.s[1].m;
     assert_int_equal(rooms_join(&r, a, S("sock0")), 0);
-    assert_int_equal(strmap_count(&r.map), 0); /* nothing materialized */
+    assert_int_equal(objmap_count(&r.map), 0); /* nothing materialized */
     assert_int_equal(rooms_room_count(&r), 3);
     assert_int_equal(rooms_room_size(&r, S("sock0")), 1);
     assert_true(rooms_is_member(&r, a, S("sock0")));

@@ -564,41 +564,9 @@ static void siphash_known_answers(void **state)
     strmap_free(&b);
 }
 
-/* A borrowing map stores the caller's key pointers: no copy, and the key must live
- * as long as its entry (here, inside the value). */
-typedef struct owner_with_key {
-    char key[8];
-    int n;
-} owner_with_key_t;
-
-static void borrowed_keys_are_not_copied(void **state)
-{
-    (void)state;
-    strmap_t m;
-    strmap_init_borrowed(&m);
-    owner_with_key_t a = {"alpha", 1}, b = {"beta", 2};
-    assert_null(strmap_put(&m, a.key, 5, &a));
-    assert_null(strmap_put(&m, b.key, 4, &b));
-    assert_ptr_equal(strmap_get(&m, "alpha", 5), &a);
-    size_t pos = 0;
-    const strmap_entry_t *e;
-    int seen = 0;
-    while ((e = strmap_next(&m, &pos))) {
-        const owner_with_key_t *o = e->value;
-        assert_ptr_equal(e->key, o->key); /* the very pointer, not a copy */
-        seen++;
-    }
-    assert_int_equal(seen, 2);
-    assert_ptr_equal(strmap_remove(&m, "alpha", 5), &a);
-    assert_null(strmap_get(&m, "alpha", 5));
-    assert_ptr_equal(strmap_get(&m, "beta", 4), &b);
-    strmap_free(&m); /* frees slots only: ASan would report a bad free of a stack key */
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(borrowed_keys_are_not_copied),
         cmocka_unit_test(put_get_replace_remove),
         cmocka_unit_test(binary_keys_with_nul_bytes),
         cmocka_unit_test(empty_key),
