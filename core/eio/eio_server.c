@@ -58,22 +58,34 @@ typedef struct eio_ws {
     uint8_t closing;
 } eio_ws_t;
 
+/* One per connected client, so laid out tight (136 bytes): deadlines that never run at the
+ * same time share a field, and the queue's capacity follows from its length. */
 struct eio_socket {
     eio_server_t *srv;
-    char sid[EIO_SID_LEN + 1];
-    uint8_t transport;
-    uint8_t state;
-    uint8_t upgrading; /* probe answered, waiting for the upgrade packet */
-    uint8_t opened;    /* on_open ran, so on_close is owed */
     void *user;
     timerheap_node_t deadline; /* the earliest of the deadlines below, in the server's heap */
-    uint64_t ping_at, pong_by, upgrade_by, user_at, close_by;
+    union {
+        uint64_t ping_at; /* when to ping, unless awaiting_pong */
+        uint64_t pong_by; /* while awaiting_pong */
+    };
+    union {
+        uint64_t upgrade_by; /* while open */
+        uint64_t close_by;   /* once closing */
+    };
+    uint64_t user_at;
     struct eio_socket *next_dead; /* waiting to be freed */
     http_request_t *poll;         /* the pending long-polling GET */
     eio_out_t *queue;             /* polling output (and WebSocket output before it attaches) */
-    size_t qlen, qcap, qbytes;
+    size_t qbytes;
     eio_ws_t *ws;    /* the WebSocket transport */
     eio_ws_t *probe; /* the WebSocket being probed for an upgrade */
+    uint32_t qlen;   /* the queue holds queue_capacity(qlen) entries */
+    char sid[EIO_SID_LEN + 1];
+    uint8_t transport;
+    uint8_t state;
+    uint8_t upgrading;     /* probe answered, waiting for the upgrade packet */
+    uint8_t opened;        /* on_open ran, so on_close is owed */
+    uint8_t awaiting_pong; /* a ping went out: pong_by runs, not ping_at */
 };
 
 struct eio_server {
@@ -230,15 +242,17 @@ static void queue_clear(eio_socket_t *s)
     /* An idle WebSocket session keeps no queue memory. */
     free(s->queue);
     s->queue = NULL;
-    s->qcap = 0;
 }
 
+/* The queue only ever empties all at once (queue_clear), so its capacity is a function of
+ * its length: 4 entries, doubled each time a power of two fills. */
 static void queue_push(eio_socket_t *s, rbuf_t *data, int binary)
 {
-    if (s->qlen == s->qcap) {
-        s->qcap = s->qcap ? s->qcap * 2 : 4;
-        s->queue = xrealloc(s->queue, s->qcap * sizeof(*s->queue));
-    }
+    uint32_t n = s->qlen;
+    if (n == 0)
+        s->queue = xrealloc(s->queue, 4 * sizeof(*s->queue));
+    else if (n >= 4 && (n & (n - 1)) == 0)
+        s->queue = xrealloc(s->queue, 2 * (size_t)n * sizeof(*s->queue));
     s->queue[s->qlen].data = rbuf_ref(data);
     s->queue[s->qlen].binary = binary;
     s->qlen++;
@@ -448,7 +462,8 @@ static void session_closed_notify(eio_socket_t *s, const char *reason)
 static void session_close(eio_socket_t *s, const char *reason, int by)
 {
     if (s->state != STATE_OPEN) return;
-    s->ping_at = s->pong_by = s->upgrade_by = s->user_at = 0;
+    s->ping_at = s->upgrade_by = s->user_at = 0;
+    s->awaiting_pong = 0;
     if (s->probe) {
         s->probe->session = NULL;
         ws_close(s->probe, WS_CLOSE_NORMAL, NULL);
@@ -478,7 +493,7 @@ static void session_rearm(eio_socket_t *s)
     if (s->state == STATE_CLOSED) return;
     eio_server_t *srv = s->srv;
     uint64_t next = UINT64_MAX;
-    const uint64_t deadlines[] = {s->ping_at, s->pong_by, s->upgrade_by, s->user_at, s->close_by};
+    const uint64_t deadlines[] = {s->ping_at, s->upgrade_by, s->user_at}; /* with their aliases */
     for (size_t i = 0; i < sizeof(deadlines) / sizeof(deadlines[0]); i++)
         if (deadlines[i] && deadlines[i] < next) next = deadlines[i];
     if (next == UINT64_MAX)
@@ -493,11 +508,14 @@ static void session_due(eio_socket_t *s)
 {
     eio_server_t *srv = s->srv;
     uint64_t now = uv_now(srv->loop);
-    if (s->close_by && now >= s->close_by) {
-        session_destroy(s);
+    if (s->state == STATE_CLOSING) {
+        if (s->close_by && now >= s->close_by)
+            session_destroy(s);
+        else
+            session_rearm(s);
         return;
     }
-    if (s->pong_by && now >= s->pong_by) {
+    if (s->awaiting_pong && now >= s->pong_by) {
         session_close(s, "ping timeout", BY_SERVER);
         return;
     }
@@ -511,8 +529,8 @@ static void session_due(eio_socket_t *s)
             s->probe = NULL;
         }
     }
-    if (s->ping_at && now >= s->ping_at) {
-        s->ping_at = 0;
+    if (!s->awaiting_pong && s->ping_at && now >= s->ping_at) {
+        s->awaiting_pong = 1;
         s->pong_by = now + srv->opts.ping_timeout_ms;
         session_push(s, srv->pkt_ping, 0);
         if (s->state != STATE_OPEN) return;
@@ -578,7 +596,7 @@ static void session_on_packet(eio_socket_t *s, const eio_packet_t *p)
     if (s->state != STATE_OPEN) return;
     switch (p->type) {
     case EIO_PONG:
-        s->pong_by = 0;
+        s->awaiting_pong = 0;
         s->ping_at = uv_now(srv->loop) + srv->opts.ping_interval_ms;
         session_rearm(s);
         break;

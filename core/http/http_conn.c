@@ -70,7 +70,7 @@ static void conn_maybe_resume(http_conn_t *c);
 static void conn_update_events(http_conn_t *c)
 {
     if (c->closing) return;
-    uint32_t want = (c->reading ? EPOLLIN : 0) | (c->out_head ? EPOLLOUT : 0);
+    uint8_t want = (uint8_t)((c->reading ? EPOLLIN : 0) | (c->out_last ? EPOLLOUT : 0));
     if (want == c->events) return;
     iopoll_t *io = &c->server->io;
     int r = 0;
@@ -372,15 +372,29 @@ static void conn_write_free(conn_write_t *cw)
     free(cw);
 }
 
+/* The output queue is a ring through next, entered at its last entry (one pointer in the
+ * connection instead of two). */
+static conn_write_t *out_first(const http_conn_t *c)
+{
+    return c->out_last ? c->out_last->next : NULL;
+}
+
+/* Unlinks and returns the first entry. */
+static conn_write_t *out_pop(http_conn_t *c)
+{
+    conn_write_t *cw = out_first(c);
+    if (cw == c->out_last)
+        c->out_last = NULL;
+    else
+        c->out_last->next = cw->next;
+    return cw;
+}
+
 /* Drops the output queue (the connection is closing: nothing more will be written). */
 static void conn_output_clear(http_conn_t *c)
 {
-    while (c->out_head) {
-        conn_write_t *cw = c->out_head;
-        c->out_head = cw->next;
-        conn_write_free(cw);
-    }
-    c->out_tail = NULL;
+    while (c->out_last)
+        conn_write_free(out_pop(c));
     c->out_bytes = 0;
     c->writes_in_flight = 0;
 }
@@ -405,7 +419,8 @@ static void conn_flush(http_conn_t *c)
 {
     struct iovec iov[FLUSH_IOV_MAX];
     int n = 0;
-    for (conn_write_t *cw = c->out_head; cw && n < FLUSH_IOV_MAX; cw = cw->next)
+    for (conn_write_t *cw = out_first(c); cw && n < FLUSH_IOV_MAX;
+         cw = cw == c->out_last ? NULL : cw->next)
         for (unsigned i = cw->first; i < cw->niov && n < FLUSH_IOV_MAX; i++)
             iov[n++] = cw->iov[i];
     ssize_t w = send_iov(c->fd, iov, (size_t)n);
@@ -417,8 +432,8 @@ static void conn_flush(http_conn_t *c)
     }
     size_t left = (size_t)w;
     c->out_bytes -= left;
-    while (c->out_head) {
-        conn_write_t *cw = c->out_head;
+    while (c->out_last) {
+        conn_write_t *cw = out_first(c);
         while (cw->first < cw->niov && left >= cw->iov[cw->first].iov_len)
             left -= cw->iov[cw->first++].iov_len;
         if (cw->first < cw->niov) {
@@ -426,8 +441,7 @@ static void conn_flush(http_conn_t *c)
             cw->iov[cw->first].iov_len -= left;
             break;
         }
-        c->out_head = cw->next;
-        if (!c->out_head) c->out_tail = NULL;
+        out_pop(c);
         c->writes_in_flight--;
         conn_write_free(cw);
     }
@@ -449,11 +463,13 @@ static void conn_queue_write(http_conn_t *c, conn_write_t *cw, const struct iove
         cw->iov[i] = bufs[i];
         c->out_bytes += bufs[i].iov_len;
     }
-    if (c->out_tail)
-        c->out_tail->next = cw;
-    else
-        c->out_head = cw;
-    c->out_tail = cw;
+    if (c->out_last) {
+        cw->next = c->out_last->next;
+        c->out_last->next = cw;
+    } else {
+        cw->next = cw;
+    }
+    c->out_last = cw;
     c->writes_in_flight++;
     conn_update_events(c);
 }
@@ -891,7 +907,7 @@ void http_conn_io(http_server_t *s, http_conn_t *c, uint32_t events)
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
         if (c->reading) conn_readable(c);
     }
-    if (!c->closing && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && c->out_head) conn_flush(c);
+    if (!c->closing && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && c->out_last) conn_flush(c);
 }
 
 /* ---------------------------------------------------------------- responses */

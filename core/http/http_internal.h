@@ -67,9 +67,9 @@ typedef struct conn_write conn_write_t; /* queued output, private to http_conn.c
  * memory: the socket is a bare descriptor in the server's epoll set (iopoll.h) instead of a
  * 248-byte libuv handle, and the peer's address is kept binary. */
 struct http_conn {
-    int fd;            /* -1 once closed */
-    uint32_t events;   /* EPOLLIN/EPOLLOUT registered in the server's set, 0 = none */
-    uv_timer_t *timer; /* HTTP timeouts; released once upgraded (memory) */
+    int fd;                    /* -1 once closed */
+    uint32_t writes_in_flight; /* entries in the output queue */
+    uv_timer_t *timer;         /* HTTP timeouts; released once upgraded (memory) */
     http_server_t *server;
     http_conn_t *prev, *next;        /* the server's connections */
     http_conn_t *next_closed;        /* closed, waiting to be freed (http_server.c) */
@@ -77,11 +77,11 @@ struct http_conn {
     const http_raw_callbacks_t *raw; /* set once upgraded */
     void *raw_user;
     buf_t *upgrade_leftover; /* bytes that followed the upgrade request, until delivered */
-    conn_write_t *out_head, *out_tail; /* what the kernel has not taken yet, in order */
+    conn_write_t *out_last;  /* what the kernel has not taken yet: a ring, entered at its end */
     size_t out_bytes;
-    uint32_t writes_in_flight; /* entries in the output queue */
-    uint8_t handles;           /* still open: the socket, the timer */
-    uint8_t remote_family;     /* 0 unknown, AF_INET or AF_INET6 */
+    uint8_t events;        /* EPOLLIN/EPOLLOUT registered in the server's set, 0 = none */
+    uint8_t handles;       /* still open: the socket, the timer */
+    uint8_t remote_family; /* 0 unknown, AF_INET or AF_INET6 */
     uint8_t remote_addr[16];
     unsigned closing : 1; /* the socket is closed; freed once the timer is too */
     unsigned close_when_flushed : 1;
