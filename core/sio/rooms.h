@@ -21,11 +21,10 @@
  * ordinary room, and another member may still join a room of the same name for real (the
  * two are then one room of both).
  *
- * Memory, measured on x86-64 glibc with 100,000 to 190,000 sockets: sizeof(rooms_member_t)
- * is 64 bytes, embedded in the socket. A socket in 2 rooms (its own 20-byte id room and a
- * user:{id} room no other socket shares) adds 390 to 470 heap bytes: two membership nodes (64
- * each), two rooms (48 each), the map's two key copies (32 each) and two 32-byte map slots at
- * 38% to 75% load. With four sockets per user room it is 310 to 330 bytes.
+ * Memory on x86-64 glibc: sizeof(rooms_member_t) is 64 bytes, embedded in the socket. A
+ * socket in its personal room and a user:{id} room no other socket shares adds about 130
+ * heap bytes: one membership node (48, a 64-byte block), the room with its name (a 48-byte
+ * block for a 15-byte name) and one 8-byte map slot at 37% to 75% load.
  *
  * Room names are arbitrary bytes (NUL included) of length >= 1; the caller bounds their
  * length and how many rooms a socket may join. Single-threaded: all calls come from the
