@@ -414,7 +414,7 @@ static void conn_output_progressed(http_conn_t *c)
     if (c->http && c->http->paused && !conn_output_full(c)) conn_maybe_resume(c);
 }
 
-/* The socket is writable: as much of the queue as the kernel takes, in one writev. */
+/* The socket is writable: as much of the queue as the kernel takes, in one system call. */
 static void conn_flush(http_conn_t *c)
 {
     struct iovec iov[FLUSH_IOV_MAX];
