@@ -456,7 +456,6 @@ static void socket_mark_dead(sio_socket_t *s, const char *reason)
     sio_server_t *srv = s->client->srv;
     s->connected = 0;
     s->dead_reason = reason;
-    objmap_remove(&srv->sockets, s->id, SIO_SOCKET_ID_LEN);
     s->next_dead = srv->dead_sockets;
     srv->dead_sockets = s;
 }
@@ -476,6 +475,8 @@ static void socket_finalize(sio_socket_t *s)
         free(a);
     }
     rooms_remove_member(&nsp->rooms, &s->member);
+    /* Only now: while it is in rooms, its own-id room is found through this map. */
+    objmap_remove(&srv->sockets, s->id, SIO_SOCKET_ID_LEN);
     for (sio_socket_t **p = &c->sockets; *p; p = &(*p)->next_in_client) {
         if (*p == s) {
             *p = s->next_in_client;
