@@ -816,8 +816,10 @@ static void conn_maybe_resume(http_conn_t *c)
     if (!c->closing && c->http && !c->http->paused) conn_read_start(c);
 }
 
-/* The client half-closed: answers already given still go out, in order; requests not
- * answered yet are aborted (a long poll whose client left ends its session), then the
+/* The client half-closed: the answers already given at the head of the queue still go out,
+ * in order; from the first request not answered yet on, every request is dropped (an
+ * unanswered one is aborted: a long poll whose client left ends its session), since an
+ * answer sent past an unanswered request would be read as that request's. Then the
  * connection closes. */
 static void conn_peer_finished(http_conn_t *c)
 {
@@ -829,13 +831,15 @@ static void conn_peer_finished(http_conn_t *c)
      * consistent again, since one of them may answer (and so flush) another request. */
     http_request_t *dropped = NULL, **link = &st->head;
     st->tail = NULL;
+    int gap = 0; /* an unanswered request was met: nothing after it may be sent */
     while (*link) {
         http_request_t *req = *link;
-        if (req->responded) {
+        if (req->responded && !gap) {
             st->tail = req;
             link = &req->next;
             continue;
         }
+        gap = 1;
         *link = req->next;
         st->queued--;
         if (st->current == req) st->current = NULL;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { startServer } from './lib/server.mjs';
+import { startServer, parseResponses } from './lib/server.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -143,3 +143,32 @@ test(
     }
   },
 );
+
+// HTTP/1.1 answers in request order: when the client half-closes behind a long poll that is
+// still waiting, nothing pipelined after the poll may be answered in its place.
+test('a client half-close does not hand a later answer to an earlier pipelined request', async () => {
+  const server = await startServer('');
+  try {
+    const base = `http://127.0.0.1:${server.port}`;
+    const t = await (await fetch(`${base}/socket.io/?EIO=4&transport=polling`)).text();
+    const sid = JSON.parse(t.slice(1)).sid;
+    const sock = net.connect(server.port, '127.0.0.1');
+    let out = '';
+    sock.on('data', (d) => (out += d.toString('latin1')));
+    const closed = new Promise((res) => sock.on('close', res));
+    await new Promise((res) => sock.on('connect', res));
+    // a long poll (nothing to deliver yet), then a health check, then FIN
+    sock.end(
+      `GET /socket.io/?EIO=4&transport=polling&sid=${sid} HTTP/1.1\r\nHost: x\r\n\r\n` +
+        'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    await Promise.race([closed, new Promise((res) => setTimeout(res, 3000))]);
+    sock.destroy();
+    const responses = parseResponses(out);
+    // Whatever the server does with the unanswered long poll, the first response on the
+    // wire is read by the client as the long poll's answer: it must not be /healthz's.
+    if (responses.length) assert.notEqual(responses[0].body, '{"status":"ok"}', out);
+  } finally {
+    await server.stop();
+  }
+});
