@@ -311,11 +311,21 @@ static void poll_flush(eio_socket_t *s, rbuf_t *extra)
     buf_free(&payload);
 }
 
+/* Output the kernel has not taken from conn is over limit (extra bytes waiting elsewhere).
+ * Output the connection deferred is written first: it is not a slow consumer's until the
+ * kernel refuses it. */
+static int conn_over_limit(http_conn_t *conn, size_t extra, size_t limit)
+{
+    if (extra + http_conn_pending_bytes(conn) <= limit) return 0;
+    http_conn_flush(conn);
+    return extra + http_conn_pending_bytes(conn) > limit;
+}
+
 static int over_limit(eio_socket_t *s)
 {
-    size_t pending = s->qbytes;
-    if (s->ws && s->ws->conn) pending += http_conn_pending_bytes(s->ws->conn);
-    return pending > s->srv->opts.max_outbox_bytes;
+    if (s->ws && s->ws->conn)
+        return conn_over_limit(s->ws->conn, s->qbytes, s->srv->opts.max_outbox_bytes);
+    return s->qbytes > s->srv->opts.max_outbox_bytes;
 }
 
 /* The session's peer address for a log line: its transport's, or "-" between polls (the
@@ -787,7 +797,7 @@ static int ws_on_ping(void *user, const char *data, size_t len)
     buf_free(&frame);
     /* Pongs count against the outbox like everything else: a ping flood from a
      * client that never reads must not grow our memory. */
-    if (ws->conn && http_conn_pending_bytes(ws->conn) > ws->srv->opts.max_outbox_bytes) {
+    if (ws->conn && conn_over_limit(ws->conn, 0, ws->srv->opts.max_outbox_bytes)) {
         eio_socket_t *s = ws->session;
         if (s && s->ws == ws) {
             drop_slow_consumer(s);

@@ -122,6 +122,9 @@ void http_conn_write(http_conn_t *c, const void *data, size_t len);
 /* Writes head (copied, at most 16 bytes) then a shared payload, which is held
  * until written: the emitter's "encode once, write many". */
 void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload);
+/* Writes now what an upgraded connection deferred (see http_conn.c), as far as the kernel
+ * takes it: before judging a consumer slow by http_conn_pending_bytes. */
+void http_conn_flush(http_conn_t *c);
 /* Bytes accepted for writing that the kernel has not taken yet. */
 size_t http_conn_pending_bytes(const http_conn_t *c);
 /* Closes once pending writes are flushed (graceful) or at once (abort != 0). */

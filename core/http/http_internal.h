@@ -71,9 +71,9 @@ struct http_conn {
     uint32_t writes_in_flight; /* entries in the output queue */
     uv_timer_t *timer;         /* HTTP timeouts; released once upgraded (memory) */
     http_server_t *server;
-    http_conn_t *prev, *next;        /* the server's connections */
-    http_conn_t *next_closed;        /* closed, waiting to be freed (http_server.c) */
-    http_parse_state_t *http;        /* NULL once upgraded */
+    http_conn_t *prev, *next; /* the server's connections */
+    http_conn_t *next_queued; /* the server's flush queue while open, its closed list once closed */
+    http_parse_state_t *http; /* NULL once upgraded */
     const http_raw_callbacks_t *raw; /* set once upgraded */
     void *raw_user;
     buf_t *upgrade_leftover; /* bytes that followed the upgrade request, until delivered */
@@ -86,7 +86,8 @@ struct http_conn {
     unsigned closing : 1; /* the socket is closed; freed once the timer is too */
     unsigned close_when_flushed : 1;
     unsigned reading : 1;
-    unsigned lingering : 1; /* half-closed by us: input is read and dropped */
+    unsigned lingering : 1;    /* half-closed by us: input is read and dropped */
+    unsigned flush_queued : 1; /* output deferred to the server's flush queue (see http_conn.c) */
     unsigned shutdown_notified : 1;
 };
 
@@ -97,6 +98,10 @@ struct http_server {
     uv_idle_t reaper;        /* frees closed connections outside any callback of theirs */
     uv_timer_t accept_pause; /* out of descriptors: the listener rests a moment */
     http_conn_t *closed;     /* closed connections to free */
+    uv_idle_t flusher;       /* writes deferred output, a slice of the connections per turn */
+    http_conn_t *flush_head, *flush_tail;
+    uint64_t turn_ms;     /* loop time of the turn turn_writes counts */
+    unsigned turn_writes; /* upgraded connections' writes this turn (deferring past a few) */
     uv_timer_t grace_timer;
     http_limits_t limits;
     http_handler_fn handler;
@@ -107,7 +112,7 @@ struct http_server {
     int port;
     unsigned listening : 1;
     unsigned shutting_down : 1;
-    unsigned handles_open; /* io, reaper, accept pause and grace timer, for shutdown */
+    unsigned handles_open; /* io, reaper, flusher, accept pause, grace timer: for shutdown */
     void (*shutdown_done)(void *user);
     void *shutdown_user;
     time_t date_second;
@@ -123,12 +128,16 @@ void http_conn_accept(http_server_t *s, int fd, const struct sockaddr *peer);
 void http_conn_io(http_server_t *s, http_conn_t *c, uint32_t events);
 /* Finishes a closed connection (from the reaper). */
 void http_conn_reap(http_conn_t *c);
+/* Writes a connection's deferred output (its turn in the flush queue came). */
+void http_conn_flush_deferred(http_conn_t *c);
 void http_conn_shutdown(http_conn_t *c);
 void http_conn_force_close(http_conn_t *c);
 /* http_server.c */
 void http_server_conn_closed(http_server_t *s, http_conn_t *c);
 /* Queues a connection whose socket was closed, to be freed from the reaper. */
 void http_server_conn_reap_later(http_server_t *s, http_conn_t *c);
+/* Queues a connection with deferred output for the flusher. */
+void http_server_flush_later(http_server_t *s, http_conn_t *c);
 const char *http_server_date(http_server_t *s);
 /* http_response.c */
 void http_response_serialize(http_request_t *req, int status, const char *content_type,

@@ -3,7 +3,8 @@
  *
  * The listener and every connection are bare descriptors in one epoll set (iopoll.h);
  * the server's own libuv handles are that set's poll handle, the reaper that frees closed
- * connections, the accept pause and the grace timer. */
+ * connections, the flusher that writes deferred output, the accept pause and the grace
+ * timer. */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <netinet/in.h>
@@ -89,7 +90,7 @@ static void on_reap(uv_idle_t *h)
     http_server_t *s = h->data;
     while (s->closed) {
         http_conn_t *c = s->closed;
-        s->closed = c->next_closed;
+        s->closed = c->next_queued;
         http_conn_reap(c);
     }
     if (!uv_is_closing((uv_handle_t *)h)) uv_idle_stop(h);
@@ -97,9 +98,43 @@ static void on_reap(uv_idle_t *h)
 
 void http_server_conn_reap_later(http_server_t *s, http_conn_t *c)
 {
-    c->next_closed = s->closed;
+    if (c->flush_queued) return; /* the flusher hands it over when its turn comes */
+    c->next_queued = s->closed;
     s->closed = c;
     uv_idle_start(&s->reaper, on_reap);
+}
+
+/* Connections flushed per loop turn. Between slices the loop reads again, so output that
+ * arrives meanwhile joins what still waits and leaves in the same system call. */
+#define FLUSH_SLICE 128
+
+static void on_flush(uv_idle_t *h)
+{
+    http_server_t *s = h->data;
+    for (int i = 0; i < FLUSH_SLICE && s->flush_head; i++) {
+        http_conn_t *c = s->flush_head;
+        s->flush_head = c->next_queued;
+        if (!s->flush_head) s->flush_tail = NULL;
+        c->next_queued = NULL;
+        c->flush_queued = 0;
+        if (c->closing)
+            http_server_conn_reap_later(s, c);
+        else
+            http_conn_flush_deferred(c);
+    }
+    if (!s->flush_head && !uv_is_closing((uv_handle_t *)h)) uv_idle_stop(h);
+}
+
+void http_server_flush_later(http_server_t *s, http_conn_t *c)
+{
+    c->flush_queued = 1;
+    c->next_queued = NULL;
+    if (s->flush_tail)
+        s->flush_tail->next_queued = c;
+    else
+        s->flush_head = c;
+    s->flush_tail = c;
+    uv_idle_start(&s->flusher, on_flush);
 }
 
 /* A listening socket on (host, port); returns it or a negative errno. */
@@ -153,12 +188,14 @@ int http_server_listen(http_server_t *s, const char *host, int port, char *err, 
     /* The handles exist from here on and are closed by http_server_shutdown(). */
     s->listen_fd = fd;
     uv_idle_init(s->loop, &s->reaper);
+    uv_idle_init(s->loop, &s->flusher);
     uv_timer_init(s->loop, &s->accept_pause);
     uv_timer_init(s->loop, &s->grace_timer);
     s->reaper.data = s;
+    s->flusher.data = s;
     s->accept_pause.data = s;
     s->grace_timer.data = s;
-    s->handles_open = 4;
+    s->handles_open = 5;
     struct sockaddr_storage bound;
     socklen_t len = sizeof(bound);
     getsockname(fd, (struct sockaddr *)&bound, &len);
@@ -226,6 +263,8 @@ static void close_server_handles(http_server_t *s)
     uv_close((uv_handle_t *)&s->accept_pause, on_server_handle_closed);
     uv_idle_stop(&s->reaper);
     uv_close((uv_handle_t *)&s->reaper, on_server_handle_closed);
+    uv_idle_stop(&s->flusher);
+    uv_close((uv_handle_t *)&s->flusher, on_server_handle_closed);
     iopoll_close(&s->io, on_io_closed);
 }
 
