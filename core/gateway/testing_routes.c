@@ -74,14 +74,17 @@ static void route_stats(gateway_t *gw, http_request_t *req, const router_match_t
                "{\"serializations\":%llu,\"deliveries\":%llu,\"connects\":%llu,"
                "\"disconnects\":%llu,\"authOk\":%llu,\"authFailed\":%llu,"
                "\"sessions\":%zu,\"sessionsOpened\":%llu,\"sessionsClosed\":%llu,"
-               "\"slowConsumersDropped\":%llu,\"upgrades\":%llu,\"sockets\":%zu,\"rooms\":%zu}",
+               "\"slowConsumersDropped\":%llu,\"upgrades\":%llu,\"sockets\":%zu,\"rooms\":%zu,"
+               "\"socketWrites\":%llu,\"writesDeferred\":%llu}",
                (unsigned long long)s->serializations, (unsigned long long)s->deliveries,
                (unsigned long long)s->connects, (unsigned long long)s->disconnects,
                (unsigned long long)s->auth_ok, (unsigned long long)s->auth_failed,
                eio_server_session_count(sio_server_eio(gw->sio)),
                (unsigned long long)e->sessions_opened, (unsigned long long)e->sessions_closed,
                (unsigned long long)e->slow_consumers_dropped, (unsigned long long)e->upgrades,
-               sio_nsp_socket_count(main_nsp), sio_nsp_room_count(main_nsp));
+               sio_nsp_socket_count(main_nsp), sio_nsp_room_count(main_nsp),
+               (unsigned long long)http_server_stats(gw->http)->socket_writes,
+               (unsigned long long)http_server_stats(gw->http)->writes_deferred);
     http_respond_json_text(req, 200, out.data, out.len);
     buf_free(&out);
 }

@@ -57,6 +57,13 @@ void http_server_shutdown(http_server_t *s, uint64_t grace_ms, void (*done)(void
 /* Frees the server; call only after done has run (or before listening). */
 void http_server_free(http_server_t *s);
 size_t http_server_connection_count(const http_server_t *s);
+
+/* Counters of the server's output, for tests and benchmarks. */
+typedef struct http_stats {
+    uint64_t socket_writes;   /* sendmsg calls on connections */
+    uint64_t writes_deferred; /* WebSocket writes that waited in the flush queue */
+} http_stats_t;
+const http_stats_t *http_server_stats(const http_server_t *s);
 uv_loop_t *http_server_loop(const http_server_t *s);
 
 /* ---- requests (valid from the handler call until responded or aborted) ---- */

@@ -61,12 +61,13 @@ static int immediate_write_allowed(http_server_t *s)
 }
 
 /* writev without SIGPIPE, whatever the process does with that signal. */
-static ssize_t send_iov(int fd, struct iovec *iov, size_t n)
+static ssize_t send_iov(http_conn_t *c, struct iovec *iov, size_t n)
 {
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
     ssize_t r;
+    c->server->stats.socket_writes++;
     do {
-        r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        r = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
     } while (r < 0 && errno == EINTR);
     return r;
 }
@@ -447,7 +448,7 @@ static void conn_flush(http_conn_t *c)
          cw = cw == c->out_last ? NULL : cw->next)
         for (unsigned i = cw->first; i < cw->niov && n < FLUSH_IOV_MAX; i++)
             iov[n++] = cw->iov[i];
-    ssize_t w = send_iov(c->fd, iov, (size_t)n);
+    ssize_t w = send_iov(c, iov, (size_t)n);
     if (w < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
         log_debug("http", "write to %s failed: %s", REMOTE(c), strerror(errno));
@@ -496,6 +497,7 @@ static void conn_queue_write(http_conn_t *c, conn_write_t *cw, const struct iove
     c->out_last = cw;
     c->writes_in_flight++;
     if (c->raw && !(c->events & EPOLLOUT)) {
+        c->server->stats.writes_deferred++;
         if (c->writes_in_flight >= DEFER_MAX_ENTRIES || c->out_bytes >= DEFER_MAX_BYTES)
             conn_flush(c);
         else if (!c->flush_queued)
@@ -523,7 +525,7 @@ static ssize_t conn_try_write(http_conn_t *c, struct iovec *bufs, unsigned *nbuf
 {
     if (c->writes_in_flight || c->closing) return 0;
     if (c->raw && !immediate_write_allowed(c->server)) return 0; /* deferred */
-    ssize_t r = send_iov(c->fd, bufs, *nbufs);
+    ssize_t r = send_iov(c, bufs, *nbufs);
     if (r < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
         log_debug("http", "write to %s failed: %s", REMOTE(c), strerror(errno));

@@ -100,6 +100,7 @@ struct http_server {
     http_conn_t *closed;     /* closed connections to free */
     uv_idle_t flusher;       /* writes deferred output, a slice of the connections per turn */
     http_conn_t *flush_head, *flush_tail;
+    http_stats_t stats;
     uint64_t turn_ms;     /* loop time of the turn turn_writes counts */
     unsigned turn_writes; /* upgraded connections' writes this turn (deferring past a few) */
     uv_timer_t grace_timer;

@@ -215,6 +215,11 @@ size_t http_server_connection_count(const http_server_t *s)
     return s->nconns;
 }
 
+const http_stats_t *http_server_stats(const http_server_t *s)
+{
+    return &s->stats;
+}
+
 uv_loop_t *http_server_loop(const http_server_t *s)
 {
     return s->loop;
