@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lg_args.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -256,16 +258,6 @@ static void usage(FILE *f)
             DEFAULT_SIZE);
 }
 
-static int parse_u32(const char *s, uint32_t *out, uint32_t min, uint32_t max)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || end == s || v < min || v > max) return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_ROUNDS = 256, O_SIZE, O_PER_WRITE, O_DEADLINE, O_HELP };
@@ -283,19 +275,19 @@ static int parse_args(int argc, char **argv, opts_t *o)
     while (!bad && (c = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            bad = parse_u32(optarg, &o->n, 1, 1000000);
+            bad = lg_parse_u32(optarg, &o->n, 1, 1000000);
             break;
         case O_ROUNDS:
-            bad = parse_u32(optarg, &o->rounds, 1, 1000000);
+            bad = lg_parse_u32(optarg, &o->rounds, 1, 1000000);
             break;
         case O_SIZE:
-            bad = parse_u32(optarg, &o->size, 1, 65536);
+            bad = lg_parse_u32(optarg, &o->size, 1, 65536);
             break;
         case O_PER_WRITE:
-            bad = parse_u32(optarg, &o->per_write, 1, 1024);
+            bad = lg_parse_u32(optarg, &o->per_write, 1, 1024);
             break;
         case O_DEADLINE:
-            bad = parse_u32(optarg, &o->deadline_s, 1, 86400);
+            bad = lg_parse_u32(optarg, &o->deadline_s, 1, 86400);
             break;
         case O_HELP:
             usage(stdout);

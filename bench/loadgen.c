@@ -17,6 +17,7 @@
  * Every wait has a timeout and the run has a global deadline: the program
  * always stops by itself. Only loopback targets are accepted. */
 #include "loadgen.h"
+#include "lg_args.h"
 #include "lg_http.h"
 
 #include <errno.h>
@@ -960,16 +961,6 @@ static void usage(FILE *f)
                "exit status: 0 all correct, 1 a correctness count is not zero, 2 setup error\n");
 }
 
-static int parse_u32(const char *s, uint32_t *out, uint32_t min, uint32_t max)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || end == s || v < min || v > max) return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
 static int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -1066,7 +1057,7 @@ static int parse_args(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "n:v", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            bad |= parse_u32(optarg, &o->users, 1, 1000000);
+            bad |= lg_parse_u32(optarg, &o->users, 1, 1000000);
             break;
         case 'v':
             o->verbose = 1;
@@ -1075,52 +1066,52 @@ static int parse_args(int argc, char **argv)
             snprintf(o->host, sizeof o->host, "%s", optarg);
             break;
         case O_PORT:
-            bad |= parse_u32(optarg, &port, 1, 65535);
+            bad |= lg_parse_u32(optarg, &port, 1, 65535);
             break;
         case O_PID:
-            bad |= parse_u32(optarg, &pid, 1, 1u << 30);
+            bad |= lg_parse_u32(optarg, &pid, 1, 1u << 30);
             break;
         case O_SECRET:
             snprintf(o->secret, sizeof o->secret, "%s", optarg);
             break;
         case O_WORKERS:
-            bad |= parse_u32(optarg, &o->workers, 1, 64);
+            bad |= lg_parse_u32(optarg, &o->workers, 1, 64);
             break;
         case O_SOURCES:
-            bad |= parse_u32(optarg, &o->sources, 0, 250);
+            bad |= lg_parse_u32(optarg, &o->sources, 0, 250);
             break;
         case O_CONC:
-            bad |= parse_u32(optarg, &o->concurrency, 1, 100000);
+            bad |= lg_parse_u32(optarg, &o->concurrency, 1, 100000);
             break;
         case O_BCAST:
-            bad |= parse_u32(optarg, &o->broadcasts, 0, 1000000);
+            bad |= lg_parse_u32(optarg, &o->broadcasts, 0, 1000000);
             break;
         case O_PAD:
-            bad |= parse_u32(optarg, &o->payload_bytes, 0, 2048);
+            bad |= lg_parse_u32(optarg, &o->payload_bytes, 0, 2048);
             break;
         case O_RATE:
-            bad |= parse_u32(optarg, &o->rate, 0, 1000000);
+            bad |= lg_parse_u32(optarg, &o->rate, 0, 1000000);
             break;
         case O_DURATION:
-            bad |= parse_u32(optarg, &o->duration_s, 1, 3600);
+            bad |= lg_parse_u32(optarg, &o->duration_s, 1, 3600);
             break;
         case O_HTTP:
-            bad |= parse_u32(optarg, &o->http_conns, 1, 64);
+            bad |= lg_parse_u32(optarg, &o->http_conns, 1, 64);
             break;
         case O_SETTLE:
-            bad |= parse_u32(optarg, &o->settle_ms, 0, 600000);
+            bad |= lg_parse_u32(optarg, &o->settle_ms, 0, 600000);
             break;
         case O_WARMUP:
-            bad |= parse_u32(optarg, &o->warmup, 0, 1000);
+            bad |= lg_parse_u32(optarg, &o->warmup, 0, 1000);
             break;
         case O_HSTO:
-            bad |= parse_u32(optarg, &o->handshake_timeout_s, 1, 3600);
+            bad |= lg_parse_u32(optarg, &o->handshake_timeout_s, 1, 3600);
             break;
         case O_PHTO:
-            bad |= parse_u32(optarg, &o->phase_timeout_s, 1, 3600);
+            bad |= lg_parse_u32(optarg, &o->phase_timeout_s, 1, 3600);
             break;
         case O_DEADLINE:
-            bad |= parse_u32(optarg, &o->deadline_s, 1, 86400);
+            bad |= lg_parse_u32(optarg, &o->deadline_s, 1, 86400);
             break;
         case O_SEED:
             o->seed = strtoull(optarg, NULL, 0);
