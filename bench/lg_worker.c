@@ -7,7 +7,9 @@
  * every "bench" event it receives: broadcast indexes must arrive once and in
  * order; an emit_to_user payload must name this socket's user, and its
  * latency is measured against the send time it carries (CLOCK_MONOTONIC is
- * shared by every process of the machine). The worker never decides
+ * shared by every process of the machine). For each broadcast the worker
+ * keeps the times of its first and last user receipt, for the parent's
+ * per-broadcast delivery latency. The worker never decides
  * anything: it reports to the parent, which owns the verdicts. */
 #include "loadgen.h"
 
@@ -80,6 +82,9 @@ struct worker {
     size_t nfailed;
     lg_bcast_t bc;
     int bc_dirty;
+    uint64_t *bc_first, *bc_last; /* per broadcast index < bc_timed: receipt ns, 0 = none */
+    uint32_t bc_timed;
+    uint64_t read_ns; /* when the current read returned; 0 until a broadcast needs it */
     lg_emit_rec_t *recs;
     size_t nrecs, caprecs;
     lg_counters_t ctr;
@@ -234,17 +239,21 @@ static void on_bench_event(conn_t *c, const char *p, size_t n)
             w->ctr.unexpected++;
             return;
         }
-        if (v == c->next_b) {
-            c->next_b++;
-            w->bc.received++;
-        } else if (v < c->next_b) {
+        if (v < c->next_b) {
             w->bc.duplicated++;
-        } else {
-            w->bc.lost += v - c->next_b;
-            w->bc.received++;
-            c->next_b = (uint32_t)v + 1;
+            w->bc_dirty = 1;
+            return;
         }
+        w->bc.lost += v - c->next_b;
+        w->bc.received++;
+        c->next_b = (uint32_t)v + 1;
         w->bc_dirty = 1;
+        if (v < w->bc_timed) {
+            /* One clock reading per read: every frame in it arrived together. */
+            if (!w->read_ns) w->read_ns = lg_now_ns();
+            if (!w->bc_first[v] || w->read_ns < w->bc_first[v]) w->bc_first[v] = w->read_ns;
+            if (w->read_ns > w->bc_last[v]) w->bc_last[v] = w->read_ns;
+        }
         return;
     }
     uint64_t seq, t;
@@ -446,6 +455,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == 0 || c->state == ST_DEAD) return;
+    c->w->read_ns = 0;
     const char *p = buf->base;
     size_t n = (size_t)nread;
     if (c->pend_len) {
@@ -576,6 +586,8 @@ static void bcast_finish(worker_t *w, uint32_t m)
         conn_t *c = &w->conns[i];
         if (c->was_joined && c->next_b < m) f.lost += m - c->next_b;
     }
+    /* first[] and last[] are one allocation, so they go out as one message. */
+    if (w->bc_timed) report(w, LG_MSG_BCAST_TIMES, w->bc_first, 2 * w->bc_timed * sizeof(uint64_t));
     report(w, LG_MSG_BCAST_FINAL, &f, sizeof f);
 }
 
@@ -675,7 +687,10 @@ int lg_worker_main(const lg_opts_t *o, uint32_t index, uint32_t first, uint32_t 
     w.failed_users = calloc(count ? count : 1, sizeof *w.failed_users);
     w.caprecs = RECS_FLUSH;
     w.recs = calloc(w.caprecs, sizeof *w.recs);
-    if (!w.conns || !w.hs_lat || !w.failed_users || !w.recs) return 2;
+    w.bc_timed = lg_bcast_timed(o->broadcasts);
+    w.bc_first = calloc(2 * (size_t)w.bc_timed + 1, sizeof *w.bc_first);
+    w.bc_last = w.bc_first ? w.bc_first + w.bc_timed : NULL;
+    if (!w.conns || !w.hs_lat || !w.failed_users || !w.recs || !w.bc_first) return 2;
     for (uint32_t i = 0; i < count; i++) {
         conn_t *c = &w.conns[i];
         c->w = &w;

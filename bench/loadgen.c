@@ -9,7 +9,9 @@
  *                   handshakes is resident before the "before" reading of figure 2
  *   1. handshakes   every worker opens its users; N / (last join - first connect)
  *   2. idle RSS     VmRSS (and RssAnon) after the warm-up and after all are joined and idle
- *   3. broadcast    M broadcasts to every authenticated user; server CPU / (M x N)
+ *   3. broadcast    M broadcasts to every authenticated user; server CPU / (M x N),
+ *                   and per broadcast the time from its REST send to its first and
+ *                   last receipt
  *   4. emit_to_user a fixed rate of emits to random users; latency from the
  *                   send time carried in the payload
  *   5. correctness  lost, duplicated, misrouted (must all be zero)
@@ -115,6 +117,10 @@ typedef struct parent {
     uint64_t bcast_recipient_mismatch, bcast_http_errors;
     lg_cpu_t cpu_bc0, cpu_bc1;
     uint64_t bcast_t0, bcast_t1;
+    uint32_t bcast_timed;     /* broadcasts with receipt times: lg_bcast_timed(M) */
+    uint64_t *bcast_send_ns;  /* per broadcast < bcast_timed: just before its request */
+    uint64_t *bcast_first_ns; /* earliest receipt over every worker, 0: none */
+    uint64_t *bcast_last_ns;  /* latest receipt */
 
     /* 4, 5 */
     uint32_t emit_total, emit_sent, emit_answered;
@@ -227,6 +233,19 @@ static void on_report(wslot_t *w, uint32_t type, const char *data, size_t len)
     case LG_MSG_BCAST_PROGRESS:
         if (len == sizeof w->bc_progress) memcpy(&w->bc_progress, data, len);
         break;
+    case LG_MSG_BCAST_TIMES: {
+        uint32_t k = P.bcast_timed;
+        if (len != 2 * (size_t)k * sizeof(uint64_t) || !P.bcast_first_ns) break;
+        for (uint32_t i = 0; i < k; i++) {
+            uint64_t first, last;
+            memcpy(&first, data + i * sizeof first, sizeof first);
+            memcpy(&last, data + ((size_t)k + i) * sizeof last, sizeof last);
+            if (first && (!P.bcast_first_ns[i] || first < P.bcast_first_ns[i]))
+                P.bcast_first_ns[i] = first;
+            if (last > P.bcast_last_ns[i]) P.bcast_last_ns[i] = last;
+        }
+        break;
+    }
     case LG_MSG_BCAST_FINAL:
         if (len == sizeof w->bc_final) memcpy(&w->bc_final, data, len);
         w->bcast_final = 1;
@@ -474,6 +493,48 @@ static void print_rss(void)
     fflush(stdout);
 }
 
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+/* Per broadcast: REST send -> first and -> last receipt over every user;
+ * quantiles over the broadcasts that reached at least one user. */
+static void print_bcast_latency(void)
+{
+    uint32_t k = P.bcast_timed < P.bcast_sent ? P.bcast_timed : P.bcast_sent;
+    uint64_t *first = calloc(k ? k : 1, sizeof *first), *last = calloc(k ? k : 1, sizeof *last);
+    if (!first || !last || !P.bcast_first_ns) {
+        printf("    per-broadcast latency: unavailable\n");
+        free(first);
+        free(last);
+        return;
+    }
+    size_t n = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        uint64_t t = P.bcast_send_ns[i], f = P.bcast_first_ns[i], l = P.bcast_last_ns[i];
+        if (!f) continue;
+        first[n] = f > t ? f - t : 0;
+        last[n] = l > t ? l - t : 0;
+        n++;
+    }
+    if (n == 0) {
+        printf("    per-broadcast latency: no broadcast was received\n");
+    } else {
+        lg_sort_u64(first, n);
+        lg_sort_u64(last, n);
+        printf("    per-broadcast latency (REST send -> first / last user): p50 %.3f / %.3f ms,"
+               " p99 %.3f / %.3f ms, max %.3f / %.3f ms",
+               ms(lg_quantile(first, n, 0.50, 1)), ms(lg_quantile(last, n, 0.50, 1)),
+               ms(lg_quantile(first, n, 0.99, 1)), ms(lg_quantile(last, n, 0.99, 1)),
+               ms(first[n - 1]), ms(last[n - 1]));
+        if (n < P.bcast_total) printf(" (over %zu of %u broadcasts)", n, P.bcast_total);
+        printf("\n");
+    }
+    free(first);
+    free(last);
+}
+
 static void print_broadcast(void)
 {
     lg_bcast_t t = {0, 0, 0};
@@ -487,6 +548,7 @@ static void print_broadcast(void)
     printf("[3] broadcast: %u broadcasts x %u users = %" PRIu64 " deliveries expected, %" PRIu64
            " received in %.3f s (%.0f deliveries/s)\n",
            P.bcast_total, P.nalive, expected, t.received, el, el > 0 ? t.received / el : 0.0);
+    print_bcast_latency();
     print_cpu(&P.cpu_bc0, &P.cpu_bc1, t.received, "delivered message");
     printf("    broadcast correctness: lost %" PRIu64 ", duplicated %" PRIu64
            ", HTTP errors %" PRIu64 ", answers with recipients != %u: %" PRIu64 "\n",
@@ -587,9 +649,12 @@ static void bcast_pump(void)
     append_pad(body, sizeof body, &n);
     if (n < 0 || (size_t)n + 3 >= sizeof body) return;
     n += snprintf(body + n, sizeof body - (size_t)n, "}}");
+    uint64_t t = lg_now_ns();
     if (lg_http_request(h, "POST", "/testing/emit", body, (size_t)n,
-                        TAG(TAG_BCAST, P.bcast_sent)) == 0)
+                        TAG(TAG_BCAST, P.bcast_sent)) == 0) {
+        if (P.bcast_sent < P.bcast_timed) P.bcast_send_ns[P.bcast_sent] = t;
         P.bcast_sent++;
+    }
 }
 
 static void emit_pump(void)
@@ -657,6 +722,15 @@ static void start_broadcasts(void)
     if (P.bcast_total == 0 || P.nalive == 0) {
         printf("[3] broadcast: skipped\n");
         start_emits();
+        return;
+    }
+    P.bcast_timed = lg_bcast_timed(P.bcast_total);
+    P.bcast_send_ns = calloc(P.bcast_timed, sizeof *P.bcast_send_ns);
+    P.bcast_first_ns = calloc(P.bcast_timed, sizeof *P.bcast_first_ns);
+    P.bcast_last_ns = calloc(P.bcast_timed, sizeof *P.bcast_last_ns);
+    if (!P.bcast_send_ns || !P.bcast_first_ns || !P.bcast_last_ns) {
+        fprintf(stderr, "loadgen: out of memory for %u broadcasts\n", P.bcast_timed);
+        stop_loop(2);
         return;
     }
     enter(P_BCAST, P.o.phase_timeout_s);

@@ -62,8 +62,18 @@ enum {
     LG_MSG_BCAST_FINAL,    /* lg_bcast_t (lost includes messages never seen) */
     LG_MSG_EMIT_RECORDS,   /* lg_emit_rec_t[] */
     LG_MSG_EMIT_FLUSHED,
-    LG_MSG_COUNTERS, /* lg_counters_t, sent with LG_MSG_EMIT_FLUSHED */
+    LG_MSG_COUNTERS,    /* lg_counters_t, sent with LG_MSG_EMIT_FLUSHED */
+    LG_MSG_BCAST_TIMES, /* before LG_MSG_BCAST_FINAL: uint64 first[k], then uint64 last[k] */
 };
+
+/* LG_MSG_BCAST_TIMES: for broadcast i < k = min(M, LG_BCAST_TIMED_MAX), the
+ * CLOCK_MONOTONIC ns of the worker's first and last user receipt of it (0: no
+ * user of that worker received it). The cap bounds memory for a huge --broadcasts. */
+#define LG_BCAST_TIMED_MAX 100000u
+static inline uint32_t lg_bcast_timed(uint32_t m)
+{
+    return m < LG_BCAST_TIMED_MAX ? m : LG_BCAST_TIMED_MAX;
+}
 
 typedef struct lg_msg_hdr {
     uint32_t type;
