@@ -101,8 +101,10 @@ struct http_server {
     uv_idle_t flusher;       /* writes deferred output, a slice of the connections per turn */
     http_conn_t *flush_head, *flush_tail;
     http_stats_t stats;
-    uint64_t turn_ms;     /* loop time of the turn turn_writes counts */
-    unsigned turn_writes; /* upgraded connections' writes this turn (deferring past a few) */
+    uint64_t deferred_at_trim; /* stats.writes_deferred when the heap was last trimmed */
+    uv_timer_t trim_timer;     /* gives the heap back once a broadcast storm is over */
+    uint64_t turn_ms;          /* loop time of the turn turn_writes counts */
+    unsigned turn_writes;      /* upgraded connections' writes this turn (deferring past a few) */
     uv_timer_t grace_timer;
     http_limits_t limits;
     http_handler_fn handler;
@@ -113,7 +115,7 @@ struct http_server {
     int port;
     unsigned listening : 1;
     unsigned shutting_down : 1;
-    unsigned handles_open; /* io, reaper, flusher, accept pause, grace timer: for shutdown */
+    unsigned handles_open; /* io, reaper, flusher, trim, accept pause, grace: for shutdown */
     void (*shutdown_done)(void *user);
     void *shutdown_user;
     time_t date_second;

@@ -7,6 +7,9 @@
  * timer. */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +107,30 @@ void http_server_conn_reap_later(http_server_t *s, http_conn_t *c)
     uv_idle_start(&s->reaper, on_reap);
 }
 
+/* After a broadcast storm (this many deferred writes since the last time), once the flush
+ * queue has stayed empty for TRIM_QUIET_MS, free heap goes back to the system. A storm
+ * holds a queue entry per waiting message per connection (tens of MB at 10,000 users);
+ * once written they are free but scattered, and glibc keeps such memory unless asked.
+ * Trimming inside a storm would only make the next wave fault the pages in again. */
+#define TRIM_AFTER_DEFERRED 65536
+#define TRIM_QUIET_MS 1000
+
+static void on_trim_timer(uv_timer_t *t)
+{
+    http_server_t *s = t->data;
+    if (s->flush_head) return;
+    s->deferred_at_trim = s->stats.writes_deferred;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+static void trim_after_storm(http_server_t *s)
+{
+    if (s->stats.writes_deferred - s->deferred_at_trim < TRIM_AFTER_DEFERRED) return;
+    uv_timer_start(&s->trim_timer, on_trim_timer, TRIM_QUIET_MS, 0);
+}
+
 /* Connections flushed per loop turn. Between slices the loop reads again, so output that
  * arrives meanwhile joins what still waits and leaves in the same system call. */
 #define FLUSH_SLICE 128
@@ -122,7 +149,9 @@ static void on_flush(uv_idle_t *h)
         else
             http_conn_flush_deferred(c);
     }
-    if (!s->flush_head && !uv_is_closing((uv_handle_t *)h)) uv_idle_stop(h);
+    if (s->flush_head || uv_is_closing((uv_handle_t *)h)) return;
+    uv_idle_stop(h);
+    trim_after_storm(s);
 }
 
 void http_server_flush_later(http_server_t *s, http_conn_t *c)
@@ -189,13 +218,15 @@ int http_server_listen(http_server_t *s, const char *host, int port, char *err, 
     s->listen_fd = fd;
     uv_idle_init(s->loop, &s->reaper);
     uv_idle_init(s->loop, &s->flusher);
+    uv_timer_init(s->loop, &s->trim_timer);
     uv_timer_init(s->loop, &s->accept_pause);
     uv_timer_init(s->loop, &s->grace_timer);
     s->reaper.data = s;
     s->flusher.data = s;
+    s->trim_timer.data = s;
     s->accept_pause.data = s;
     s->grace_timer.data = s;
-    s->handles_open = 5;
+    s->handles_open = 6;
     struct sockaddr_storage bound;
     socklen_t len = sizeof(bound);
     getsockname(fd, (struct sockaddr *)&bound, &len);
@@ -270,6 +301,7 @@ static void close_server_handles(http_server_t *s)
     uv_close((uv_handle_t *)&s->reaper, on_server_handle_closed);
     uv_idle_stop(&s->flusher);
     uv_close((uv_handle_t *)&s->flusher, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->trim_timer, on_server_handle_closed);
     iopoll_close(&s->io, on_io_closed);
 }
 
