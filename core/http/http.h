@@ -126,8 +126,9 @@ http_conn_t *http_upgrade(http_request_t *req, const char *head, size_t head_len
                           const http_raw_callbacks_t *cb, void *user);
 /* Writes bytes (copied). */
 void http_conn_write(http_conn_t *c, const void *data, size_t len);
-/* Writes head (copied, at most 16 bytes) then a shared payload, which is held
- * until written: the emitter's "encode once, write many". */
+/* Writes head (copied, at most HTTP_SHARED_HEAD_MAX bytes: a WebSocket frame header) then
+ * a shared payload, which is held until written: the emitter's "encode once, write many". */
+#define HTTP_SHARED_HEAD_MAX 10
 void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload);
 /* Writes now what an upgraded connection deferred (see http_conn.c), as far as the kernel
  * takes it: before judging a consumer slow by http_conn_pending_bytes. */

@@ -24,15 +24,21 @@
 /* The peer's address as text for a log line (a buffer that lives to the end of the block). */
 #define REMOTE(c) http_conn_remote_addr((c), (char[HTTP_ADDR_MAX]){0})
 
-/* Output the kernel did not take at once: an owned copy, or a shared payload with the
- * frame head that goes before it. iov[first..niov) is what is left to write. */
+/* Output the kernel did not take at once: a copy the entry owns, or a shared payload with
+ * the frame head that goes before it. A broadcast storm holds one per waiting message per
+ * connection, hence 40 bytes (a 48-byte block): the head is kept inline and what is left
+ * to write is an offset, not an iovec. */
 struct conn_write {
     conn_write_t *next;
-    char *owned;
-    rbuf_t *shared;
-    struct iovec iov[2];
-    uint8_t first, niov;
-    uint8_t head[16];
+    union {
+        char *owned;    /* !shared */
+        rbuf_t *shared; /* shared */
+    };
+    uint32_t len;  /* bytes of owned (a shared payload knows its own) */
+    uint32_t done; /* bytes of the data already written */
+    uint8_t is_shared;
+    uint8_t head_len, head_done; /* the head goes first */
+    uint8_t head[HTTP_SHARED_HEAD_MAX];
 };
 
 /* Writes gathered into one system call when the output queue drains. */
@@ -392,9 +398,51 @@ static int on_message_complete(llhttp_t *p)
 
 static void conn_write_free(conn_write_t *cw)
 {
-    free(cw->owned);
-    rbuf_unref(cw->shared);
+    if (cw->is_shared)
+        rbuf_unref(cw->shared);
+    else
+        free(cw->owned);
     free(cw);
+}
+
+static const char *cw_data(const conn_write_t *cw)
+{
+    return cw->is_shared ? cw->shared->data : cw->owned;
+}
+
+static size_t cw_data_len(const conn_write_t *cw)
+{
+    return cw->is_shared ? cw->shared->len : cw->len;
+}
+
+static size_t cw_left(const conn_write_t *cw)
+{
+    return (size_t)(cw->head_len - cw->head_done) + (cw_data_len(cw) - cw->done);
+}
+
+/* The entry's unwritten pieces into iov (at most room of them); returns how many. */
+static int cw_pieces(const conn_write_t *cw, struct iovec *iov, int room)
+{
+    int n = 0;
+    if (cw->head_done < cw->head_len && n < room)
+        iov[n++] = (struct iovec){(void *)(cw->head + cw->head_done),
+                                  (size_t)(cw->head_len - cw->head_done)};
+    if (cw->done < cw_data_len(cw) && n < room)
+        iov[n++] = (struct iovec){(char *)cw_data(cw) + cw->done, cw_data_len(cw) - cw->done};
+    return n;
+}
+
+/* Marks up to *written more bytes of the entry written; *written keeps what is beyond it. */
+static void cw_advance(conn_write_t *cw, size_t *written)
+{
+    size_t h = (size_t)(cw->head_len - cw->head_done);
+    if (h > *written) h = *written;
+    cw->head_done = (uint8_t)(cw->head_done + h);
+    *written -= h;
+    size_t d = cw_data_len(cw) - cw->done;
+    if (d > *written) d = *written;
+    cw->done += (uint32_t)d;
+    *written -= d;
 }
 
 /* The output queue is a ring through next, entered at its last entry (one pointer in the
@@ -446,8 +494,7 @@ static void conn_flush(http_conn_t *c)
     int n = 0;
     for (conn_write_t *cw = out_first(c); cw && n < FLUSH_IOV_MAX;
          cw = cw == c->out_last ? NULL : cw->next)
-        for (unsigned i = cw->first; i < cw->niov && n < FLUSH_IOV_MAX; i++)
-            iov[n++] = cw->iov[i];
+        n += cw_pieces(cw, iov + n, FLUSH_IOV_MAX - n);
     ssize_t w = send_iov(c, iov, (size_t)n);
     if (w < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -459,13 +506,8 @@ static void conn_flush(http_conn_t *c)
     c->out_bytes -= left;
     while (c->out_last) {
         conn_write_t *cw = out_first(c);
-        while (cw->first < cw->niov && left >= cw->iov[cw->first].iov_len)
-            left -= cw->iov[cw->first++].iov_len;
-        if (cw->first < cw->niov) {
-            cw->iov[cw->first].iov_base = (char *)cw->iov[cw->first].iov_base + left;
-            cw->iov[cw->first].iov_len -= left;
-            break;
-        }
+        cw_advance(cw, &left);
+        if (cw_left(cw)) break;
         out_pop(c);
         c->writes_in_flight--;
         conn_write_free(cw);
@@ -474,20 +516,15 @@ static void conn_flush(http_conn_t *c)
     conn_output_progressed(c);
 }
 
-/* Queues what conn_try_write left of bufs (cw holds the memory they point into). */
-static void conn_queue_write(http_conn_t *c, conn_write_t *cw, const struct iovec *bufs,
-                             unsigned nbufs)
+/* Queues what is left of cw to write (written bytes of it went out already). */
+static void conn_queue_write(http_conn_t *c, conn_write_t *cw, size_t written)
 {
-    if (c->closing) {
+    cw_advance(cw, &written);
+    if (c->closing || !cw_left(cw)) {
         conn_write_free(cw);
         return;
     }
-    cw->first = 0;
-    cw->niov = (uint8_t)nbufs;
-    for (unsigned i = 0; i < nbufs; i++) {
-        cw->iov[i] = bufs[i];
-        c->out_bytes += bufs[i].iov_len;
-    }
+    c->out_bytes += cw_left(cw);
     if (c->out_last) {
         cw->next = c->out_last->next;
         c->out_last->next = cw;
@@ -545,17 +582,39 @@ static ssize_t conn_try_write(http_conn_t *c, struct iovec *bufs, unsigned *nbuf
     return r;
 }
 
-static void conn_write_owned(http_conn_t *c, char *data, size_t len)
+/* A queue entry holds at most 4 GiB; an answer that large is refused (the connection
+ * closes), which no handler in practice comes near. */
+static int conn_write_too_big(http_conn_t *c, size_t len)
 {
-    struct iovec b = {data, len};
-    unsigned n = 1;
-    if (conn_try_write(c, &b, &n) < 0 || n == 0) {
+    if (len <= UINT32_MAX) return 0;
+    log_warn("http", "%s: refusing to queue %zu bytes of output", REMOTE(c), len);
+    conn_begin_close(c);
+    return 1;
+}
+
+/* Queues data (owned from here on), of which written bytes went out already. */
+static void conn_queue_owned(http_conn_t *c, char *data, size_t len, size_t written)
+{
+    if (conn_write_too_big(c, len)) {
         free(data);
         return;
     }
     conn_write_t *cw = xcalloc(1, sizeof(*cw));
     cw->owned = data;
-    conn_queue_write(c, cw, &b, 1);
+    cw->len = (uint32_t)len;
+    conn_queue_write(c, cw, written);
+}
+
+static void conn_write_owned(http_conn_t *c, char *data, size_t len)
+{
+    struct iovec b = {data, len};
+    unsigned n = 1;
+    ssize_t w = conn_try_write(c, &b, &n);
+    if (w < 0 || n == 0) {
+        free(data);
+        return;
+    }
+    conn_queue_owned(c, data, len, (size_t)w);
 }
 
 void http_conn_write(http_conn_t *c, const void *data, size_t len)
@@ -563,9 +622,10 @@ void http_conn_write(http_conn_t *c, const void *data, size_t len)
     if (c->closing || len == 0) return;
     struct iovec b = {(void *)data, len};
     unsigned n = 1;
-    if (conn_try_write(c, &b, &n) < 0 || n == 0) return;
+    ssize_t w = conn_try_write(c, &b, &n);
+    if (w < 0 || n == 0) return;
     /* Only what the kernel did not take is copied. */
-    conn_write_owned(c, xmemdup0(b.iov_base, b.iov_len), b.iov_len);
+    conn_queue_owned(c, xmemdup0(b.iov_base, b.iov_len), b.iov_len, 0);
 }
 
 void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload)
@@ -573,22 +633,18 @@ void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, r
     if (c->closing) return;
     struct iovec bufs[2];
     unsigned n = 0;
-    uint8_t head_copy[16];
-    if (head_len > sizeof(head_copy)) head_len = sizeof(head_copy);
-    if (head_len) {
-        memcpy(head_copy, head, head_len);
-        bufs[n++] = (struct iovec){head_copy, head_len};
-    }
+    if (head_len > HTTP_SHARED_HEAD_MAX) head_len = HTTP_SHARED_HEAD_MAX;
+    if (head_len) bufs[n++] = (struct iovec){(void *)head, head_len};
     bufs[n++] = (struct iovec){payload->data, payload->len};
-    if (conn_try_write(c, bufs, &n) < 0 || n == 0) return;
-    /* The rest waits in the queue, holding the payload and the unsent head. */
+    ssize_t w = conn_try_write(c, bufs, &n);
+    if (w < 0 || n == 0 || conn_write_too_big(c, payload->len)) return;
+    /* The rest waits in the queue, holding the payload and a copy of the head. */
     conn_write_t *cw = xcalloc(1, sizeof(*cw));
-    if (n == 2) {
-        memcpy(cw->head, bufs[0].iov_base, bufs[0].iov_len);
-        bufs[0].iov_base = cw->head;
-    }
     cw->shared = rbuf_ref(payload);
-    conn_queue_write(c, cw, bufs, n);
+    cw->is_shared = 1;
+    cw->head_len = (uint8_t)head_len;
+    memcpy(cw->head, head, head_len);
+    conn_queue_write(c, cw, (size_t)w);
 }
 
 size_t http_conn_pending_bytes(const http_conn_t *c)
