@@ -79,7 +79,7 @@ struct eio_socket {
     size_t qbytes;
     eio_ws_t *ws;    /* the WebSocket transport */
     eio_ws_t *probe; /* the WebSocket being probed for an upgrade */
-    uint32_t qlen;   /* the queue holds queue_capacity(qlen) entries */
+    uint32_t qlen;   /* entries queued; the capacity follows from it (queue_push) */
     char sid[EIO_SID_LEN + 1];
     uint8_t transport;
     uint8_t state;
