@@ -50,6 +50,7 @@ static const key_spec_t schema[] = {
     {"http", "max_pipelined", KEY_INT, CFG(http.max_pipelined), 1, 1024, NULL, 16},
     {"http", "max_queued_output_bytes", KEY_INT, CFG(http.max_queued_output_bytes), 1 * KIB, 1024 * MIB, NULL, 64 * KIB},
     {"http", "linger_ms", KEY_INT, CFG(http.linger_ms), 0, 60000, NULL, 2000},
+    {"http", "immediate_writes_per_turn", KEY_INT, CFG(http.immediate_writes_per_turn), 0, 1000000000, NULL, 16},
 
     {"log", "level", KEY_LOG_LEVEL, CFG(log.level), 0, 0, NULL, LOG_INFO},
     {"log", "format", KEY_LOG_FORMAT, CFG(log.format), 0, 0, NULL, LOG_FORMAT_TEXT},

@@ -34,6 +34,7 @@ typedef struct config {
         int64_t max_pipelined;
         int64_t max_queued_output_bytes;
         int64_t linger_ms;
+        int64_t immediate_writes_per_turn;
     } http;
     struct {
         log_level_t level;

@@ -173,6 +173,7 @@ static void limits_from_config(const config_t *cfg, http_limits_t *lim)
     lim->max_pipelined = (size_t)cfg->http.max_pipelined;
     lim->max_queued_output = (size_t)cfg->http.max_queued_output_bytes;
     lim->linger_ms = (uint64_t)cfg->http.linger_ms;
+    lim->immediate_writes_per_turn = (unsigned)cfg->http.immediate_writes_per_turn;
 }
 
 /* Reads a whole small file (keys, secrets); NULL with err on failure. */

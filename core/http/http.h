@@ -35,6 +35,7 @@ typedef struct http_limits {
     size_t max_pipelined;       /* requests queued on one connection before reading pauses */
     size_t max_queued_output;   /* answers waiting to be written before reading pauses */
     uint64_t linger_ms;         /* after the last answer, how long unread input is drained */
+    unsigned immediate_writes_per_turn; /* WebSocket writes per loop turn before batching */
 } http_limits_t;
 
 /* Safe defaults for every limit (16 KiB headers, 1 MiB body, 10 s, 30 s, 60 s, 10000, 16,
@@ -131,7 +132,8 @@ void http_conn_write(http_conn_t *c, const void *data, size_t len);
 #define HTTP_SHARED_HEAD_MAX 10
 void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload);
 /* Writes now what an upgraded connection deferred (see http_conn.c), as far as the kernel
- * takes it: before judging a consumer slow by http_conn_pending_bytes. */
+ * takes it: its turn in the flush queue came, or a consumer is about to be judged slow by
+ * http_conn_pending_bytes. */
 void http_conn_flush(http_conn_t *c);
 /* Bytes accepted for writing that the kernel has not taken yet. */
 size_t http_conn_pending_bytes(const http_conn_t *c);

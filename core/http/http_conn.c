@@ -45,13 +45,12 @@ struct conn_write {
 #define FLUSH_IOV_MAX 64
 
 /* Output to an upgraded connection is written at once while the loop writes little: the
- * first IMMEDIATE_WRITES_PER_TURN writes of a loop turn (of its cached millisecond). Past
- * that (a broadcast's fan-out, a burst of emits) it is deferred: queued (a reference to the
- * shared payload, no copy) and written when the connection's turn in the server's flush
- * queue comes, a slice of connections per loop turn. What arrives meanwhile joins what
- * waits, so one system call carries several messages: on loopback a write costs the kernel
- * about 4 µs however much it carries. This much waiting is written at once. */
-#define IMMEDIATE_WRITES_PER_TURN 16
+ * first limits.immediate_writes_per_turn writes of a loop turn (of its cached millisecond,
+ * `[http] immediate_writes_per_turn`). Past that (a broadcast's fan-out, a burst of emits) it is
+ * deferred: queued (a reference to the shared payload, no copy) and written when the connection's
+ * turn in the server's flush queue comes, a slice of connections per loop turn. What arrives
+ * meanwhile joins what waits, so one system call carries several messages: on loopback a write
+ * costs the kernel about 4 µs however much it carries. This much waiting is written at once. */
 #define DEFER_MAX_ENTRIES (FLUSH_IOV_MAX / 2)
 #define DEFER_MAX_BYTES (32 * 1024)
 
@@ -63,7 +62,7 @@ static int immediate_write_allowed(http_server_t *s)
         s->turn_ms = now;
         s->turn_writes = 0;
     }
-    return s->turn_writes++ < IMMEDIATE_WRITES_PER_TURN;
+    return s->turn_writes++ < s->limits.immediate_writes_per_turn;
 }
 
 /* writev without SIGPIPE, whatever the process does with that signal. */
@@ -544,18 +543,13 @@ static void conn_queue_write(http_conn_t *c, conn_write_t *cw, size_t written)
     conn_update_events(c);
 }
 
-void http_conn_flush_deferred(http_conn_t *c)
-{
-    if (!c->closing && c->out_last) conn_flush(c);
-}
-
 void http_conn_flush(http_conn_t *c)
 {
     if (!c->closing && c->out_last && !(c->events & EPOLLOUT)) conn_flush(c);
 }
 
 /* Writes what the kernel takes right now when nothing is queued before it and output is not
- * being deferred (see IMMEDIATE_WRITES_PER_TURN): the common case then costs one sendmsg and
+ * being deferred (see immediate_write_allowed): the common case then costs one sendmsg and
  * no allocation, epoll change or callback. Returns the bytes written (bufs are advanced past
  * them), or -1 after closing on error. */
 static ssize_t conn_try_write(http_conn_t *c, struct iovec *bufs, unsigned *nbufs)

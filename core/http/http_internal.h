@@ -131,8 +131,6 @@ void http_conn_accept(http_server_t *s, int fd, const struct sockaddr *peer);
 void http_conn_io(http_server_t *s, http_conn_t *c, uint32_t events);
 /* Finishes a closed connection (from the reaper). */
 void http_conn_reap(http_conn_t *c);
-/* Writes a connection's deferred output (its turn in the flush queue came). */
-void http_conn_flush_deferred(http_conn_t *c);
 void http_conn_shutdown(http_conn_t *c);
 void http_conn_force_close(http_conn_t *c);
 /* http_server.c */

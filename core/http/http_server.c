@@ -32,6 +32,7 @@ void http_limits_default(http_limits_t *limits)
     limits->max_pipelined = 16;
     limits->max_queued_output = 64 * 1024;
     limits->linger_ms = 2000;
+    limits->immediate_writes_per_turn = 16;
 }
 
 http_server_t *http_server_new(uv_loop_t *loop, const http_limits_t *limits,
@@ -147,7 +148,7 @@ static void on_flush(uv_idle_t *h)
         if (c->closing)
             http_server_conn_reap_later(s, c);
         else
-            http_conn_flush_deferred(c);
+            http_conn_flush(c);
     }
     if (s->flush_head || uv_is_closing((uv_handle_t *)h)) return;
     uv_idle_stop(h);

@@ -70,3 +70,30 @@ test('a broadcast burst is batched, complete and in order', async (t) => {
   await waitFor(() => target.got.at(-1) === 'lone', { what: 'the lone emit' });
   assert.equal((await stats()).writesDeferred, deferred);
 });
+
+test('[http] immediate_writes_per_turn set high writes every message at once', async (t) => {
+  const srv = await startServer(
+    '[testing]\nemit_routes = true\n[http]\nimmediate_writes_per_turn = 1000000000\n',
+  );
+  t.after(() => srv.stop());
+  const base = `http://127.0.0.1:${srv.port}`;
+  const clients = [];
+  for (let i = 0; i < 50; i++) {
+    const s = io(base, { transports: ['websocket'], forceNew: true, reconnection: false });
+    s.got = [];
+    s.on('b', (n) => s.got.push(n));
+    clients.push(s);
+  }
+  t.after(() => clients.forEach((s) => s.close()));
+  await Promise.all(clients.map((s) => connected(s, 10000)));
+  for (let i = 0; i < 5; i++) {
+    const r = await fetch(`${base}/testing/emit`, {
+      method: 'POST',
+      body: JSON.stringify({ event: 'b', payload: i }),
+    });
+    assert.deepEqual(await r.json(), { recipients: 50 });
+  }
+  await waitFor(() => clients.every((s) => s.got.length === 5), { what: 'every broadcast' });
+  for (const s of clients) assert.deepEqual(s.got, [0, 1, 2, 3, 4]);
+  assert.equal((await (await fetch(`${base}/testing/stats`)).json()).writesDeferred, 0);
+});
