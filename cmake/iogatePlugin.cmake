@@ -77,9 +77,15 @@ function(iogate_add_plugin NAME)
   endforeach()
   target_link_libraries(${NAME} PRIVATE iogate::sdk ${ARG_LIBRARIES})
 
+  # -fsanitize may be in the cache's flags or in add_compile_options() /
+  # add_link_options() (as IOGATE_FUZZ sets it): look at both.
+  get_directory_property(_iogate_dir_opts COMPILE_OPTIONS)
+  get_directory_property(_iogate_dir_link_opts LINK_OPTIONS)
+  set(_iogate_all_flags "${CMAKE_C_FLAGS} ${CMAKE_SHARED_LINKER_FLAGS} ${CMAKE_MODULE_LINKER_FLAGS}")
+  string(APPEND _iogate_all_flags " ${_iogate_dir_opts} ${_iogate_dir_link_opts}")
   if(IOGATE_PLUGIN_NO_UNDEFINED AND CMAKE_SYSTEM_NAME STREQUAL "Linux"
      AND NOT IOGATE_SANITIZE
-     AND NOT "${CMAKE_C_FLAGS} ${CMAKE_SHARED_LINKER_FLAGS}" MATCHES "-fsanitize")
+     AND NOT "${_iogate_all_flags}" MATCHES "-fsanitize")
     target_link_options(${NAME} PRIVATE "LINKER:--no-undefined")
   endif()
 endfunction()

@@ -507,6 +507,7 @@ static int parse_key(parser_t *p)
 {
     p->key.n = 0;
     buf_reset(&p->key.bytes);
+    buf_reserve(&p->key.bytes, 0); /* segments point into it even when all are "" */
     for (;;) {
         if (parse_simple_key(p) < 0) return -1;
         size_t save = p->pos;

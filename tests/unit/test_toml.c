@@ -510,6 +510,28 @@ static void strings_and_keys_may_hold_nul(void **state)
     toml_free(root);
 }
 
+/* Keys made only of empty segments: their bytes start at an empty buffer, which must not be
+ * a null pointer (found by fuzz_toml under clang's -fsanitize=pointer-overflow). */
+static void empty_keys(void **state)
+{
+    (void)state;
+    char err[256];
+    toml_value_t *root = parse_str("'' = 1\n\"\".'' = 2\n", err, sizeof(err));
+    assert_null(root); /* "" is an integer, then used as a table */
+    assert_non_null(strstr(err, "t.toml:2:"));
+
+    root = parse_str("'' = 1\n[a]\n\"\" = 2\n", err, sizeof(err));
+    assert_non_null(root);
+    const toml_keyval_t *kv = toml_table_entry_n(root, "", 0);
+    assert_non_null(kv);
+    assert_int_equal(kv->key_len, 0);
+    toml_free(root);
+
+    assert_null(parse_str("''=*", err, sizeof(err)));
+    assert_null(parse_str("'' = 1\n'' = 2\n", err, sizeof(err)));
+    assert_non_null(strstr(err, "t.toml:2:"));
+}
+
 static void plain_json_output(void **state)
 {
     (void)state;
@@ -740,6 +762,7 @@ int main(void)
         cmocka_unit_test(type_names),
         cmocka_unit_test(datetime_fields),
         cmocka_unit_test(strings_and_keys_may_hold_nul),
+        cmocka_unit_test(empty_keys),
         cmocka_unit_test(plain_json_output),
         cmocka_unit_test(large_document_parses_fast),
         cmocka_unit_test(long_single_line_is_linear),
