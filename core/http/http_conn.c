@@ -132,6 +132,21 @@ static void conn_read_start(http_conn_t *c)
     conn_update_events(c);
 }
 
+/* Nothing more is parsed from this connection: the parser stays paused for good, what waited
+ * behind the last request is dropped, and reading stops (a lingering close reads on, but only
+ * to drop). Every path that answers a request while bytes may be buffered behind it and then
+ * closes (a refused upgrade, a fatal parse error, a timeout, the peer's FIN, a graceful close)
+ * goes through here, so a paused parser can never be resumed on input of unknown meaning. */
+static void conn_stop_input(http_conn_t *c)
+{
+    http_parse_state_t *st = c->http;
+    if (!st) return;
+    st->input_closed = 1;
+    st->paused = 1;
+    buf_free(&st->pending_in);
+    conn_read_stop(c);
+}
+
 /* ---------------------------------------------------------------- requests */
 
 static void request_free(http_request_t *req)
@@ -302,12 +317,43 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+static int is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* Keeps the last non-blank byte of a parsed chunk, for is_obs_fold() on the next one. */
+static void remember_tail(http_parse_state_t *st, const char *data, size_t len)
+{
+    while (len && is_blank(data[len - 1]))
+        len--;
+    if (len) st->prev_tail = data[len - 1];
+}
+
+/* llhttp accepts obsolete line folding (a header line that starts with a blank continues the
+ * previous value) and hands the continuation over as more value. RFC 9112 §5.2 lets a server
+ * refuse it, and it must: "Transfer-Encoding:\r\n chunked" would otherwise be read as
+ * chunked here and differently by a proxy in front. A value span is folded when the last
+ * non-blank byte before it is the line feed that ended the previous line (a plain value
+ * follows the colon); across chunk boundaries the previous chunk's tail tells. */
+static int is_obs_fold(const http_parse_state_t *st, const char *at)
+{
+    const char *p = at;
+    const char *start = st->exec_start;
+    if (!start || at < start) return 0;
+    while (p > start && is_blank(p[-1]))
+        p--;
+    char before = p > start ? p[-1] : st->prev_tail;
+    return before == '\n';
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     http_conn_t *c = p->data;
     http_parse_state_t *st = c->http;
     http_request_t *req = st->current;
     if (count_head_bytes(c, len, 0)) return HPE_USER;
+    if (is_obs_fold(st, at)) return refuse(c, 400, "obsolete line folding in a header");
     http_header_ref_t *h = &req->headers[req->nheaders - 1];
     if (st->header_state != 2) {
         buf_append_byte(&req->head, '\0');
@@ -317,6 +363,37 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     buf_append(&req->head, at, len);
     h->value_len += (uint32_t)len;
     return 0;
+}
+
+/* The one transfer coding a request may carry is a single final "chunked" (RFC 9112 §6): this
+ * server decodes no other, and a coding list that a proxy in front may read differently is
+ * how requests get smuggled. Returns 0; 400 when "chunked" is not the final coding (the body
+ * length cannot be known: §6.3 says 400 and close), is repeated, or the list is empty; 501
+ * for a final "chunked" behind a coding this server does not implement (§6.1). */
+static int check_transfer_coding(const http_request_t *req)
+{
+    size_t tokens = 0, chunked = 0;
+    int last_chunked = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *name, *value;
+        http_request_header_at(req, i, &name, &value);
+        if (strcasecmp(name, "transfer-encoding") != 0) continue;
+        for (const char *v = value; *v;) {
+            while (*v == ',' || is_blank(*v))
+                v++;
+            if (!*v) break;
+            const char *tok = v;
+            while (*v && *v != ',' && *v != ';' && !is_blank(*v))
+                v++;
+            tokens++;
+            last_chunked = (size_t)(v - tok) == 7 && strncasecmp(tok, "chunked", 7) == 0;
+            chunked += (size_t)last_chunked;
+            while (*v && *v != ',') /* a coding's parameters: none is understood */
+                v++;
+        }
+    }
+    if (!last_chunked || chunked != 1) return 400;
+    return tokens == 1 ? 0 : 501;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -341,6 +418,11 @@ static int on_headers_complete(llhttp_t *p)
 
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > lim->max_body_bytes)
         return refuse(c, 413, "request body too large");
+    if (p->flags & F_TRANSFER_ENCODING) {
+        int te = check_transfer_coding(req);
+        if (te == 501) return refuse(c, 501, "transfer coding not implemented");
+        if (te) return refuse(c, 400, "invalid Transfer-Encoding");
+    }
 
     const char *expect = http_request_header(req, "expect");
     if (expect) {
@@ -748,6 +830,7 @@ static void conn_half_close(http_conn_t *c)
 static void conn_graceful_close(http_conn_t *c)
 {
     if (c->closing || c->lingering) return;
+    conn_stop_input(c);
     if (c->writes_in_flight) {
         c->close_when_flushed = 1;
         conn_read_stop(c);
@@ -793,9 +876,7 @@ static void on_timer(uv_timer_t *t)
         req->close_after = 1;
         if (!req->method[0]) snprintf(req->method, sizeof(req->method), "-"); /* for the log */
         /* Nothing more is parsed, even if the rest of the request arrives now. */
-        conn_read_stop(c);
-        st->paused = 1;
-        buf_free(&st->pending_in);
+        conn_stop_input(c);
         http_respond_error(req, 408, "request_timeout", st->error_message);
         return;
     }
@@ -836,9 +917,7 @@ static void conn_arm_timer(http_conn_t *c)
 static void conn_fail(http_conn_t *c, int status, const char *message)
 {
     http_parse_state_t *st = c->http;
-    conn_read_stop(c);
-    buf_free(&st->pending_in);
-    st->paused = 1;
+    conn_stop_input(c);
     http_request_t *req = st->current;
     if (!req) req = request_new(c);
     st->current = NULL;
@@ -853,6 +932,7 @@ static void conn_dispatch_upgrade(http_conn_t *c)
 {
     http_parse_state_t *st = c->http;
     http_request_t *req = st->tail;
+    if (!req || !req->upgrade || req->responded) return; /* answered already: closing */
     if (st->head != req) {
         req->close_after = 1;
         http_respond_error(req, 400, "bad_request", "upgrade request must not be pipelined");
@@ -865,24 +945,31 @@ static void conn_dispatch_upgrade(http_conn_t *c)
 static void conn_process_input(http_conn_t *c, const char *data, size_t len)
 {
     http_parse_state_t *st = c->http;
+    if (st->input_closed) return;
     if (st->paused) {
         buf_append(&st->pending_in, data, len);
         return;
     }
+    st->exec_start = data;
     llhttp_errno_t err = llhttp_execute(&st->parser, data, len);
-    if (c->closing) return;
+    if (c->closing || !c->http) return;
+    st->exec_start = NULL;
     if (err == HPE_OK) {
+        remember_tail(st, data, len);
         conn_arm_timer(c);
         return;
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
         const char *pos = llhttp_get_error_pos(&st->parser);
         size_t used = pos ? (size_t)(pos - data) : len;
+        remember_tail(st, data, used);
         st->paused = 1;
         conn_read_stop(c);
         http_request_t *last = st->tail;
-        if (c->close_when_flushed || (last && last->close_after && err == HPE_PAUSED))
-            return; /* nothing more is read from this connection */
+        if (c->close_when_flushed || (last && last->close_after && err == HPE_PAUSED)) {
+            conn_stop_input(c); /* nothing more is read from this connection */
+            return;
+        }
         if (used < len) buf_append(&st->pending_in, data + used, len - used);
         if (err == HPE_PAUSED_UPGRADE) conn_dispatch_upgrade(c);
         return;
@@ -899,7 +986,7 @@ static void conn_process_input(http_conn_t *c, const char *data, size_t len)
 static void conn_maybe_resume(http_conn_t *c)
 {
     http_parse_state_t *st = c->http;
-    if (!st || !st->paused || c->closing || c->close_when_flushed) return;
+    if (!st || !st->paused || st->input_closed || c->closing || c->close_when_flushed) return;
     if (st->queued >= c->server->limits.max_pipelined || conn_output_full(c)) return;
     if (st->tail && (st->tail->upgrade || !st->tail->keep_alive || st->tail->close_after)) return;
     st->paused = 0;
@@ -919,9 +1006,7 @@ static void conn_maybe_resume(http_conn_t *c)
 static void conn_peer_finished(http_conn_t *c)
 {
     http_parse_state_t *st = c->http;
-    conn_read_stop(c);
-    st->paused = 1;
-    buf_free(&st->pending_in);
+    conn_stop_input(c);
     /* Unlink every unanswered request first: abort callbacks run only once the queue is
      * consistent again, since one of them may answer (and so flush) another request. */
     http_request_t *dropped = NULL, **link = &st->head;
@@ -1042,7 +1127,9 @@ static void request_respond_raw(http_request_t *req, int status, const char *con
     http_conn_t *c = req->conn;
     if (req->responded) return;
     req->responded = 1;
-    if (c->server->shutting_down) req->close_after = 1;
+    /* An upgrade answered with anything but the switch (http_upgrade) leaves the bytes behind
+     * it in an unknown protocol: the connection closes after the answer. */
+    if (c->server->shutting_down || req->upgrade) req->close_after = 1;
     int keep_alive = !req->close_after && req->keep_alive;
     http_response_serialize(req, status, content_type, body, len, keep_alive,
                             http_server_date(c->server));

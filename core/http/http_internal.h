@@ -30,6 +30,7 @@ struct http_request {
     http_header_ref_t *headers;
     size_t nheaders, headers_cap;
     buf_t body;
+    uint32_t head_charged;      /* bytes of head charged to the server's budget */
     buf_t extra_headers;        /* response headers added by the handler */
     char remote[HTTP_ADDR_MAX]; /* the peer's address as text, formatted on first use */
     buf_t response;             /* serialized response once answered */
@@ -57,6 +58,10 @@ typedef struct http_parse_state {
     uint64_t deadline_ms;    /* header/body deadline of the current request */
     int headers_done;
     int paused;       /* parser paused: queue full or upgrade pending */
+    int input_closed; /* nothing more is parsed: the connection is closing (or the peer
+                       * finished, or an upgrade was refused); what arrives is dropped */
+    const char *exec_start; /* the chunk llhttp_execute() is parsing (obs-fold detection) */
+    char prev_tail;         /* last non-blank byte of the chunks before it */
     int error_status; /* status to answer when the callbacks refused input */
     const char *error_message;
 } http_parse_state_t;
@@ -101,6 +106,7 @@ struct http_server {
     uv_idle_t flusher;       /* writes deferred output, a slice of the connections per turn */
     http_conn_t *flush_head, *flush_tail;
     http_stats_t stats;
+    membudget_t budget;        /* bytes held for clients, shared with the layers above */
     uint64_t deferred_at_trim; /* stats.writes_deferred when the heap was last trimmed */
     uv_timer_t trim_timer;     /* gives the heap back once a broadcast storm is over */
     uint64_t turn_ms;          /* loop time of the turn turn_writes counts */

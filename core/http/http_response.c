@@ -95,6 +95,8 @@ const char *http_error_code_for_status(int status)
         return "expectation_failed";
     case 431:
         return "headers_too_large";
+    case 501:
+        return "not_implemented";
     case 503:
         return "service_unavailable";
     case 505:
