@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include "base/log.h"
 #include "auth/cookie.h"
+#include "auth/origin.h"
 #include "base/mem.h"
 #include "gateway/testing_routes.h"
 #include "plugins/plugin_host.h"
@@ -54,23 +56,70 @@ size_t gateway_remove_routes(gateway_t *gw, void *user)
     return n;
 }
 
+/* Methods that change nothing (RFC 9110 §9.2.1): a cross-site page may make them freely. */
+static int method_is_safe(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+           strcmp(method, "OPTIONS") == 0 || strcmp(method, "TRACE") == 0;
+}
+
+/* application/json or any application/...+json, parameters allowed. */
+static int content_type_is_json(const char *type)
+{
+    if (!type) return 0;
+    size_t n = strcspn(type, ";");
+    while (n && (type[n - 1] == ' ' || type[n - 1] == '\t'))
+        n--;
+    if (strncasecmp(type, "application/", 12) != 0) return 0;
+    return (n == 16 && strncasecmp(type + 12, "json", 4) == 0) ||
+           (n > 17 && strncasecmp(type + n - 5, "+json", 5) == 0);
+}
+
+/* A state-changing request that the cookie would authenticate must come from this server's
+ * pages or an allowed origin, and carry JSON if it carries a body: a foreign page can send
+ * a cookie-bearing form POST (url-encoded, multipart or text/plain) without any CORS
+ * preflight, but not a JSON one. Returns 0, or the status to refuse with. */
+static int cookie_request_check(gateway_t *gw, http_request_t *req, const char **reason)
+{
+    if (method_is_safe(http_request_method(req))) return 0;
+    if (!origin_allows_cookie(&gw->origins, req)) {
+        *reason = "cross-site request refused: the Origin is not allowed to use the cookie";
+        return 403;
+    }
+    size_t len;
+    http_request_body(req, &len);
+    if (len && !content_type_is_json(http_request_header(req, "content-type"))) {
+        *reason = "a cookie-authenticated request body must be JSON (Content-Type: application/json)";
+        return 415;
+    }
+    return 0;
+}
+
 int gateway_authenticate(gateway_t *gw, http_request_t *req, jwt_principal_t *out,
                          const char **reason)
 {
     memset(out, 0, sizeof(*out));
     *reason = "authentication required";
-    if (!gw->verifier) return -1;
+    if (!gw->verifier) return 401;
     buf_t token = BUF_INIT;
     const char *authz = http_request_header(req, "authorization");
     const char *bearer;
     size_t bearer_len;
     const char *cookie = http_request_header(req, "cookie");
-    if (authz && jwt_bearer_token(authz, strlen(authz), &bearer, &bearer_len))
+    if (authz && jwt_bearer_token(authz, strlen(authz), &bearer, &bearer_len)) {
         buf_append(&token, bearer, bearer_len);
-    else if (!cookie ||
-             cookie_get(cookie, strlen(cookie), gw->cfg->auth.cookie_name, 1, &token) != 1) {
+    } else if (cookie &&
+               cookie_get(cookie, strlen(cookie), gw->cfg->auth.cookie_name, 1, &token) == 1) {
+        int refused = cookie_request_check(gw, req, reason);
+        if (refused) {
+            buf_free(&token);
+            log_debug("auth", "%s %s refused: %s", http_request_method(req),
+                      http_request_target(req), *reason);
+            return refused;
+        }
+    } else {
         buf_free(&token);
-        return -1;
+        return 401;
     }
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -81,7 +130,7 @@ int gateway_authenticate(gateway_t *gw, http_request_t *req, jwt_principal_t *ou
         log_debug("auth", "REST token refused: %s (%s)", jwt_status_name(st),
                   *reason ? *reason : "");
         *reason = "invalid or expired token";
-        return -1;
+        return 401;
     }
     return 0;
 }
@@ -255,6 +304,8 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     gw->loop = loop;
     gw->cfg = cfg;
     gw->router = router_new();
+    origin_policy_init(&gw->origins, (const char *const *)cfg->socketio.cors_origins.items,
+                       cfg->socketio.cors_origins.len);
     http_limits_t limits;
     limits_from_config(cfg, &limits);
     gw->http = http_server_new(loop, &limits, on_request, gw);
@@ -268,6 +319,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         .max_attachments = (size_t)cfg->socketio.max_attachments,
         .verifier = gw->verifier,
         .cookie_name = cfg->auth.cookie_name,
+        .origins = &gw->origins,
         .allow_auth_payload = cfg->auth.allow_auth_payload,
     };
     gw->sio = sio_server_new(loop, &eo, &so);
@@ -366,6 +418,7 @@ void gateway_free(gateway_t *gw)
     eio_server_free(gw->echo);
     sio_server_free(gw->sio);
     jwt_verifier_free(gw->verifier);
+    origin_policy_free(&gw->origins);
     router_free(gw->router);
     while (gw->routes) {
         gateway_route_t *next = gw->routes->next;

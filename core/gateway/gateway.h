@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "auth/jwt_verify.h"
+#include "auth/origin.h"
 #include "eio/eio_server.h"
 #include "sio/sio_server.h"
 #include "http/http.h"
@@ -29,6 +30,7 @@ struct gateway {
     eio_server_t *echo;       /* [testing] engineio_echo_path: plain Engine.IO echo endpoint */
     sio_server_t *sio;        /* Socket.IO at [socketio] path */
     jwt_verifier_t *verifier; /* NULL when no key is configured */
+    origin_policy_t origins;  /* pages whose requests may use the auth cookie */
     struct plugin_host *plugins;
     struct gateway_route *routes; /* every registered route record, for freeing */
     uv_signal_t sigint, sigterm;
@@ -48,9 +50,11 @@ void gateway_free(gateway_t *gw);
 
 /* Removes every route registered with this user pointer (a failed plugin's routes). */
 size_t gateway_remove_routes(gateway_t *gw, void *user);
-/* The REST auth helper: verifies the token from the auth cookie or an
- * "Authorization: Bearer" header. 0 with *out filled (free with jwt_principal_free), or -1
- * with a reason for a 401 in *reason. */
+/* The REST auth helper: verifies the token from an "Authorization: Bearer" header or, failing
+ * that, the auth cookie. Returns 0 with *out filled (free with jwt_principal_free), or the
+ * status to refuse with and its reason in *reason: 401 (no token, or not valid), 403 (the
+ * cookie on a state-changing request from a foreign page: auth/origin.h) or 415 (the cookie
+ * on a state-changing request whose body is not JSON, which a foreign form could send). */
 int gateway_authenticate(gateway_t *gw, http_request_t *req, jwt_principal_t *out,
                          const char **reason);
 

@@ -103,6 +103,8 @@ void http_respond(http_request_t *req, int status, const char *content_type, con
 void http_respond_json_text(http_request_t *req, int status, const char *json, size_t len);
 /* Answers with the project's one error shape: {"error":{"code":"...","message":"..."}}. */
 void http_respond_error(http_request_t *req, int status, const char *code, const char *message);
+/* The error body's machine-readable code for a status the server produces ("forbidden"). */
+const char *http_error_code_for_status(int status);
 /* Asks for the connection to close once this response is written. */
 void http_response_close(http_request_t *req);
 const char *http_status_reason(int status);

@@ -150,6 +150,5 @@ const char *http_server_date(http_server_t *s);
 void http_response_serialize(http_request_t *req, int status, const char *content_type,
                              const void *body, size_t len, int keep_alive, const char *date);
 void http_error_body(buf_t *out, const char *code, const char *message);
-const char *http_error_code_for_status(int status);
 
 #endif

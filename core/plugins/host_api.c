@@ -399,12 +399,14 @@ static void route_adapter(gateway_t *gw, http_request_t *http, const router_matc
         return;
     }
     const char *reason = NULL;
-    if (gateway_authenticate(gw, http, &r->jwt, &reason) == 0) {
+    int refused = gateway_authenticate(gw, http, &r->jwt, &reason);
+    if (!refused) {
         r->has_principal = 1;
         principal_fill(&r->principal, &r->jwt);
-    } else if (route->flags & IOG_ROUTE_AUTHENTICATED) {
+    } else if (refused != 401 || (route->flags & IOG_ROUTE_AUTHENTICATED)) {
+        /* A cross-site cookie request is refused on every route, public ones included. */
         request_free(r);
-        http_respond_error(http, 401, "unauthorized", reason);
+        http_respond_error(http, refused, http_error_code_for_status(refused), reason);
         return;
     }
     http_request_on_abort(http, on_request_abort, r);

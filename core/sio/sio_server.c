@@ -765,6 +765,13 @@ static void on_eio_open(void *user, eio_socket_t *e, http_request_t *handshake)
     c->connect_deadline = uv_now(srv->loop) + srv->opts.connect_timeout_ms;
     eio_socket_set_user(e, c);
     const char *cookie = http_request_header(handshake, "cookie");
+    if (cookie && srv->opts.verifier && srv->opts.origins &&
+        !origin_allows_cookie(srv->opts.origins, handshake)) {
+        srv->stats.cross_site_cookies++;
+        log_debug("auth", "%s: cookie ignored on a handshake from a foreign origin",
+                  http_request_remote_addr(handshake));
+        cookie = NULL;
+    }
     if (cookie && srv->opts.verifier) {
         buf_t token = BUF_INIT;
         if (cookie_get(cookie, strlen(cookie), srv->cookie_name, 1, &token) == 1)

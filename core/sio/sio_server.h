@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "auth/jwt_verify.h"
+#include "auth/origin.h"
 #include "eio/eio_server.h"
 #include "sio/sio_packet.h"
 
@@ -33,6 +34,9 @@ typedef struct sio_options {
     size_t max_attachments;
     const jwt_verifier_t *verifier; /* NULL: nobody authenticates (sockets join no user room) */
     const char *cookie_name;
+    /* Whose cookie counts: a handshake from a foreign page (auth/origin.h) has its cookie
+     * ignored, so the socket is unauthenticated. NULL: every cookie counts. */
+    const origin_policy_t *origins;
     int allow_auth_payload; /* accept CONNECT {"token": ...} as well */
 } sio_options_t;
 
@@ -60,6 +64,7 @@ typedef struct sio_stats {
     uint64_t deliveries;     /* recipients written */
     uint64_t connects, disconnects;
     uint64_t auth_ok, auth_failed;
+    uint64_t cross_site_cookies; /* handshake cookies ignored: the page was foreign */
 } sio_stats_t;
 
 sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
