@@ -3,15 +3,16 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+RELEASE_BUILD ?= build-release
 CONFIG     ?= config/iogate.toml
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test deps test-deps build examples build-asan node-deps clean
+.PHONY: run test deps test-deps build examples build-asan build-release node-deps clean
 
 run: build
 	./$(BUILD)/iogate --config $(CONFIG)
 
-test: test-deps build examples build-asan node-deps
+test: test-deps build examples build-asan build-release node-deps
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
@@ -23,7 +24,7 @@ test-deps:
 	@scripts/install-deps.sh --test
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOGATE_WERROR=ON >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
 # The example plugins, built out of tree against the SDK installed from each build
@@ -31,8 +32,13 @@ build: deps
 examples: build
 	scripts/build-examples.sh $(BUILD)
 
+# Release only builds here: its optimiser finds warnings the other builds do not.
+build-release: deps
+	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DIOGATE_WERROR=ON >/dev/null
+	cmake --build $(RELEASE_BUILD) -j$(JOBS)
+
 build-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOGATE_SANITIZE=ON >/dev/null
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOGATE_SANITIZE=ON -DIOGATE_WERROR=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	scripts/build-examples.sh $(ASAN_BUILD)
 
@@ -42,4 +48,4 @@ node-deps: test-deps
 	fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD)

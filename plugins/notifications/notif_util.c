@@ -40,6 +40,15 @@ static void civil_from_days(int64_t days, int64_t *year, int *month, int *day)
     *year = yoe + era * 400 + (*month <= 2);
 }
 
+/* v as exactly width decimal digits at p (v < 10^width), no NUL. */
+static void put_digits(char *p, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 int notif_iso8601(int64_t ms, char *out, size_t out_size)
 {
     if (!out || out_size < NOTIF_ISO_LEN + 1) return -1;
@@ -57,8 +66,16 @@ int notif_iso8601(int64_t ms, char *out, size_t out_size)
     int month, day;
     civil_from_days(days, &year, &month, &day);
     if (year < 0 || year > 9999) return -1;
-    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)year, month, day,
-             (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)rem);
+    /* Written field by field: every value is in range here, which snprintf's length check
+     * (-Wformat-truncation) cannot know. */
+    memcpy(out, "0000-00-00T00:00:00.000Z", NOTIF_ISO_LEN + 1);
+    put_digits(out, (unsigned)year, 4);
+    put_digits(out + 5, (unsigned)month, 2);
+    put_digits(out + 8, (unsigned)day, 2);
+    put_digits(out + 11, (unsigned)(sod / 3600), 2);
+    put_digits(out + 14, (unsigned)(sod / 60 % 60), 2);
+    put_digits(out + 17, (unsigned)(sod % 60), 2);
+    put_digits(out + 20, (unsigned)rem, 3);
     return 0;
 }
 
