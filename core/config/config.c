@@ -46,7 +46,7 @@ static const key_spec_t schema[] = {
     {"http", "header_timeout_ms", KEY_INT, CFG(http.header_timeout_ms), 100, DAY_MS, NULL, 10000},
     {"http", "body_timeout_ms", KEY_INT, CFG(http.body_timeout_ms), 100, DAY_MS, NULL, 30000},
     {"http", "idle_timeout_ms", KEY_INT, CFG(http.idle_timeout_ms), 100, DAY_MS, NULL, 60000},
-    {"http", "max_connections", KEY_INT, CFG(http.max_connections), 1, 10000000, NULL, 10000},
+    {"http", "max_connections", KEY_INT, CFG(http.max_connections), 0, 10000000, NULL, 0},
     {"http", "max_pipelined", KEY_INT, CFG(http.max_pipelined), 1, 1024, NULL, 16},
     {"http", "max_queued_output_bytes", KEY_INT, CFG(http.max_queued_output_bytes), 1 * KIB, 1024 * MIB, NULL, 64 * KIB},
     {"http", "linger_ms", KEY_INT, CFG(http.linger_ms), 0, 60000, NULL, 2000},

@@ -210,6 +210,30 @@ static void eio_options_from_config(const config_t *cfg, const char *path, eio_o
     o->cors_origins_len = cfg->socketio.cors_origins.len;
 }
 
+/* [http] max_connections: 0 (the default) takes what the open-file limit allows; a value
+ * past that is lowered to it, since a connection that cannot be accepted cannot even be
+ * answered 503. Either way the value in force is logged. */
+static size_t max_connections_from_config(const config_t *cfg)
+{
+    size_t nofile, fit = http_connection_capacity(HTTP_RESERVED_DESCRIPTORS, &nofile);
+    size_t want = (size_t)cfg->http.max_connections;
+    if (!fit) fit = 1; /* a limit below the reserve: the accept loop's EMFILE path copes */
+    if (want == 0) {
+        log_info("http", "accepting up to %zu connections (open-file limit %zu, %d kept for the "
+                         "server; [http] max_connections sets another)",
+                 fit, nofile, HTTP_RESERVED_DESCRIPTORS);
+        return fit;
+    }
+    if (want > fit) {
+        log_warn("http", "[http] max_connections = %zu lowered to %zu: the open-file limit is %zu "
+                         "and %d descriptors are kept for the server (raise LimitNOFILE / ulimit -n)",
+                 want, fit, nofile, HTTP_RESERVED_DESCRIPTORS);
+        return fit;
+    }
+    log_info("http", "accepting up to %zu connections", want);
+    return want;
+}
+
 static void limits_from_config(const config_t *cfg, http_limits_t *lim)
 {
     http_limits_default(lim);
@@ -218,7 +242,7 @@ static void limits_from_config(const config_t *cfg, http_limits_t *lim)
     lim->header_timeout_ms = (uint64_t)cfg->http.header_timeout_ms;
     lim->body_timeout_ms = (uint64_t)cfg->http.body_timeout_ms;
     lim->idle_timeout_ms = (uint64_t)cfg->http.idle_timeout_ms;
-    lim->max_connections = (size_t)cfg->http.max_connections;
+    lim->max_connections = max_connections_from_config(cfg);
     lim->max_pipelined = (size_t)cfg->http.max_pipelined;
     lim->max_queued_output = (size_t)cfg->http.max_queued_output_bytes;
     lim->linger_ms = (uint64_t)cfg->http.linger_ms;

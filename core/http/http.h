@@ -41,6 +41,13 @@ typedef struct http_limits {
 /* Safe defaults for every limit (16 KiB headers, 1 MiB body, 10 s, 30 s, 60 s, 10000, 16,
  * 64 KiB, 2 s). */
 void http_limits_default(http_limits_t *limits);
+/* Descriptors the process keeps for itself beyond its connections: the loop's own, the
+ * listener, stores, plugins' files, logs, connections to other servers. */
+#define HTTP_RESERVED_DESCRIPTORS 128
+/* How many connections the open-file limit allows once `reserved` descriptors are kept:
+ * raises the soft limit to the hard one first (as Redis and nginx do). *nofile receives the
+ * limit in force. 0 when there is no room or the limit cannot be read. */
+size_t http_connection_capacity(size_t reserved, size_t *nofile);
 
 typedef void (*http_handler_fn)(void *user, http_request_t *req);
 

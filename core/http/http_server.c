@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,6 +34,22 @@ void http_limits_default(http_limits_t *limits)
     limits->max_queued_output = 64 * 1024;
     limits->linger_ms = 2000;
     limits->immediate_writes_per_turn = 16;
+}
+
+size_t http_connection_capacity(size_t reserved, size_t *nofile)
+{
+    struct rlimit rl;
+    *nofile = 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (rl.rlim_cur != rl.rlim_max) {
+        /* The hard limit is the operator's ceiling; the soft one is only a default. The
+         * kernel refuses RLIM_INFINITY for descriptors, so an unlimited hard limit is asked
+         * for as its usual ceiling (fs.nr_open). */
+        struct rlimit want = {rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    *nofile = rl.rlim_cur == RLIM_INFINITY ? SIZE_MAX : (size_t)rl.rlim_cur;
+    return *nofile > reserved ? *nofile - reserved : 0;
 }
 
 http_server_t *http_server_new(uv_loop_t *loop, const http_limits_t *limits,

@@ -64,3 +64,52 @@ test('out of descriptors: accepts pause without spinning and resume', async (t) 
   const r = await rawRequest(srv.port, 'GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   assert.match(r.text, /^HTTP\/1\.1 404 /);
 });
+
+// Sends a request on each of n fresh connections, all held open, and returns the statuses.
+async function statusesOfHeldConnections(port, n) {
+  const sockets = [];
+  const statuses = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    sockets.push(s);
+    statuses.push(
+      new Promise((res) => {
+        let out = '';
+        const status = () => Number(out.match(/^HTTP\/1\.1 (\d+)/)?.[1] ?? 0);
+        s.on('data', (d) => {
+          out += d;
+          if (status() && out.includes('\r\n\r\n')) res(status());
+        });
+        s.on('close', () => res(status()));
+      }),
+    );
+    await new Promise((r) => s.once('connect', r));
+    s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await statuses[i]; // in order: the server sees connection i before i + 1
+  }
+  const out = await Promise.all(statuses);
+  for (const s of sockets) s.destroy();
+  return out;
+}
+
+test('max_connections defaults to what the open-file limit allows, raising the soft limit', async (t) => {
+  // A soft limit of 200 under a hard one of 400: the server raises it and keeps 128.
+  const srv = await startServer('', { prefix: ['prlimit', '--nofile=200:400', '--'] });
+  t.after(() => srv.stop());
+  assert.match(srv.logs(), /accepting up to 272 connections \(open-file limit 400, 128 kept/);
+  const limits = readFileSync(`/proc/${srv.proc.pid}/limits`, 'utf8');
+  assert.match(limits, /Max open files\s+400\s+400/);
+  const statuses = await statusesOfHeldConnections(srv.port, 276);
+  assert.equal(statuses.filter((s) => s === 200).length, 272, JSON.stringify(statuses.slice(268)));
+  assert.deepEqual(statuses.slice(272), [503, 503, 503, 503]);
+});
+
+test('a max_connections past the open-file limit is lowered to it, with a warning', async (t) => {
+  const srv = await startServer('[http]\nmax_connections = 5000\n', { prefix: ['prlimit', '--nofile=300:300', '--'] });
+  t.after(() => srv.stop());
+  assert.match(srv.logs(), /max_connections = 5000 lowered to 172: the open-file limit is 300/);
+  const small = await startServer('[http]\nmax_connections = 100\n', { prefix: ['prlimit', '--nofile=300:300', '--'] });
+  t.after(() => small.stop());
+  assert.match(small.logs(), /accepting up to 100 connections/);
+});

@@ -16,8 +16,9 @@ export const CONFORMANCE_PLUGIN = `[plugins]\ndir = "${join(BUILD_DIR, 'test-plu
 
 // Starts iogate with `config` (TOML text, without [server] port/host, which are
 // added here). `port` picks a fixed port (0, the default, a free one), e.g. to
-// restart a server where its clients expect it. Resolves to { port, proc, logs(), stop() }.
-export async function startServer(config = '', { env = {}, args = [], port: wantPort = 0 } = {}) {
+// restart a server where its clients expect it. `prefix` runs the binary through a command
+// (e.g. ['prlimit', '--nofile=200:400', '--']). Resolves to { port, proc, logs(), stop() }.
+export async function startServer(config = '', { env = {}, args = [], port: wantPort = 0, prefix = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'iogate-test-'));
   const file = join(dir, 'iogate.toml');
   const hasServer = /^\s*\[server\]/m.test(config);
@@ -28,7 +29,8 @@ export async function startServer(config = '', { env = {}, args = [], port: want
   // the working directory): a test gets plugins only when it asks for them.
   if (!/^\s*\[plugins\]/m.test(text)) text += '\n[plugins]\nload = []\n';
   writeFileSync(file, text);
-  const proc = spawn(BIN, ['--config', file, ...args], {
+  const [command, ...commandArgs] = [...prefix, BIN, '--config', file, ...args];
+  const proc = spawn(command, commandArgs, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
