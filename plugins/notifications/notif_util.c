@@ -137,3 +137,66 @@ int notif_is_json_content_type(const char *value)
         rest++;
     return *rest == '\0' || *rest == ';';
 }
+
+const char *notif_create_parse(const char *body, size_t len, int for_user,
+                               int64_t max_message_chars, notif_create_t *out, char *msg,
+                               size_t msg_size)
+{
+    memset(out, 0, sizeof(*out));
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!root) {
+        snprintf(msg, msg_size, "invalid JSON: %.120s", jerr.text);
+        return msg;
+    }
+    const char *problem = NULL;
+    json_t *jmsg = json_object_get(root, "message");
+    json_t *jtype = json_object_get(root, "type");
+    json_t *juser = json_object_get(root, "userId");
+    int type = 0;
+    if (!json_is_object(root))
+        problem = "the body must be a JSON object";
+    else if (!jmsg)
+        problem = "message is required";
+    else if (!json_is_string(jmsg))
+        problem = "message must be a string";
+    else if (json_string_length(jmsg) == 0)
+        problem = "message must not be empty";
+    else if (memchr(json_string_value(jmsg), '\0', json_string_length(jmsg)))
+        problem = "message must not contain NUL characters";
+    else if ((int64_t)notif_utf8_chars(json_string_value(jmsg), json_string_length(jmsg)) >
+             max_message_chars) {
+        snprintf(msg, msg_size, "message is longer than %lld characters",
+                 (long long)max_message_chars);
+        problem = msg;
+    } else if (jtype && !json_is_string(jtype))
+        problem = "type must be a string";
+    else if (jtype &&
+             (type = notif_type_parse(json_string_value(jtype), json_string_length(jtype))) < 0)
+        problem = "type must be one of notification, info, warning, error, success";
+    else if (for_user && !juser)
+        problem = "userId is required";
+    else if (for_user && !json_is_string(juser))
+        problem = "userId must be a string";
+    else if (for_user && json_string_length(juser) == 0)
+        problem = "userId must not be empty";
+    else if (for_user && (json_string_length(juser) > NOTIF_MAX_USER_ID_BYTES ||
+                          memchr(json_string_value(juser), '\0', json_string_length(juser))))
+        problem = "userId is not a valid user id";
+    if (problem) {
+        json_decref(root);
+        return problem;
+    }
+    out->root = root;
+    out->message = json_string_value(jmsg);
+    out->message_len = json_string_length(jmsg);
+    out->user_id = for_user ? json_string_value(juser) : NULL;
+    out->type = type;
+    return NULL;
+}
+
+void notif_create_clear(notif_create_t *c)
+{
+    json_decref(c->root);
+    memset(c, 0, sizeof(*c));
+}

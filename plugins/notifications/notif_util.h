@@ -1,9 +1,11 @@
 /* notif_util.h - the notifications plugin's pure helpers: validation of REST
- * input, the ISO 8601 timestamps and the list cursor. No I/O, no host API, no
- * allocation; tests/unit/test_notif_util.c compiles notif_util.c directly. */
+ * input, the ISO 8601 timestamps and the list cursor. No I/O, no host API, and no
+ * allocation but the parsed create body; tests/unit/test_notif_util.c and
+ * tests/fuzz/fuzz_notif_json.c compile notif_util.c directly. */
 #ifndef NOTIF_UTIL_H
 #define NOTIF_UTIL_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,5 +42,28 @@ int notif_cursor_format(int64_t id, char *out, size_t out_size);
 /* 1 when a Content-Type header value names application/json (any case, optional
  * parameters such as "; charset=utf-8", surrounding spaces), else 0 (NULL too). */
 int notif_is_json_content_type(const char *value);
+
+/* A user id longer than this (in bytes) is refused. */
+#define NOTIF_MAX_USER_ID_BYTES 1024
+
+/* A checked create body (POST /notifications, /notifications/broadcast). The strings
+ * point into root, which holds them until notif_create_clear. */
+typedef struct notif_create {
+    json_t *root;
+    const char *message; /* valid UTF-8, not empty, no NUL */
+    size_t message_len;
+    const char *user_id; /* NULL when not for_user */
+    int type;            /* index into notif_type_names */
+} notif_create_t;
+
+/* Parses and checks a create body: an object with "message" (a string of 1 to
+ * max_message_chars code points without NUL), an optional "type" (one of the type
+ * names) and, when for_user, "userId" (a string of 1 to NOTIF_MAX_USER_ID_BYTES bytes
+ * without NUL). Returns NULL with out filled, or the problem for a 400 answer (in msg,
+ * or a constant string); out is then empty. */
+const char *notif_create_parse(const char *body, size_t len, int for_user,
+                               int64_t max_message_chars, notif_create_t *out, char *msg,
+                               size_t msg_size);
+void notif_create_clear(notif_create_t *c);
 
 #endif

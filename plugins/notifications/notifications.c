@@ -13,7 +13,6 @@
  * (store_sqlite.c does) nor the host's internals (only iogate.h). */
 #include <iogate/iogate.h>
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,6 @@
 
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT 100
-#define MAX_USER_ID_BYTES 1024
 
 static const iog_host_api_t *api;
 static iog_plugin_t *self;
@@ -445,65 +443,26 @@ static job_t *parse_create(iog_request_t *req, int for_user)
     }
     size_t len;
     const char *body = api->request_body(req, &len);
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-    if (!root) {
-        snprintf(msg, sizeof(msg), "invalid JSON: %.120s", jerr.text);
-        api->respond_error(req, 400, "bad_request", msg);
-        return NULL;
-    }
-    const char *problem = NULL;
-    json_t *jmsg = json_object_get(root, "message");
-    json_t *jtype = json_object_get(root, "type");
-    json_t *juser = json_object_get(root, "userId");
-    int type = 0;
-    if (!json_is_object(root))
-        problem = "the body must be a JSON object";
-    else if (!jmsg)
-        problem = "message is required";
-    else if (!json_is_string(jmsg))
-        problem = "message must be a string";
-    else if (json_string_length(jmsg) == 0)
-        problem = "message must not be empty";
-    else if (memchr(json_string_value(jmsg), '\0', json_string_length(jmsg)))
-        problem = "message must not contain NUL characters";
-    else if ((int64_t)notif_utf8_chars(json_string_value(jmsg), json_string_length(jmsg)) >
-             cfg.max_message_chars) {
-        snprintf(msg, sizeof(msg), "message is longer than %lld characters",
-                 (long long)cfg.max_message_chars);
-        problem = msg;
-    } else if (jtype && !json_is_string(jtype))
-        problem = "type must be a string";
-    else if (jtype &&
-             (type = notif_type_parse(json_string_value(jtype), json_string_length(jtype))) < 0)
-        problem = "type must be one of notification, info, warning, error, success";
-    else if (for_user && !juser)
-        problem = "userId is required";
-    else if (for_user && !json_is_string(juser))
-        problem = "userId must be a string";
-    else if (for_user && json_string_length(juser) == 0)
-        problem = "userId must not be empty";
-    else if (for_user && (json_string_length(juser) > MAX_USER_ID_BYTES ||
-                          memchr(json_string_value(juser), '\0', json_string_length(juser))))
-        problem = "userId is not a valid user id";
+    notif_create_t c;
+    const char *problem =
+        notif_create_parse(body, len, for_user, cfg.max_message_chars, &c, msg, sizeof(msg));
     if (problem) {
         api->respond_error(req, 400, "bad_request", problem);
-        json_decref(root);
         return NULL;
     }
-    job_t *j = job_new(req, JOB_CREATE, for_user ? json_string_value(juser) : NULL);
+    job_t *j = job_new(req, JOB_CREATE, c.user_id);
     if (j) {
-        j->message_len = json_string_length(jmsg);
+        j->type = c.type;
+        j->message_len = c.message_len;
         j->message = malloc(j->message_len + 1);
-        if (j->message) memcpy(j->message, json_string_value(jmsg), j->message_len + 1);
+        if (j->message) memcpy(j->message, c.message, j->message_len + 1);
     }
-    json_decref(root);
+    notif_create_clear(&c);
     if (!j || !j->message) {
         job_free(j);
         api->respond_error(req, 500, "internal_error", "out of memory");
         return NULL;
     }
-    j->type = type;
     j->created_at_ms = now_ms();
     return j;
 }

@@ -135,11 +135,87 @@ static void content_types(void **state)
     assert_int_equal(notif_is_json_content_type(NULL), 0);
 }
 
+/* The problem notif_create_parse finds in body ("" when it accepts it). */
+static const char *create_problem(const char *body, size_t len, int for_user, char *msg,
+                                  size_t msg_size)
+{
+    notif_create_t c;
+    const char *problem = notif_create_parse(body, len, for_user, 5, &c, msg, msg_size);
+    if (problem) {
+        assert_null(c.root);
+        return problem;
+    }
+    notif_create_clear(&c);
+    return "";
+}
+
+static void create_bodies(void **state)
+{
+    (void)state;
+    char msg[160];
+    static const struct {
+        const char *body;
+        int for_user;
+        const char *problem;
+    } cases[] = {
+        {"{\"message\":\"hi\",\"userId\":\"u\"}", 1, ""},
+        {"{\"message\":\"hi\"}", 0, ""},
+        {"{\"message\":\"h\xc3\xa9llo\",\"type\":\"warning\",\"userId\":\"u\"}", 1, ""},
+        {"{\"message\":\"hi\",\"userId\":7}", 0, ""}, /* a broadcast ignores userId */
+        {"", 1, "invalid JSON: "},
+        {"{\"message\":\"a\",\"message\":\"b\"}", 0, "invalid JSON: "},
+        {"[]", 0, "the body must be a JSON object"},
+        {"{}", 0, "message is required"},
+        {"{\"message\":1}", 0, "message must be a string"},
+        {"{\"message\":\"\"}", 0, "message must not be empty"},
+        {"{\"message\":\"a\\u0000b\"}", 0, "message must not contain NUL characters"},
+        {"{\"message\":\"abcdef\"}", 0, "message is longer than 5 characters"},
+        {"{\"message\":\"a\",\"type\":null}", 0, "type must be a string"},
+        {"{\"message\":\"a\",\"type\":\"Info\"}", 0, "type must be one of notification, info, "
+                                                    "warning, error, success"},
+        {"{\"message\":\"a\"}", 1, "userId is required"},
+        {"{\"message\":\"a\",\"userId\":1}", 1, "userId must be a string"},
+        {"{\"message\":\"a\",\"userId\":\"\"}", 1, "userId must not be empty"},
+        {"{\"message\":\"a\",\"userId\":\"u\\u0000v\"}", 1, "userId is not a valid user id"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got =
+            create_problem(cases[i].body, strlen(cases[i].body), cases[i].for_user, msg,
+                           sizeof(msg));
+        if (strncmp(got, cases[i].problem, strlen(cases[i].problem)) != 0 ||
+            (!*cases[i].problem && *got))
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].body, got, cases[i].problem);
+    }
+
+    notif_create_t c;
+    const char *body = "{\"type\":\"error\",\"message\":\"h\xc3\xa9\",\"userId\":\"42\"}";
+    assert_null(notif_create_parse(body, strlen(body), 1, 2, &c, msg, sizeof(msg)));
+    assert_int_equal(c.type, 3);
+    assert_int_equal(c.message_len, 3);
+    assert_memory_equal(c.message, "h\xc3\xa9", 4);
+    assert_string_equal(c.user_id, "42");
+    notif_create_clear(&c);
+    assert_null(c.root);
+    assert_null(notif_create_parse(body, strlen(body), 0, 2, &c, msg, sizeof(msg)));
+    assert_null(c.user_id);
+    notif_create_clear(&c);
+
+    /* The longest user id passes; one byte more does not. */
+    char big[NOTIF_MAX_USER_ID_BYTES + 40];
+    for (int extra = 0; extra <= 1; extra++) {
+        int n = snprintf(big, sizeof(big), "{\"message\":\"a\",\"userId\":\"%0*d\"}",
+                         NOTIF_MAX_USER_ID_BYTES + extra, 0);
+        assert_string_equal(create_problem(big, (size_t)n, 1, msg, sizeof(msg)),
+                            extra ? "userId is not a valid user id" : "");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(types),  cmocka_unit_test(characters), cmocka_unit_test(timestamps),
         cmocka_unit_test(limits), cmocka_unit_test(cursors),    cmocka_unit_test(content_types),
+        cmocka_unit_test(create_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
