@@ -3,6 +3,8 @@
 # does nothing when all is there.
 #   scripts/install-deps.sh          what building and running iogate needs
 #   scripts/install-deps.sh --test   that, plus what the tests need (Node.js, Chromium)
+#   scripts/install-deps.sh --fuzz   that, plus clang and its sanitizer and libFuzzer
+#                                    runtime (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,10 @@ packages=(
     libuv1-dev libjansson-dev libjwt-dev libcmocka-dev libssl-dev libsqlite3-dev
     node-llhttp
 )
+if [ "${1:-}" = "--fuzz" ]; then
+    # The runtime is only a recommendation of clang's, which is not installed here.
+    packages+=(clang libclang-rt-dev)
+fi
 if [ "${1:-}" = "--test" ]; then
     # Node.js runs the integration tests with the official socket.io-client;
     # tests/node/browser.test.mjs drives Chromium through playwright-core.
