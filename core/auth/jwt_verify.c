@@ -58,6 +58,9 @@ struct jwt_verifier {
     unsigned allowed; /* bit i: ALGS[i] is in the allow-list */
     unsigned usable;  /* bit i: a configured key fits ALGS[i] */
     int64_t skew;
+    int require_exp;
+    char *issuer;   /* NULL: iss is not checked */
+    char *audience; /* NULL: aud is not checked */
 };
 
 static int alg_index(const char *name)
@@ -222,9 +225,17 @@ jwt_verifier_t *jwt_verifier_new(const jwt_verifier_config_t *cfg, char *err, si
         errbuf_set(err, err_size, "algorithms: list at least one algorithm");
         return NULL;
     }
+    if ((cfg->issuer && !cfg->issuer[0]) || (cfg->audience && !cfg->audience[0])) {
+        errbuf_set(err, err_size, "%s must not be empty (leave it out not to check it)",
+                   cfg->issuer && !cfg->issuer[0] ? "issuer" : "audience");
+        return NULL;
+    }
 
     jwt_verifier_t *v = xcalloc(1, sizeof *v);
     v->skew = cfg->clock_skew_s;
+    v->require_exp = cfg->require_exp != 0;
+    v->issuer = cfg->issuer ? xstrdup(cfg->issuer) : NULL;
+    v->audience = cfg->audience ? xstrdup(cfg->audience) : NULL;
     if (has_secret) {
         v->secret = (unsigned char *)xmemdup0(cfg->secret, cfg->secret_len);
         v->secret_len = cfg->secret_len;
@@ -265,6 +276,16 @@ jwt_verifier_t *jwt_verifier_new(const jwt_verifier_config_t *cfg, char *err, si
                            curve_label(a->curve_nid));
             goto fail;
         }
+        /* RFC 7518 section 3.2: a shorter key weakens the MAC below the hash's strength,
+         * and a short shared secret can be brute-forced offline from one token. */
+        size_t min_len = a->family == FAM_HMAC ? (size_t)EVP_MD_get_size(a->md()) : 0;
+        if (v->secret_len < min_len) {
+            errbuf_set(err, err_size,
+                       "secret: %s needs at least %zu bytes, this one has %zu (RFC 7518 section "
+                       "3.2: an HMAC key must be at least as long as the hash output)",
+                       a->name, min_len, v->secret_len);
+            goto fail;
+        }
         v->allowed |= 1u << idx;
     }
     return v;
@@ -279,6 +300,8 @@ void jwt_verifier_free(jwt_verifier_t *v)
     if (v->secret) OPENSSL_cleanse(v->secret, v->secret_len);
     free(v->secret);
     free(v->pem);
+    free(v->issuer);
+    free(v->audience);
     free(v);
 }
 
@@ -322,6 +345,21 @@ static int numeric_claim(json_t *claims, const char *name, double *value)
     if (!json_is_number(c)) return -1;
     *value = json_number_value(c);
     return 1;
+}
+
+/* aud is one string or an array of strings (RFC 7519 section 4.1.3): 1 if it names want,
+ * 0 if not, -1 if it has another shape. */
+static int audience_has(json_t *aud, const char *want)
+{
+    if (json_is_string(aud)) return strcmp(json_string_value(aud), want) == 0;
+    if (!json_is_array(aud)) return -1;
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(aud); i++) {
+        json_t *item = json_array_get(aud, i);
+        if (!json_is_string(item)) return -1;
+        if (strcmp(json_string_value(item), want) == 0) found = 1;
+    }
+    return found;
 }
 
 static int64_t clamp_seconds(double t)
@@ -446,6 +484,22 @@ jwt_status_t jwt_verify(const jwt_verifier_t *v, const char *token, size_t len, 
     if (has_exp && (double)now >= exp + (double)v->skew) FAIL(JWT_EXPIRED, "token has expired");
     if (has_nbf && (double)now < nbf - (double)v->skew)
         FAIL(JWT_NOT_YET_VALID, "token is not valid yet");
+    if (!has_exp && v->require_exp) FAIL(JWT_BAD_CLAIMS, "exp claim is missing");
+
+    if (v->issuer) {
+        json_t *iss = json_object_get(claims, "iss");
+        if (!iss) FAIL(JWT_BAD_CLAIMS, "iss claim is missing");
+        if (!json_is_string(iss)) FAIL(JWT_BAD_CLAIMS, "iss must be a string");
+        if (strcmp(json_string_value(iss), v->issuer) != 0)
+            FAIL(JWT_BAD_CLAIMS, "iss is not the configured issuer");
+    }
+    if (v->audience) {
+        json_t *aud = json_object_get(claims, "aud");
+        if (!aud) FAIL(JWT_BAD_CLAIMS, "aud claim is missing");
+        int has = audience_has(aud, v->audience);
+        if (has < 0) FAIL(JWT_BAD_CLAIMS, "aud must be a string or an array of strings");
+        if (!has) FAIL(JWT_BAD_CLAIMS, "aud does not name the configured audience");
+    }
 
     json_t *sub = json_object_get(claims, "sub");
     if (!sub) FAIL(JWT_BAD_CLAIMS, "sub claim is missing");

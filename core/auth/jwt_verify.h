@@ -12,7 +12,15 @@
  *     and once now >= nbf - skew); when present they must be numbers. `iat` must be a number
  *     when present but is not compared with the clock: the REST API's verifier does not, and a
  *     fast issuer clock would otherwise lock users out; exp and nbf bound the validity;
+ *   - a token without `exp` is refused when require_exp is set (a token that never expires
+ *     cannot be revoked by waiting);
+ *   - when an issuer is configured, `iss` must be that exact string; when an audience is
+ *     configured, `aud` must be that string or an array holding it (RFC 7519 section 4.1.3).
+ *     Unconfigured, both claims are ignored, as the REST API's verifier may not set them;
  *   - `sub` must be a non-empty string; it becomes the user id. A numeric `sub` is refused.
+ * An HMAC secret must be at least as long as the hash output (RFC 7518 section 3.2): 32 bytes
+ * for HS256, 48 for HS384, 64 for HS512. The secret is used as raw bytes, never decoded, so a
+ * base64 text counts by its characters.
  * Tokens over JWT_MAX_TOKEN_LEN bytes are refused unread. Failure reasons are static strings
  * that never quote the token. The module holds no global state and never logs. */
 #ifndef IOGATE_AUTH_JWT_VERIFY_H
@@ -37,14 +45,18 @@ typedef struct jwt_verifier_config {
     const char *const *algorithms; /* allow-list: "HS256" ... "ES512", case-sensitive */
     size_t algorithms_len;
     int64_t clock_skew_s; /* leeway for exp/nbf, 0..JWT_MAX_CLOCK_SKEW_S */
+    int require_exp;      /* nonzero: a token without exp is refused */
+    const char *issuer;   /* required value of iss, or NULL not to check it */
+    const char *audience; /* a value aud must be or hold, or NULL not to check it */
 } jwt_verifier_config_t;
 
 /* Builds a verifier from cfg, copying what it needs (cfg may be freed afterwards).
  * The config must name at least one key and one algorithm; every algorithm must be known,
  * supported (libjwt 1.10 has no PS256/PS384/PS512) and usable with a configured key: HS* need
- * the secret, RS* need an RSA public key of at least 2048 bits, ES256/ES384/ES512 need an EC
- * public key on P-256/P-384/P-521 respectively. "none" is refused. A given PEM must parse as a
- * public key even if no listed algorithm uses it.
+ * a secret at least as long as their hash (32, 48, 64 bytes), RS* need an RSA public key of at
+ * least 2048 bits, ES256/ES384/ES512 need an EC public key on P-256/P-384/P-521 respectively.
+ * "none" is refused. A given PEM must parse as a public key even if no listed algorithm uses
+ * it. An issuer or audience, when given, must not be empty.
  * Returns NULL and writes a message to err (when err_size > 0) on any problem. */
 jwt_verifier_t *jwt_verifier_new(const jwt_verifier_config_t *cfg, char *err, size_t err_size);
 
@@ -64,7 +76,8 @@ typedef enum jwt_status {
     JWT_BAD_SIGNATURE, /* signature absent or not valid for the configured key */
     JWT_EXPIRED,       /* now >= exp + skew */
     JWT_NOT_YET_VALID, /* now < nbf - skew */
-    JWT_BAD_CLAIMS,    /* payload not an object, bad sub, non-numeric exp/nbf/iat */
+    JWT_BAD_CLAIMS,    /* payload not an object, bad sub, non-numeric exp/nbf/iat, exp missing
+                          while required, iss or aud missing or not the configured value */
 } jwt_status_t;
 
 /* Verifies token[0..len) at time now (seconds since the epoch); the token need not be

@@ -15,8 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static jwt_verifier_t *v;
     if (!v) {
         static const char *const algs[] = {"HS256", "HS384"};
+        static const char secret[] = "fuzz-secret-48-bytes-long-enough-for-hs384-01234";
         jwt_verifier_config_t cfg = {
-            (const unsigned char *)"fuzz-secret", 11, NULL, 0, algs, 2, 30};
+            (const unsigned char *)secret, sizeof(secret) - 1, NULL, 0, algs, 2, 30, 1, NULL, NULL};
         char err[128];
         v = jwt_verifier_new(&cfg, err, sizeof(err));
         if (!v) abort();

@@ -14,7 +14,7 @@ import { startServer, BIN, BUILD_DIR, ROOT } from './lib/server.mjs';
 import { once } from './lib/events.mjs';
 
 const PLUGINS = join(BUILD_DIR, 'test-plugins');
-const SECRET = 'abi-test-secret';
+const SECRET = 'abi-test-secret-0123456789abcdef0123';
 
 function token(claims) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');

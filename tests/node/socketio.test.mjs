@@ -11,7 +11,7 @@ import { io, Manager } from 'socket.io-client';
 import { startServer, parseResponses, CONFORMANCE_PLUGIN } from './lib/server.mjs';
 import { once } from './lib/events.mjs';
 
-const SECRET = 'interop-secret';
+const SECRET = 'interop-secret-0123456789abcdef01234';
 const WAIT_MS = 5000;
 
 let server;

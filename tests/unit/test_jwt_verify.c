@@ -17,7 +17,8 @@
 #include "base/buf.h"
 
 #define NOW INT64_C(1700000000)
-static const char SECRET[] = "a-shared-secret-of-reasonable-length!";
+/* 64 bytes: long enough for HS512, the longest rule (RFC 7518 section 3.2). */
+static const char SECRET[] = "a-shared-secret-of-64-bytes-so-that-hs512-accepts-it-0123456789.";
 
 typedef struct keys {
     char *rsa_priv, *rsa_pub; /* RSA 2048 */
@@ -141,6 +142,14 @@ static char *craft(const char *header, const char *payload, const char *hmac_sec
     return buf_steal(&t, &n);
 }
 
+static jwt_verifier_t *verifier_from(const jwt_verifier_config_t *cfg)
+{
+    char err[256];
+    jwt_verifier_t *v = jwt_verifier_new(cfg, err, sizeof err);
+    if (!v) fail_msg("config refused: %s", err);
+    return v;
+}
+
 static jwt_verifier_t *verifier(const char *secret, const char *pem, const char *const *algs,
                                 size_t nalgs, int64_t skew)
 {
@@ -153,13 +162,23 @@ static jwt_verifier_t *verifier(const char *secret, const char *pem, const char 
         .algorithms_len = nalgs,
         .clock_skew_s = skew,
     };
-    char err[256];
-    jwt_verifier_t *v = jwt_verifier_new(&cfg, err, sizeof err);
-    if (!v) fail_msg("config refused: %s", err);
-    return v;
+    return verifier_from(&cfg);
 }
 
 static const char *const HS_ALL[] = {"HS256", "HS384", "HS512"};
+
+/* An HS256 verifier with SECRET and the claim rules given. */
+static jwt_verifier_t *claims_verifier(int require_exp, const char *issuer, const char *audience)
+{
+    static const char *const hs256[] = {"HS256"};
+    return verifier_from(&(jwt_verifier_config_t){.secret = (const unsigned char *)SECRET,
+                                                  .secret_len = strlen(SECRET),
+                                                  .algorithms = hs256,
+                                                  .algorithms_len = 1,
+                                                  .require_exp = require_exp,
+                                                  .issuer = issuer,
+                                                  .audience = audience});
+}
 
 /* Verifies and checks the status; on failure also checks the principal is zeroed and the
  * reason does not quote the token. Returns the reason. */
@@ -470,6 +489,97 @@ static void bad_claims(void **state)
     jwt_verifier_free(v);
 }
 
+static void exp_is_required_when_asked(void **state)
+{
+    (void)state;
+    jwt_verifier_t *required = claims_verifier(1, NULL, NULL);
+    jwt_verifier_t *optional = claims_verifier(0, NULL, NULL);
+    char *no_exp = mint_hs(JWT_ALG_HS256, "{\"sub\":\"u\",\"iat\":1699999000}");
+    assert_string_equal(check(required, no_exp, JWT_BAD_CLAIMS), "exp claim is missing");
+    check(optional, no_exp, JWT_OK);
+    char *with_exp = mint_hs(JWT_ALG_HS256, "{\"sub\":\"u\",\"exp\":1700003600}");
+    check(required, with_exp, JWT_OK);
+    check(optional, with_exp, JWT_OK);
+    /* Required or not, an expired token stays expired and a bad exp stays bad. */
+    char *expired = mint_hs(JWT_ALG_HS256, "{\"sub\":\"u\",\"exp\":1600000000}");
+    check(required, expired, JWT_EXPIRED);
+    char *null_exp = mint_hs(JWT_ALG_HS256, "{\"sub\":\"u\",\"exp\":null}");
+    assert_string_equal(check(required, null_exp, JWT_BAD_CLAIMS), "exp must be a number");
+    free(no_exp);
+    free(with_exp);
+    free(expired);
+    free(null_exp);
+    jwt_verifier_free(required);
+    jwt_verifier_free(optional);
+}
+
+static void issuer_and_audience(void **state)
+{
+    (void)state;
+    jwt_verifier_t *v = claims_verifier(0, "https://auth.example.com", "iogate");
+    jwt_verifier_t *unchecked = claims_verifier(0, NULL, NULL);
+    struct {
+        const char *claims;
+        jwt_status_t want;
+        const char *reason;
+    } cases[] = {
+        {"{\"sub\":\"u\",\"iss\":\"https://auth.example.com\",\"aud\":\"iogate\"}", JWT_OK, "ok"},
+        {"{\"sub\":\"u\",\"iss\":\"https://auth.example.com\",\"aud\":[\"api\",\"iogate\"]}",
+         JWT_OK, "ok"},
+        {"{\"sub\":\"u\",\"aud\":\"iogate\"}", JWT_BAD_CLAIMS, "iss claim is missing"},
+        {"{\"sub\":\"u\",\"iss\":\"https://evil.example.com\",\"aud\":\"iogate\"}", JWT_BAD_CLAIMS,
+         "iss is not the configured issuer"},
+        /* Compared whole: a longer string or a different case is another issuer. */
+        {"{\"sub\":\"u\",\"iss\":\"https://auth.example.com.evil\",\"aud\":\"iogate\"}",
+         JWT_BAD_CLAIMS, "iss is not the configured issuer"},
+        {"{\"sub\":\"u\",\"iss\":\"HTTPS://AUTH.EXAMPLE.COM\",\"aud\":\"iogate\"}", JWT_BAD_CLAIMS,
+         "iss is not the configured issuer"},
+        {"{\"sub\":\"u\",\"iss\":[\"https://auth.example.com\"],\"aud\":\"iogate\"}",
+         JWT_BAD_CLAIMS, "iss must be a string"},
+        {"{\"sub\":\"u\",\"iss\":\"https://auth.example.com\"}", JWT_BAD_CLAIMS,
+         "aud claim is missing"},
+        {"{\"sub\":\"u\",\"iss\":\"https://auth.example.com\",\"aud\":\"other\"}", JWT_BAD_CLAIMS,
+         "aud does not name the configured audience"},
+        {"{\"sub\":\"u\",\"iss\":\"https://auth.example.com\",\"aud\":[\"api\",\"other\"]}",
+         JWT_BAD_CLAIMS, "aud does not name the configured audience"},
+        {"{\"sub\":\"u\",\"iss\":\"https://auth.example.com\",\"aud\":[]}", JWT_BAD_CLAIMS,
+         "aud does not name the configured audience"},
+        {"{\"sub\":\"u\",\"iss\":\"https://auth.example.com\",\"aud\":[\"iogate\",1]}",
+         JWT_BAD_CLAIMS, "aud must be a string or an array of strings"},
+        {"{\"sub\":\"u\",\"iss\":\"https://auth.example.com\",\"aud\":7}", JWT_BAD_CLAIMS,
+         "aud must be a string or an array of strings"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *tok = mint_hs(JWT_ALG_HS256, cases[i].claims);
+        assert_string_equal(check(v, tok, cases[i].want), cases[i].reason);
+        /* Without an issuer or audience configured, neither claim is looked at. */
+        check(unchecked, tok, JWT_OK);
+        free(tok);
+    }
+    jwt_verifier_free(v);
+    jwt_verifier_free(unchecked);
+
+    /* A NUL inside a claim cannot cut a comparison short: such a payload does not parse. */
+    v = claims_verifier(0, "https://auth.example.com", NULL);
+    char *nul = craft("{\"alg\":\"HS256\"}",
+                      "{\"sub\":\"u\",\"iss\":\"https://auth.example.com\\u0000x\"}", SECRET);
+    assert_string_equal(check(v, nul, JWT_MALFORMED), "payload is not valid JSON");
+    free(nul);
+    jwt_verifier_free(v);
+
+    /* Each check alone. */
+    v = claims_verifier(0, "issuer-only", NULL);
+    char *tok = mint_hs(JWT_ALG_HS256, "{\"sub\":\"u\",\"iss\":\"issuer-only\"}");
+    check(v, tok, JWT_OK);
+    free(tok);
+    jwt_verifier_free(v);
+    v = claims_verifier(0, NULL, "audience-only");
+    tok = mint_hs(JWT_ALG_HS256, "{\"sub\":\"u\",\"aud\":[\"audience-only\"]}");
+    check(v, tok, JWT_OK);
+    free(tok);
+    jwt_verifier_free(v);
+}
+
 static void malformed_tokens(void **state)
 {
     (void)state;
@@ -714,6 +824,54 @@ static void configuration_errors(void **state)
                "public key");
 #undef PEM_CFG
 
+    /* An HMAC secret shorter than the hash is refused, for each algorithm that is enabled
+     * (RFC 7518 section 3.2), and the message says which, how long and why. */
+    {
+        static const char *const each[][1] = {{"HS256"}, {"HS384"}, {"HS512"}};
+        const size_t min[] = {32, 48, 64};
+        for (size_t i = 0; i < 3; i++) {
+            char want[128];
+            snprintf(want, sizeof want,
+                     "secret: %s needs at least %zu bytes, this one has %zu (RFC 7518", each[i][0],
+                     min[i], min[i] - 1);
+            config_err(&(jwt_verifier_config_t){.secret = s,
+                                                .secret_len = min[i] - 1,
+                                                .algorithms = each[i],
+                                                .algorithms_len = 1},
+                       want);
+            jwt_verifier_free(verifier_from(&(jwt_verifier_config_t){
+                .secret = s, .secret_len = min[i], .algorithms = each[i], .algorithms_len = 1}));
+        }
+        /* The longest hash enabled decides; "change-me" fits none. */
+        const char *const hs256_512[] = {"HS256", "HS512"};
+        config_err(
+            &(jwt_verifier_config_t){
+                .secret = s, .secret_len = 40, .algorithms = hs256_512, .algorithms_len = 2},
+            "HS512 needs at least 64 bytes, this one has 40");
+        config_err(&(jwt_verifier_config_t){.secret = (const unsigned char *)"change-me",
+                                            .secret_len = 9,
+                                            .algorithms = hs,
+                                            .algorithms_len = 1},
+                   "HS256 needs at least 32 bytes, this one has 9");
+        /* A short secret no enabled algorithm uses is not refused. */
+        jwt_verifier_free(
+            verifier_from(&(jwt_verifier_config_t){.secret = s,
+                                                   .secret_len = 9,
+                                                   .public_key_pem = k->rsa_pub,
+                                                   .public_key_len = strlen(k->rsa_pub),
+                                                   .algorithms = rs,
+                                                   .algorithms_len = 1}));
+    }
+    /* An empty issuer or audience would compare with nothing useful. */
+    config_err(
+        &(jwt_verifier_config_t){
+            .secret = s, .secret_len = sl, .algorithms = hs, .algorithms_len = 1, .issuer = ""},
+        "issuer must not be empty");
+    config_err(
+        &(jwt_verifier_config_t){
+            .secret = s, .secret_len = sl, .algorithms = hs, .algorithms_len = 1, .audience = ""},
+        "audience must not be empty");
+
     /* Small or absent error buffers are safe. */
     char tiny[8];
     assert_null(jwt_verifier_new(&(jwt_verifier_config_t){.algorithms = hs, .algorithms_len = 1},
@@ -796,6 +954,8 @@ int main(void)
         cmocka_unit_test(unsigned_and_unlisted_algorithms),
         cmocka_unit_test(exp_and_nbf_with_skew),
         cmocka_unit_test(bad_claims),
+        cmocka_unit_test(exp_is_required_when_asked),
+        cmocka_unit_test(issuer_and_audience),
         cmocka_unit_test(malformed_tokens),
         cmocka_unit_test(garbage_never_crashes),
         cmocka_unit_test(configuration_errors),

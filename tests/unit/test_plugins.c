@@ -26,7 +26,8 @@ static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
     char err[512];
-    const char *text = "[server]\nport = 0\n[auth]\njwt_secret = \"k\"\n[plugins]\nload = []\n"
+    const char *text = "[server]\nport = 0\n[auth]\njwt_secret = "
+                       "\"test-plugins-secret-0123456789abcdef\"\n[plugins]\nload = []\n"
                        "[plugin.abi_full]\ngreeting = \"bonjour\"\ncount = 3\n";
     assert_int_equal(config_load_text(&f->cfg, text, strlen(text), "test.toml", err, sizeof(err)),
                      0);
