@@ -1,10 +1,11 @@
 /* fuzz_http.c - libFuzzer target: any bytes as a client of the whole server.
  *
  * One gateway (HTTP server, routes, Engine.IO / Socket.IO, the Engine.IO echo endpoint and
- * the testing routes; no plugin) is built once with small limits. Each input opens fresh
- * connections: one end of a socketpair is handed to the server as if accepted, and the
- * input is written to the other end, so llhttp, pipelining, 100-continue, upgrades to WebSocket
- * and whatever the gateway does with the requests all run as for a real client.
+ * the testing routes; no plugin) is built once with small limits and a JWT secret (the seeds
+ * auth-* carry a token signed with it, for the authenticated paths). Each input opens fresh
+ * connections: one end of a socketpair is handed to the server as if accepted, and the input
+ * is written to the other end, so llhttp, pipelining, 100-continue, upgrades to WebSocket and
+ * whatever the gateway does with the requests all run as for a real client.
  *
  * Input: a flags byte, then the bytes to send. "\xfe\xfe" starts another connection (up to
  * four: a WebSocket client, then a request that emits to it); "\xff\xff" splits a
@@ -13,8 +14,9 @@
  * 0xFE or 0xFF after the opcode, can still be written.)
  *   flags & 1  half-close (shutdown SHUT_WR) once everything is written
  *   flags & 2  close at once after the last write, without waiting for answers
- * What the server writes back is read and dropped (printed with FUZZ_HTTP_TRACE=1). When the input leaves a session or a
- * connection open, the gateway is stopped and built again, so no state crosses inputs. */
+ * What the server writes back is read and dropped (printed with FUZZ_HTTP_TRACE=1). When the
+ * input leaves a session or a connection open, the gateway is stopped and built again, so no
+ * state crosses inputs. */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <netinet/in.h>
@@ -51,6 +53,8 @@ static const char config_text[] = "[server]\n"
                                   "namespaces = [\"/\", \"/chat\"]\n"
                                   "max_payload_bytes = 2048\n"
                                   "max_attachments = 2\n"
+                                  "[auth]\n"
+                                  "jwt_secret = \"fuzz_http: a secret of at least 32 bytes\"\n"
                                   "[limits]\n"
                                   "max_outbox_bytes = 8192\n"
                                   "[plugins]\n"
@@ -101,7 +105,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     gateway_start();
     return 0;
 }
-
 
 /* Reads and drops what the server wrote to every client. */
 static void drain(void)

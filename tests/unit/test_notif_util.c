@@ -171,17 +171,17 @@ static void create_bodies(void **state)
         {"{\"message\":\"a\\u0000b\"}", 0, "message must not contain NUL characters"},
         {"{\"message\":\"abcdef\"}", 0, "message is longer than 5 characters"},
         {"{\"message\":\"a\",\"type\":null}", 0, "type must be a string"},
-        {"{\"message\":\"a\",\"type\":\"Info\"}", 0, "type must be one of notification, info, "
-                                                    "warning, error, success"},
+        {"{\"message\":\"a\",\"type\":\"Info\"}", 0,
+         "type must be one of notification, info, "
+         "warning, error, success"},
         {"{\"message\":\"a\"}", 1, "userId is required"},
         {"{\"message\":\"a\",\"userId\":1}", 1, "userId must be a string"},
         {"{\"message\":\"a\",\"userId\":\"\"}", 1, "userId must not be empty"},
         {"{\"message\":\"a\",\"userId\":\"u\\u0000v\"}", 1, "userId is not a valid user id"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *got =
-            create_problem(cases[i].body, strlen(cases[i].body), cases[i].for_user, msg,
-                           sizeof(msg));
+        const char *got = create_problem(cases[i].body, strlen(cases[i].body), cases[i].for_user,
+                                         msg, sizeof(msg));
         if (strncmp(got, cases[i].problem, strlen(cases[i].problem)) != 0 ||
             (!*cases[i].problem && *got))
             fail_msg("%s: got \"%s\", want \"%s\"", cases[i].body, got, cases[i].problem);
@@ -213,8 +213,9 @@ static void create_bodies(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(types),  cmocka_unit_test(characters), cmocka_unit_test(timestamps),
-        cmocka_unit_test(limits), cmocka_unit_test(cursors),    cmocka_unit_test(content_types),
+        cmocka_unit_test(types),         cmocka_unit_test(characters),
+        cmocka_unit_test(timestamps),    cmocka_unit_test(limits),
+        cmocka_unit_test(cursors),       cmocka_unit_test(content_types),
         cmocka_unit_test(create_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
