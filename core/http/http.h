@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "base/buf.h"
+#include "base/membudget.h"
 
 typedef struct http_server http_server_t;
 typedef struct http_conn http_conn_t;
