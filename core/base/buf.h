@@ -26,6 +26,10 @@ typedef struct buf {
         NULL, 0, 0                                                                                 \
     }
 
+/* A string literal and its length without the NUL, for the (data, len) arguments of a fixed
+ * body: the length can never disagree with the text (the "" rejects anything but a literal). */
+#define BUF_LIT(s) ("" s ""), (sizeof(s) - 1)
+
 void buf_init(buf_t *b);
 void buf_free(buf_t *b);
 /* Empties the buffer but keeps its memory for reuse. */

@@ -43,6 +43,8 @@ static const char *const error_messages[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method",
     "Bad request",       "Forbidden",          "Unsupported protocol version",
 };
+/* The body of ERR_BAD_REQUEST, answered as is where no other code can apply. */
+#define BAD_REQUEST_BODY "{\"code\":3,\"message\":\"Bad request\"}"
 
 typedef struct eio_out {
     rbuf_t *data;
@@ -144,10 +146,10 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const e
     srv->user = user;
     objmap_init(&srv->sessions, session_key);
     timerheap_init(&srv->deadlines);
-    srv->pkt_ping = rbuf_new("2", 1);
-    srv->pkt_noop = rbuf_new("6", 1);
-    srv->pkt_close = rbuf_new("1", 1);
-    srv->pkt_pong_probe = rbuf_new("3probe", 6);
+    srv->pkt_ping = rbuf_new(BUF_LIT("2"));
+    srv->pkt_noop = rbuf_new(BUF_LIT("6"));
+    srv->pkt_close = rbuf_new(BUF_LIT("1"));
+    srv->pkt_pong_probe = rbuf_new(BUF_LIT("3probe"));
     return srv;
 }
 
@@ -431,7 +433,7 @@ static void session_destroy(eio_socket_t *s)
         http_request_t *req = s->poll;
         s->poll = NULL;
         http_request_on_abort(req, NULL, NULL);
-        http_respond(req, 200, "text/plain; charset=UTF-8", "6", 1);
+        http_respond(req, 200, "text/plain; charset=UTF-8", BUF_LIT("6"));
     }
     queue_clear(s);
     if (s->ws) {
@@ -736,7 +738,7 @@ static void ws_complete_upgrade(eio_ws_t *ws)
         s->poll = NULL;
         http_request_on_abort(req, NULL, NULL);
         http_response_header(req, "Cache-Control", "no-store");
-        http_respond(req, 200, "text/plain; charset=UTF-8", "6", 1);
+        http_respond(req, 200, "text/plain; charset=UTF-8", BUF_LIT("6"));
     }
     s->transport = TRANSPORT_WEBSOCKET;
     s->ws = ws;
@@ -921,7 +923,7 @@ static void handle_poll_get(eio_server_t *srv, eio_socket_t *s, http_request_t *
         return;
     }
     if (s->poll) {
-        http_respond(req, 400, "application/json", "{\"code\":3,\"message\":\"Bad request\"}", 35);
+        http_respond(req, 400, "application/json", BUF_LIT(BAD_REQUEST_BODY));
         session_close(s, "transport error", BY_SERVER);
         return;
     }
@@ -949,7 +951,7 @@ static void handle_poll_post(eio_server_t *srv, eio_socket_t *s, http_request_t 
     add_cors(srv, req);
     const char *type = http_request_header(req, "content-type");
     if (type && strncmp(type, "application/octet-stream", 24) == 0) {
-        http_respond(req, 400, "application/json", "{\"code\":3,\"message\":\"Bad request\"}", 35);
+        http_respond(req, 400, "application/json", BUF_LIT(BAD_REQUEST_BODY));
         session_close(s, "transport error", BY_SERVER);
         return;
     }
@@ -960,18 +962,18 @@ static void handle_poll_post(eio_server_t *srv, eio_socket_t *s, http_request_t 
         return;
     }
     if (s->state != STATE_OPEN) {
-        http_respond(req, 200, "text/html", "ok", 2);
+        http_respond(req, 200, "text/html", BUF_LIT("ok"));
         return;
     }
     post_ctx_t ctx = {s};
     int r = eio_payload_decode(body, len, on_post_packet, &ctx);
     if (r < 0) {
         log_debug("eio", "session %s: invalid payload: %s", s->sid, eio_strerror(r));
-        http_respond(req, 400, "application/json", "{\"code\":3,\"message\":\"Bad request\"}", 35);
+        http_respond(req, 400, "application/json", BUF_LIT(BAD_REQUEST_BODY));
         session_close(s, "parse error", BY_SERVER);
         return;
     }
-    http_respond(req, 200, "text/html", "ok", 2);
+    http_respond(req, 200, "text/html", BUF_LIT("ok"));
 }
 
 static void handle_preflight(eio_server_t *srv, http_request_t *req)
@@ -1024,7 +1026,7 @@ static void handle_websocket(eio_server_t *srv, http_request_t *req, eio_socket_
         buf_free(&head);
         http_response_close(req);
         if (r == -2) http_response_header(req, "Sec-WebSocket-Version", "13");
-        http_respond(req, 400, "text/html", "Bad request", 11);
+        http_respond(req, 400, "text/html", BUF_LIT("Bad request"));
         return;
     }
     eio_ws_t *ws = ws_new(srv);
@@ -1143,7 +1145,7 @@ void eio_server_handle(eio_server_t *srv, http_request_t *req)
             s->poll = req;
             poll_flush(s, NULL);
         } else {
-            http_respond(req, 200, "text/plain; charset=UTF-8", "1", 1);
+            http_respond(req, 200, "text/plain; charset=UTF-8", BUF_LIT("1"));
         }
     }
 }

@@ -432,7 +432,7 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (req->expect_continue && st->head == req) {
         req->continue_sent = 1;
-        http_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        http_conn_write(c, BUF_LIT("HTTP/1.1 100 Continue\r\n\r\n"));
     }
     conn_arm_timer(c);
     return 0;
@@ -1116,7 +1116,7 @@ static void conn_flush_responses(http_conn_t *c)
     http_request_t *head = st->head;
     if (head && head->expect_continue && !head->continue_sent && !head->complete) {
         head->continue_sent = 1;
-        http_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        http_conn_write(c, BUF_LIT("HTTP/1.1 100 Continue\r\n\r\n"));
     }
     conn_arm_timer(c);
 }

@@ -722,7 +722,7 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
         sio_nsp_t *nsp = sio_server_find_nsp(srv, p->nsp);
         if (!nsp) {
             rbuf_t *err = packet_new(SIO_CONNECT_ERROR, p->nsp, -1, 0,
-                                     "{\"message\":\"Invalid namespace\"}", 31);
+                                     BUF_LIT("{\"message\":\"Invalid namespace\"}"));
             client_send(c, err);
             rbuf_unref(err);
             return;
