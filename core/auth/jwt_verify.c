@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/base64.h"
 #include "base/buf.h"
 #include "base/mem.h"
 
@@ -305,38 +306,6 @@ void jwt_verifier_free(jwt_verifier_t *v)
     free(v);
 }
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-/* Strict unpadded base64url (RFC 7515 section 2): only the URL alphabet, no '=', and unused
- * trailing bits must be zero so every value has exactly one encoding. Appends to out. */
-static int b64url_decode(const char *s, size_t n, buf_t *out)
-{
-    if (n % 4 == 1) return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int val = b64url_value((unsigned char)s[i]);
-        if (val < 0) return -1;
-        acc = (acc << 6 | (uint32_t)val) & 0xFFFFFF;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf_append_byte(out, (uint8_t)(acc >> bits));
-        }
-    }
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return -1;
-    if (!out->data) buf_reserve(out, 0);
-    return 0;
-}
-
 /* Reads an optional NumericDate claim: 0 absent, 1 present (*value set), -1 not a number. */
 static int numeric_claim(json_t *claims, const char *name, double *value)
 {
@@ -396,7 +365,7 @@ jwt_status_t jwt_verify(const jwt_verifier_t *v, const char *token, size_t len, 
         if (token[i] == '.') {
             if (ndots == 2) FAIL(JWT_MALFORMED, "token must have three segments");
             dot[ndots++] = i;
-        } else if (b64url_value((unsigned char)token[i]) < 0) {
+        } else if (!base64url_is_char((unsigned char)token[i])) {
             FAIL(JWT_MALFORMED, "token has characters outside base64url");
         }
     }
@@ -406,7 +375,7 @@ jwt_status_t jwt_verify(const jwt_verifier_t *v, const char *token, size_t len, 
 
     /* The header decides which algorithm and key may be used, so it is read here, not by
      * libjwt. Duplicate names are refused: parsers disagree on which one wins. */
-    if (b64url_decode(token, dot[0], &tmp) != 0)
+    if (base64url_decode_append(&tmp, token, dot[0]) != 0)
         FAIL(JWT_MALFORMED, "header is not valid base64url");
     header = json_loadb(tmp.data, tmp.len, JSON_REJECT_DUPLICATES, NULL);
     if (!header) FAIL(JWT_MALFORMED, "header is not valid JSON");
@@ -432,7 +401,7 @@ jwt_status_t jwt_verify(const jwt_verifier_t *v, const char *token, size_t len, 
     /* The payload is parsed (same strict rules) before the signature check so that a token
      * libjwt could not read is reported as malformed, not as a bad signature. */
     buf_reset(&tmp);
-    if (b64url_decode(token + dot[0] + 1, dot[1] - dot[0] - 1, &tmp) != 0)
+    if (base64url_decode_append(&tmp, token + dot[0] + 1, dot[1] - dot[0] - 1) != 0)
         FAIL(JWT_MALFORMED, "payload is not valid base64url");
     claims = json_loadb(tmp.data, tmp.len, JSON_REJECT_DUPLICATES, NULL);
     if (!claims) FAIL(JWT_MALFORMED, "payload is not valid JSON");
@@ -440,7 +409,7 @@ jwt_status_t jwt_verify(const jwt_verifier_t *v, const char *token, size_t len, 
     size_t sig_len = len - dot[1] - 1;
     if (sig_len == 0) FAIL(JWT_BAD_SIGNATURE, "signature is missing");
     buf_reset(&tmp);
-    if (b64url_decode(token + dot[1] + 1, sig_len, &tmp) != 0)
+    if (base64url_decode_append(&tmp, token + dot[1] + 1, sig_len) != 0)
         FAIL(JWT_MALFORMED, "signature is not valid base64url");
 
     /* The key is chosen by family, never by what the token asks for beyond that: HMAC gets

@@ -5,55 +5,19 @@
 
 #include <openssl/sha.h>
 
-static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+#include "base/base64.h"
 
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 static int is_ows(char c)
 {
     return c == ' ' || c == '\t';
 }
 
-static int b64_value(char c)
-{
-    const char *p = c ? strchr(b64_alphabet, c) : NULL;
-    return p ? (int)(p - b64_alphabet) : -1;
-}
-
-/* 16 bytes encode to 22 symbols and "==". The last symbol carries 2 data bits and 4 padding
-   bits, which must be zero for the encoding to be canonical. */
+/* 16 bytes encode to 22 symbols and "=="; the strict decoder also checks that the last
+   symbol's 4 padding bits are zero, so the encoding is canonical. */
 static int key_is_valid(const char *key, size_t len)
 {
-    if (len != 24 || key[22] != '=' || key[23] != '=') return 0;
-    for (size_t i = 0; i < 22; i++)
-        if (b64_value(key[i]) < 0) return 0;
-    return (b64_value(key[21]) & 0x0f) == 0;
-}
-
-static void b64_encode(const unsigned char *in, size_t len, char *out)
-{
-    size_t i = 0;
-    for (; i + 3 <= len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        *out++ = b64_alphabet[(v >> 18) & 63];
-        *out++ = b64_alphabet[(v >> 12) & 63];
-        *out++ = b64_alphabet[(v >> 6) & 63];
-        *out++ = b64_alphabet[v & 63];
-    }
-    if (len - i == 1) {
-        unsigned v = (unsigned)in[i] << 16;
-        *out++ = b64_alphabet[(v >> 18) & 63];
-        *out++ = b64_alphabet[(v >> 12) & 63];
-        *out++ = '=';
-        *out++ = '=';
-    } else if (len - i == 2) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-        *out++ = b64_alphabet[(v >> 18) & 63];
-        *out++ = b64_alphabet[(v >> 12) & 63];
-        *out++ = b64_alphabet[(v >> 6) & 63];
-        *out++ = '=';
-    }
-    *out = '\0';
+    return len == 24 && key[22] == '=' && key[23] == '=' && base64_validate(key, len) == 0;
 }
 
 int ws_accept_key(const char *key, size_t key_len, char out[WS_ACCEPT_LEN + 1])
@@ -71,7 +35,7 @@ int ws_accept_key(const char *key, size_t key_len, char out[WS_ACCEPT_LEN + 1])
     memcpy(input + 24, ws_guid, sizeof(ws_guid) - 1);
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(input, sizeof(input), digest);
-    b64_encode(digest, sizeof(digest), out);
+    base64_encode(out, digest, sizeof(digest));
     return 0;
 }
 

@@ -105,6 +105,55 @@ static void rejects_malformed(void **state)
     assert_int_equal(base64_validate("Zm\0v", 4), BASE64_EINVAL);
 }
 
+static void encodes_into_a_char_buffer(void **state)
+{
+    (void)state;
+    char out[9];
+    memset(out, 'x', sizeof(out));
+    base64_encode(out, "fooba", 5);
+    assert_string_equal(out, "Zm9vYmE=");
+    base64_encode(out, "", 0);
+    assert_string_equal(out, "");
+}
+
+/* Unpadded base64url (RFC 7515 section 2): what JWT segments use. */
+static void base64url_decodes_strictly(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+        size_t out_len;
+    } ok[] = {
+        {"", "", 0},     {"Zg", "f", 1},    {"Zm8", "fo", 2},     {"Zm9v", "foo", 3},
+        {"Zm9vYg", "foob", 4}, {"-_8", "\xfb\xff", 2}, {"AAA", "\0\0", 2},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        buf_t b = BUF_INIT;
+        assert_int_equal(base64url_decode_append(&b, ok[i].in, strlen(ok[i].in)), 0);
+        assert_int_equal(b.len, ok[i].out_len);
+        assert_memory_equal(b.data, ok[i].out, ok[i].out_len);
+        buf_free(&b);
+    }
+    static const char *const bad[] = {
+        "Z",     /* one character cannot hold a byte */
+        "Zm9vY", /* nor can a group of one */
+        "Zh",    /* trailing bits not zero: not the canonical encoding of "f" */
+        "Zm9=",  /* no padding in base64url */
+        "Zm9v+", "Zm/v", /* the standard alphabet's characters */
+        "Zm 9v", "Zm9v\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        buf_t b = BUF_INIT;
+        buf_append_str(&b, "keep");
+        if (base64url_decode_append(&b, bad[i], strlen(bad[i])) != BASE64_EINVAL)
+            fail_msg("\"%s\" was accepted", bad[i]);
+        assert_string_equal(b.data, "keep");
+        buf_free(&b);
+    }
+    assert_true(base64url_is_char('-') && base64url_is_char('_') && base64url_is_char('z'));
+    assert_false(base64url_is_char('+') || base64url_is_char('/') || base64url_is_char('='));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -112,6 +161,8 @@ int main(void)
         cmocka_unit_test(decodes_rfc_vectors),
         cmocka_unit_test(round_trips_all_bytes),
         cmocka_unit_test(rejects_malformed),
+        cmocka_unit_test(encodes_into_a_char_buffer),
+        cmocka_unit_test(base64url_decodes_strictly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
