@@ -62,6 +62,10 @@ static const key_spec_t schema[] = {
     {"socketio", "upgrade_timeout_ms", KEY_INT, CFG(socketio.upgrade_timeout_ms), 10, DAY_MS, NULL, 10000},
     {"socketio", "max_payload_bytes", KEY_INT, CFG(socketio.max_payload_bytes), 1 * KIB, 1024 * MIB, NULL, 1000000},
     {"socketio", "max_attachments", KEY_INT, CFG(socketio.max_attachments), 1, 1000, NULL, 10},
+    {"socketio", "max_binary_packet_bytes", KEY_INT, CFG(socketio.max_binary_packet_bytes), 0, 1024 * MIB, NULL, 0},
+    {"socketio", "attachment_timeout_ms", KEY_INT, CFG(socketio.attachment_timeout_ms), 10, DAY_MS, NULL, 30000},
+    {"socketio", "max_unjoined_sessions", KEY_INT, CFG(socketio.max_unjoined_sessions), 1, 10000000, NULL, 10000},
+    {"socketio", "max_unjoined_per_address", KEY_INT, CFG(socketio.max_unjoined_per_address), 1, 10000000, NULL, 2000},
     {"socketio", "transports", KEY_STRINGS, CFG(socketio.transports), 0, 0, "polling,websocket", 0},
     {"socketio", "cors_origins", KEY_STRINGS, CFG(socketio.cors_origins), 0, 0, "", 0},
     {"socketio", "namespaces", KEY_STRINGS, CFG(socketio.namespaces), 0, 0, "", 0},
@@ -75,6 +79,7 @@ static const key_spec_t schema[] = {
     {"auth", "allow_auth_payload", KEY_BOOL, CFG(auth.allow_auth_payload), 0, 0, NULL, 1},
 
     {"limits", "max_outbox_bytes", KEY_INT, CFG(limits.max_outbox_bytes), 4 * KIB, 1024 * MIB, NULL, 4 * MIB},
+    {"limits", "max_client_bytes", KEY_INT, CFG(limits.max_client_bytes), 64 * KIB, 1024 * 1024 * MIB, NULL, 256 * MIB},
 
     /* "" = next to the binary: DIR_OF_IOGATE/plugins, else DIR_OF_IOGATE/../lib/iogate/plugins */
     {"plugins", "dir", KEY_STRING, CFG(plugins.dir), 0, 0, "", 0},

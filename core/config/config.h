@@ -48,6 +48,10 @@ typedef struct config {
         int64_t upgrade_timeout_ms;
         int64_t max_payload_bytes;
         int64_t max_attachments;
+        int64_t max_binary_packet_bytes; /* 0: max_payload_bytes */
+        int64_t attachment_timeout_ms;
+        int64_t max_unjoined_sessions;
+        int64_t max_unjoined_per_address;
         config_strings_t transports;
         config_strings_t cors_origins;
         config_strings_t namespaces;
@@ -63,6 +67,7 @@ typedef struct config {
     } auth;
     struct {
         int64_t max_outbox_bytes;
+        int64_t max_client_bytes;
     } limits;
     struct {
         char *dir;

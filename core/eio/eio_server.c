@@ -101,6 +101,8 @@ struct eio_server {
     void *user;
     objmap_t sessions; /* by sid */
     eio_stats_t stats;
+    membudget_t *budget; /* bytes held for clients: the shared one, or own_budget */
+    membudget_t own_budget;
     /* Every session's next deadline in one heap under one libuv timer, and sessions
      * freed from a check handle once no callback can still hold them. Both handles
      * exist from the first session on (handles_open) until eio_server_release(). */
@@ -111,12 +113,14 @@ struct eio_server {
     int handles_open;
     int released;
     int shutting_down; /* close_all ran: WebSockets close with 1001 (going away) */
+    int reclaim_due;   /* the budget was past: drop the sessions over their share (on_reap) */
     rbuf_t *pkt_ping, *pkt_noop, *pkt_close, *pkt_pong_probe;
 };
 
 static void session_close(eio_socket_t *s, const char *reason, int by);
 static void session_free(eio_socket_t *s);
 static void on_reap(uv_check_t *h);
+static void on_budget_pressure(void *user);
 static void session_rearm(eio_socket_t *s);
 static void ws_close(eio_ws_t *ws, int code, const char *reason);
 
@@ -144,6 +148,9 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const e
     srv->opts.cors_origins = NULL;
     srv->cb = *cb;
     srv->user = user;
+    membudget_init(&srv->own_budget, 0);
+    srv->budget = opts->budget ? opts->budget : &srv->own_budget;
+    membudget_add_reclaimer(srv->budget, on_budget_pressure, srv);
     objmap_init(&srv->sessions, session_key);
     timerheap_init(&srv->deadlines);
     srv->pkt_ping = rbuf_new(BUF_LIT("2"));
@@ -176,6 +183,9 @@ void eio_server_release(eio_server_t *srv)
 {
     if (srv->released) return;
     srv->released = 1;
+    /* The shared budget may be freed before this server: what is left is released here. */
+    membudget_remove_reclaimer(srv->budget, srv);
+    srv->budget = &srv->own_budget;
     if (!srv->handles_open) return;
     srv->handles_open = 0;
     on_reap(&srv->reaper);
@@ -228,6 +238,11 @@ const eio_stats_t *eio_server_stats(const eio_server_t *srv)
     return &srv->stats;
 }
 
+membudget_t *eio_server_budget(eio_server_t *srv)
+{
+    return srv->budget;
+}
+
 /* ------------------------------------------------------------------ output */
 
 static size_t out_len(const eio_out_t *o)
@@ -237,6 +252,7 @@ static size_t out_len(const eio_out_t *o)
 
 static void queue_clear(eio_socket_t *s)
 {
+    membudget_release(s->srv->budget, s->qbytes);
     for (size_t i = 0; i < s->qlen; i++)
         rbuf_unref(s->queue[i].data);
     s->qlen = 0;
@@ -259,6 +275,9 @@ static void queue_push(eio_socket_t *s, rbuf_t *data, int binary)
     s->queue[s->qlen].binary = binary;
     s->qlen++;
     s->qbytes += data->len;
+    /* Counted as max_outbox_bytes counts: a shared payload once per session holding it, an
+     * upper bound of what the queue keeps alive. session_push judges the total. */
+    membudget_charge(s->srv->budget, data->len);
 }
 
 static void ws_write(eio_ws_t *ws, rbuf_t *data, int binary)
@@ -323,11 +342,30 @@ static int conn_over_limit(http_conn_t *conn, size_t extra, size_t limit)
     return extra + http_conn_pending_bytes(conn) > limit;
 }
 
+/* What one session may hold: max_outbox_bytes, and once the bytes held for all clients are
+ * past their budget, no more than its fair share of it. So the sessions holding the memory
+ * are dropped as their outboxes grow, while one with an empty outbox is not dropped for the
+ * others (finding the very largest would need an index over every session, kept up to date
+ * on every write). */
+static size_t outbox_limit(eio_server_t *srv)
+{
+    size_t limit = srv->opts.max_outbox_bytes;
+    if (membudget_over(srv->budget)) {
+        size_t share = membudget_fair_share(srv->budget, objmap_count(&srv->sessions));
+        if (share < limit) limit = share;
+    }
+    return limit;
+}
+
+static int outbox_over(eio_socket_t *s, size_t limit)
+{
+    if (s->ws && s->ws->conn) return conn_over_limit(s->ws->conn, s->qbytes, limit);
+    return s->qbytes > limit;
+}
+
 static int over_limit(eio_socket_t *s)
 {
-    if (s->ws && s->ws->conn)
-        return conn_over_limit(s->ws->conn, s->qbytes, s->srv->opts.max_outbox_bytes);
-    return s->qbytes > s->srv->opts.max_outbox_bytes;
+    return outbox_over(s, outbox_limit(s->srv));
 }
 
 /* The session's peer address for a log line: its transport's, or "-" between polls (the
@@ -346,8 +384,18 @@ static void drop_slow_consumer(eio_socket_t *s)
 {
     s->srv->stats.slow_consumers_dropped++;
     char addr[HTTP_ADDR_MAX];
-    log_warn("eio", "session %s (%s) dropped: %zu bytes queued exceed max_outbox_bytes %zu", s->sid,
-             session_remote(s, addr), eio_socket_outbox_bytes(s), s->srv->opts.max_outbox_bytes);
+    size_t held = eio_socket_outbox_bytes(s);
+    if (held <= s->srv->opts.max_outbox_bytes) {
+        /* Its fair share of max_client_bytes was the limit: the budget logs once per episode. */
+        membudget_shed(s->srv->budget, "slow consumers over their share dropped");
+        log_debug("eio",
+                  "session %s (%s) dropped: %zu bytes queued, over its share of "
+                  "max_client_bytes",
+                  s->sid, session_remote(s, addr), held);
+    } else {
+        log_warn("eio", "session %s (%s) dropped: %zu bytes queued exceed max_outbox_bytes %zu",
+                 s->sid, session_remote(s, addr), held, s->srv->opts.max_outbox_bytes);
+    }
     queue_clear(s); /* nothing queued can be delivered in time anyway */
     if (s->ws && s->ws->conn) {
         http_conn_t *conn = s->ws->conn;
@@ -387,15 +435,47 @@ static void session_free(eio_socket_t *s)
     free(s);
 }
 
+/* Near the budget, something was refused (a request body, say) while what fills it may sit
+ * still: sessions whose outboxes no push makes grow. Those over their share go now, as they
+ * would at their next push past the budget, until the total is under 90 % again. */
+static void reclaim_outboxes(eio_server_t *srv)
+{
+    if (!membudget_pressed(srv->budget)) return;
+    size_t n = objmap_count(&srv->sessions), pos = 0, k = 0;
+    size_t share = membudget_fair_share(srv->budget, n);
+    eio_socket_t **over = xcalloc(n ? n : 1, sizeof(*over)), *s;
+    while ((s = objmap_next(&srv->sessions, &pos)) && k < n)
+        if (s->state == STATE_OPEN && outbox_over(s, share)) over[k++] = s;
+    for (size_t i = 0; i < k && membudget_pressed(srv->budget); i++)
+        if (over[i]->state == STATE_OPEN) drop_slow_consumer(over[i]);
+    free(over);
+}
+
 static void on_reap(uv_check_t *h)
 {
     eio_server_t *srv = h->data;
-    while (srv->dead) {
-        eio_socket_t *s = srv->dead;
-        srv->dead = s->next_dead;
+    eio_socket_t *dead = srv->dead;
+    srv->dead = NULL;
+    if (srv->reclaim_due && !srv->released) {
+        srv->reclaim_due = 0;
+        reclaim_outboxes(srv);
+    }
+    while (dead) {
+        eio_socket_t *s = dead;
+        dead = s->next_dead;
         session_free(s);
     }
-    uv_check_stop(h);
+    if (!srv->dead) uv_check_stop(h); /* sessions the reclaim closed go next turn */
+}
+
+/* The budget refused something: the work waits for the check handle (this runs inside a
+ * parser or a push). */
+static void on_budget_pressure(void *user)
+{
+    eio_server_t *srv = user;
+    if (!srv->handles_open) return;
+    srv->reclaim_due = 1;
+    uv_check_start(&srv->reaper, on_reap);
 }
 
 static void on_server_timer(uv_timer_t *t);
@@ -685,6 +765,11 @@ void eio_socket_close(eio_socket_t *s, const char *reason)
     session_close(s, reason ? reason : "server close", BY_APP);
 }
 
+void eio_socket_abort(eio_socket_t *s, const char *reason)
+{
+    session_close(s, reason ? reason : "server close", BY_SERVER);
+}
+
 void eio_socket_set_timeout(eio_socket_t *s, uint64_t ms)
 {
     if (s->state != STATE_OPEN) return;
@@ -799,7 +884,7 @@ static int ws_on_ping(void *user, const char *data, size_t len)
     buf_free(&frame);
     /* Pongs count against the outbox like everything else: a ping flood from a
      * client that never reads must not grow our memory. */
-    if (ws->conn && conn_over_limit(ws->conn, 0, ws->srv->opts.max_outbox_bytes)) {
+    if (ws->conn && conn_over_limit(ws->conn, 0, outbox_limit(ws->srv))) {
         eio_socket_t *s = ws->session;
         if (s && s->ws == ws) {
             drop_slow_consumer(s);
@@ -818,18 +903,25 @@ static int ws_on_pong(void *user, const char *data, size_t len)
     return 0;
 }
 
-static int ws_on_close_frame(void *user, int code, const char *reason, size_t len)
+/* The WebSocket is ending: its session ends with it, or, when it was only probed for an
+ * upgrade, the probe is dropped (the session lives on over polling). */
+static void ws_end_session(eio_ws_t *ws, const char *reason, int by)
 {
-    eio_ws_t *ws = user;
-    (void)reason, (void)len;
     eio_socket_t *s = ws->session;
     if (s && s->ws == ws) {
         ws->session = NULL;
         s->ws = NULL;
-        session_close(s, "transport close", BY_CLIENT);
+        session_close(s, reason, by);
     } else if (s) {
         ws_probe_drop(ws);
     }
+}
+
+static int ws_on_close_frame(void *user, int code, const char *reason, size_t len)
+{
+    eio_ws_t *ws = user;
+    (void)reason, (void)len;
+    ws_end_session(ws, "transport close", BY_CLIENT);
     ws_close(ws, code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : code, NULL);
     return 1;
 }
@@ -837,23 +929,37 @@ static int ws_on_close_frame(void *user, int code, const char *reason, size_t le
 static const ws_reader_callbacks_t ws_reader_cb = {ws_on_message, ws_on_ping, ws_on_pong,
                                                    ws_on_close_frame};
 
+/* The part of a message still arriving that the WebSocket reader keeps is held for the client
+ * as a request body is: its length is what is charged to the budget between reads (so the
+ * transport needs no field of its own). A message that takes the total past the budget
+ * closes its connection (1013, try again later) as a body gets 503. Returns 1 if it did. */
+static int ws_input_over_budget(eio_ws_t *ws, size_t charged)
+{
+    membudget_t *b = ws->srv->budget;
+    size_t held = ws->reader.msg.len;
+    if (held <= charged) {
+        membudget_release(b, charged - held);
+        return 0;
+    }
+    if (!membudget_charge(b, held - charged) || ws->closing) return 0;
+    membudget_shed(b, "WebSocket messages refused with 1013");
+    ws_end_session(ws, "transport error", BY_SERVER);
+    ws_close(ws, WS_CLOSE_TRY_AGAIN_LATER, "server busy");
+    return 1;
+}
+
 static void ws_raw_data(void *user, const char *data, size_t len)
 {
     eio_ws_t *ws = user;
     int close_code = 0;
+    size_t charged = ws->reader.msg.len;
     int r = ws_reader_feed(&ws->reader, data, len, &close_code);
+    if (ws_input_over_budget(ws, charged)) return;
     if (r < 0 && !ws->closing) {
-        eio_socket_t *s = ws->session;
         log_debug("eio", "websocket from %s: %s (close %d)",
                   http_conn_remote_addr(ws->conn, (char[HTTP_ADDR_MAX]){0}),
                   ws_reader_error(&ws->reader), close_code);
-        if (s && s->ws == ws) {
-            ws->session = NULL;
-            s->ws = NULL;
-            session_close(s, "parse error", BY_SERVER);
-        } else if (s) {
-            ws_probe_drop(ws);
-        }
+        ws_end_session(ws, "parse error", BY_SERVER);
         ws_close(ws, close_code ? close_code : WS_CLOSE_PROTOCOL_ERROR,
                  ws_reader_error(&ws->reader));
     }
@@ -870,6 +976,7 @@ static void ws_raw_close(void *user)
     } else if (s && s->probe == ws) {
         ws_probe_drop(ws);
     }
+    membudget_release(ws->srv->budget, ws->reader.msg.len);
     ws_reader_free(&ws->reader);
     free(ws);
 }
@@ -903,6 +1010,21 @@ static void abort_request(eio_server_t *srv, http_request_t *req, int code)
     buf_free(&body);
 }
 
+/* Asks the layer above whether a handshake may open a session; answers 503 when not. */
+static int handshake_refused(eio_server_t *srv, http_request_t *req)
+{
+    const char *why = srv->cb.on_handshake ? srv->cb.on_handshake(srv->user, req) : NULL;
+    if (!why) return 0;
+    srv->stats.handshakes_refused++;
+    log_debug("eio", "handshake from %s refused: %s", http_request_remote_addr(req), why);
+    if (http_request_is_upgrade(req))
+        http_response_close(req);
+    else
+        add_cors(srv, req);
+    http_respond_error(req, 503, "service_unavailable", why);
+    return 1;
+}
+
 static void on_poll_abort(void *user, http_request_t *req)
 {
     eio_socket_t *s = user;
@@ -915,6 +1037,16 @@ static void on_poll_abort(void *user, http_request_t *req)
 static void handle_poll_get(eio_server_t *srv, eio_socket_t *s, http_request_t *req)
 {
     add_cors(srv, req);
+    size_t body_len;
+    http_request_body(req, &body_len);
+    if (body_len) {
+        /* A poll has no use for a body; kept with the pending poll, it would be memory the
+         * client holds for as long as it likes. Refused like an overlapping poll. */
+        log_debug("eio", "session %s: GET with a %zu-byte body refused", s->sid, body_len);
+        http_respond(req, 400, "application/json", BUF_LIT(BAD_REQUEST_BODY));
+        session_close(s, "transport error", BY_SERVER);
+        return;
+    }
     if (s->state == STATE_CLOSING) {
         /* The last delivery of a session the server closed. */
         s->poll = req;
@@ -1029,6 +1161,10 @@ static void handle_websocket(eio_server_t *srv, http_request_t *req, eio_socket_
         http_respond(req, 400, "text/html", BUF_LIT("Bad request"));
         return;
     }
+    if (!existing && handshake_refused(srv, req)) {
+        buf_free(&head);
+        return;
+    }
     eio_ws_t *ws = ws_new(srv);
     eio_socket_t *s = existing;
     if (existing) {
@@ -1137,6 +1273,7 @@ void eio_server_handle(eio_server_t *srv, http_request_t *req)
             abort_request(srv, req, ERR_BAD_REQUEST);
     } else {
         /* Polling handshake: the open packet (and anything on_open sends) answers it. */
+        if (handshake_refused(srv, req)) return;
         s = session_new(srv, req, TRANSPORT_POLLING);
         s->opened = 1;
         if (srv->cb.on_open) srv->cb.on_open(srv->user, s, req);

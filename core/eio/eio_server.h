@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "base/buf.h"
+#include "base/membudget.h"
 #include "http/http.h"
 
 #define EIO_SID_LEN 20
@@ -34,6 +35,9 @@ typedef struct eio_callbacks {
     void (*on_close)(void *user, eio_socket_t *s, const char *reason);
     /* The deadline set with eio_socket_set_timeout() passed (may be NULL). */
     void (*on_timeout)(void *user, eio_socket_t *s);
+    /* A handshake is about to open a session (may be NULL): return NULL to let it, or why
+     * not; it is then answered 503 (the project's error shape) and no session opens. */
+    const char *(*on_handshake)(void *user, http_request_t *handshake);
 } eio_callbacks_t;
 
 typedef struct eio_options {
@@ -43,6 +47,10 @@ typedef struct eio_options {
     uint64_t upgrade_timeout_ms;
     size_t max_payload;      /* largest message or polling payload accepted */
     size_t max_outbox_bytes; /* queued output per session before it is dropped */
+    /* Bytes held for clients, shared with the HTTP server (NULL: none); it must live until
+     * eio_server_release(). Outboxes and WebSocket messages being received are charged to
+     * it; near it, a session holding more than its fair share is dropped. */
+    membudget_t *budget;
     int allow_polling;
     int allow_websocket;
     const char *const *cors_origins; /* exact origins, or "*" */
@@ -54,6 +62,7 @@ typedef struct eio_stats {
     uint64_t sessions_closed;
     uint64_t slow_consumers_dropped; /* sessions closed because their outbox overflowed */
     uint64_t upgrades;
+    uint64_t handshakes_refused; /* by on_handshake */
 } eio_stats_t;
 
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const eio_callbacks_t *cb,
@@ -70,6 +79,8 @@ int eio_server_matches(const eio_server_t *srv, http_request_t *req);
 /* Handles a request whose path matches (polling GET/POST, CORS preflight, WebSocket). */
 void eio_server_handle(eio_server_t *srv, http_request_t *req);
 size_t eio_server_session_count(const eio_server_t *srv);
+/* The budget of bytes held for clients that this server charges (never NULL). */
+membudget_t *eio_server_budget(eio_server_t *srv);
 const eio_stats_t *eio_server_stats(const eio_server_t *srv);
 
 /* ---- sessions ---- */
@@ -86,8 +97,11 @@ void eio_socket_send(eio_socket_t *s, int binary, const void *data, size_t len);
 void eio_socket_send_shared(eio_socket_t *s, rbuf_t *packet);
 /* Sends a binary message held in a shared buffer. */
 void eio_socket_send_shared_binary(eio_socket_t *s, rbuf_t *data);
-/* Closes the session: queued output is sent first where the transport allows. */
+/* Closes the session: queued output is sent first where the transport allows (a polling
+ * session keeps it for the client's next GET, for up to a heartbeat). */
 void eio_socket_close(eio_socket_t *s, const char *reason);
+/* Closes the session at once: queued output is dropped, nothing waits for a last GET. */
+void eio_socket_abort(eio_socket_t *s, const char *reason);
 int eio_socket_is_open(const eio_socket_t *s);
 /* Arms (ms > 0) or cancels (ms == 0) the session's user deadline (see on_timeout). */
 void eio_socket_set_timeout(eio_socket_t *s, uint64_t ms);

@@ -247,6 +247,7 @@ static void limits_from_config(const config_t *cfg, http_limits_t *lim)
     lim->max_queued_output = (size_t)cfg->http.max_queued_output_bytes;
     lim->linger_ms = (uint64_t)cfg->http.linger_ms;
     lim->immediate_writes_per_turn = (unsigned)cfg->http.immediate_writes_per_turn;
+    lim->max_client_bytes = (size_t)cfg->limits.max_client_bytes;
 }
 
 /* Reads a whole small file (keys, secrets); NULL with err on failure. */
@@ -338,9 +339,16 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     if (build_verifier(cfg, &gw->verifier, err, err_size) != 0) return -1;
     eio_options_t eo;
     eio_options_from_config(cfg, cfg->socketio.path, &eo);
+    eo.budget = http_server_budget(gw->http);
     sio_options_t so = {
         .connect_timeout_ms = (uint64_t)cfg->socketio.connect_timeout_ms,
         .max_attachments = (size_t)cfg->socketio.max_attachments,
+        .max_binary_bytes = (size_t)(cfg->socketio.max_binary_packet_bytes
+                                         ? cfg->socketio.max_binary_packet_bytes
+                                         : cfg->socketio.max_payload_bytes),
+        .attachment_timeout_ms = (uint64_t)cfg->socketio.attachment_timeout_ms,
+        .max_unjoined = (size_t)cfg->socketio.max_unjoined_sessions,
+        .max_unjoined_per_address = (size_t)cfg->socketio.max_unjoined_per_address,
         .verifier = gw->verifier,
         .cookie_name = cfg->auth.cookie_name,
         .origins = &gw->origins,
@@ -362,9 +370,10 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         return -1;
     }
     if (cfg->testing.engineio_echo_path) {
-        static const eio_callbacks_t echo_cb = {NULL, echo_on_message, NULL, NULL};
+        static const eio_callbacks_t echo_cb = {NULL, echo_on_message, NULL, NULL, NULL};
         eio_options_t o;
         eio_options_from_config(cfg, cfg->testing.engineio_echo_path, &o);
+        o.budget = http_server_budget(gw->http);
         gw->echo = eio_server_new(loop, &o, &echo_cb, gw);
         log_warn("gateway", "test endpoint: plain Engine.IO echo at %s",
                  cfg->testing.engineio_echo_path);

@@ -3,7 +3,8 @@
  * POST /testing/emit {"userId"|"room"|"authenticated": ..., "event": "name",
  *   "payload": <any JSON>, "nsp": "/", "except": ["room", ...]}
  *   -> {"recipients": N}
- * GET /testing/stats -> the emitter's and Engine.IO's counters. */
+ * GET /testing/stats -> the emitter's and Engine.IO's counters, and the memory bounds'
+ *   (sessions waiting to join a namespace, bytes held for clients). */
 #include "gateway/testing_routes.h"
 
 #include <jansson.h>
@@ -68,6 +69,7 @@ static void route_stats(gateway_t *gw, http_request_t *req, const router_match_t
     (void)m, (void)user;
     const sio_stats_t *s = sio_server_stats(gw->sio);
     const eio_stats_t *e = eio_server_stats(sio_server_eio(gw->sio));
+    const membudget_t *b = http_server_budget(gw->http);
     sio_nsp_t *main_nsp = sio_server_nsp(gw->sio, "/");
     buf_t out = BUF_INIT;
     buf_printf(&out,
@@ -75,7 +77,7 @@ static void route_stats(gateway_t *gw, http_request_t *req, const router_match_t
                "\"disconnects\":%llu,\"authOk\":%llu,\"authFailed\":%llu,"
                "\"sessions\":%zu,\"sessionsOpened\":%llu,\"sessionsClosed\":%llu,"
                "\"slowConsumersDropped\":%llu,\"upgrades\":%llu,\"sockets\":%zu,\"rooms\":%zu,"
-               "\"socketWrites\":%llu,\"writesDeferred\":%llu}",
+               "\"socketWrites\":%llu,\"writesDeferred\":%llu,",
                (unsigned long long)s->serializations, (unsigned long long)s->deliveries,
                (unsigned long long)s->connects, (unsigned long long)s->disconnects,
                (unsigned long long)s->auth_ok, (unsigned long long)s->auth_failed,
@@ -85,6 +87,14 @@ static void route_stats(gateway_t *gw, http_request_t *req, const router_match_t
                sio_nsp_socket_count(main_nsp), sio_nsp_room_count(main_nsp),
                (unsigned long long)http_server_stats(gw->http)->socket_writes,
                (unsigned long long)http_server_stats(gw->http)->writes_deferred);
+    /* Memory bounds: sessions waiting to join, and the bytes held for clients. */
+    buf_printf(&out,
+               "\"unjoined\":%zu,\"handshakesRefused\":%llu,\"binaryPacketsDropped\":%llu,"
+               "\"clientBytes\":%zu,\"clientBytesPeak\":%zu,\"clientBytesShed\":%llu,"
+               "\"clientBytesEpisodes\":%llu}",
+               sio_server_unjoined_count(gw->sio), (unsigned long long)e->handshakes_refused,
+               (unsigned long long)s->binary_packets_dropped, b->used, b->peak,
+               (unsigned long long)b->shed, (unsigned long long)b->episodes);
     http_respond_json_text(req, 200, out.data, out.len);
     buf_free(&out);
 }

@@ -37,10 +37,13 @@ typedef struct http_limits {
     size_t max_queued_output;   /* answers waiting to be written before reading pauses */
     uint64_t linger_ms;         /* after the last answer, how long unread input is drained */
     unsigned immediate_writes_per_turn; /* WebSocket writes per loop turn before batching */
+    /* Bytes held for all clients together (request bodies, queued output, and what the layers
+     * above charge to http_server_budget): a body that would pass it gets 503. 0: no bound. */
+    size_t max_client_bytes;
 } http_limits_t;
 
 /* Safe defaults for every limit (16 KiB headers, 1 MiB body, 10 s, 30 s, 60 s, 10000, 16,
- * 64 KiB, 2 s). */
+ * 64 KiB, 2 s, 16, 256 MiB). */
 void http_limits_default(http_limits_t *limits);
 /* Descriptors the process keeps for itself beyond its connections: the loop's own, the
  * listener, stores, plugins' files, logs, connections to other servers. */
@@ -73,6 +76,9 @@ typedef struct http_stats {
     uint64_t writes_deferred; /* WebSocket writes that waited in the flush queue */
 } http_stats_t;
 const http_stats_t *http_server_stats(const http_server_t *s);
+/* The budget of bytes held for clients (limits.max_client_bytes), which the server charges
+ * request bodies and queued output to and the layers above share. */
+membudget_t *http_server_budget(http_server_t *s);
 uv_loop_t *http_server_loop(const http_server_t *s);
 
 /* ---- requests (valid from the handler call until responded or aborted) ---- */

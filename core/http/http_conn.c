@@ -149,11 +149,21 @@ static void conn_stop_input(http_conn_t *c)
 
 /* ---------------------------------------------------------------- requests */
 
+/* A body is charged to the budget of bytes held for clients from its arrival (on_body) until
+ * its request is answered: the handler no longer reads it then. */
+static void request_drop_body(http_request_t *req)
+{
+    membudget_release(&req->conn->server->budget, req->body.len);
+    buf_free(&req->body);
+}
+
 static void request_free(http_request_t *req)
 {
+    membudget_release(&req->conn->server->budget, req->head_charged);
     buf_free(&req->head);
-    buf_free(&req->body);
+    request_drop_body(req);
     buf_free(&req->extra_headers);
+    membudget_release(&req->conn->server->budget, req->response.len);
     buf_free(&req->response);
     free(req->headers);
     free(req);
@@ -242,6 +252,15 @@ static int refuse(http_conn_t *c, int status, const char *message)
     return HPE_USER;
 }
 
+/* Charges n more bytes of the current request to the budget of bytes held for clients; past
+ * it the request is refused with 503 (and the connection closes, as after every refusal). */
+static int charge_request(http_conn_t *c, size_t n)
+{
+    if (membudget_try_charge(&c->server->budget, n) == 0) return 0;
+    membudget_shed(&c->server->budget, "requests refused with 503");
+    return refuse(c, 503, "the server holds too much for its clients; retry later");
+}
+
 static int count_head_bytes(http_conn_t *c, size_t len, int in_url)
 {
     http_parse_state_t *st = c->http;
@@ -302,6 +321,9 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     http_request_t *req = st->current;
     if (count_head_bytes(c, len, 0)) return HPE_USER;
     if (st->header_state != 1) {
+        /* Each header's index entry counts too: a head of many empty headers would
+         * otherwise cost sixteen times what max_header_bytes allows. */
+        if (count_head_bytes(c, sizeof(http_header_ref_t), 0)) return HPE_USER;
         if (st->header_state == 2) buf_append_byte(&req->head, '\0');
         if (req->nheaders == req->headers_cap) {
             req->headers_cap = req->headers_cap ? req->headers_cap * 2 : 8;
@@ -423,6 +445,11 @@ static int on_headers_complete(llhttp_t *p)
         if (te == 501) return refuse(c, 501, "transfer coding not implemented");
         if (te) return refuse(c, 400, "invalid Transfer-Encoding");
     }
+    /* A complete head (its text and index) is held until its request is freed (behind a
+     * long poll, say). */
+    size_t head_held = req->head.len + req->headers_cap * sizeof(*req->headers);
+    if (charge_request(c, head_held)) return HPE_USER;
+    req->head_charged = (uint32_t)head_held;
 
     const char *expect = http_request_header(req, "expect");
     if (expect) {
@@ -444,6 +471,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     http_request_t *req = c->http->current;
     if (req->body.len + len > c->server->limits.max_body_bytes)
         return refuse(c, 413, "request body too large");
+    if (charge_request(c, len)) return HPE_USER;
     buf_append(&req->body, at, len);
     return 0;
 }
@@ -549,6 +577,7 @@ static void conn_output_clear(http_conn_t *c)
 {
     while (c->out_last)
         conn_write_free(out_pop(c));
+    membudget_release(&c->server->budget, c->out_bytes);
     c->out_bytes = 0;
     c->writes_in_flight = 0;
 }
@@ -585,6 +614,7 @@ static void conn_flush(http_conn_t *c)
     }
     size_t left = (size_t)w;
     c->out_bytes -= left;
+    membudget_release(&c->server->budget, left);
     while (c->out_last) {
         conn_write_t *cw = out_first(c);
         cw_advance(cw, &left);
@@ -606,6 +636,7 @@ static void conn_queue_write(http_conn_t *c, conn_write_t *cw, size_t written)
         return;
     }
     c->out_bytes += cw_left(cw);
+    membudget_charge(&c->server->budget, cw_left(cw));
     if (c->out_last) {
         cw->next = c->out_last->next;
         c->out_last->next = cw;
@@ -1105,6 +1136,7 @@ static void conn_flush_responses(http_conn_t *c)
         int close_after = req->close_after;
         size_t len;
         char *data = buf_steal(&req->response, &len);
+        membudget_release(&c->server->budget, len); /* now charged as output, if it waits */
         conn_write_owned(c, data, len);
         request_free(req);
         if (close_after) {
@@ -1133,6 +1165,9 @@ static void request_respond_raw(http_request_t *req, int status, const char *con
     int keep_alive = !req->close_after && req->keep_alive;
     http_response_serialize(req, status, content_type, body, len, keep_alive,
                             http_server_date(c->server));
+    request_drop_body(req); /* serialized: body may have pointed into it */
+    /* An answer may wait behind an earlier one (a long poll): held until it is written. */
+    membudget_charge(&c->server->budget, req->response.len);
     log_debug("http", "%s \"%s %s\" %d %zu", REMOTE(c), req->method, http_request_target(req),
               status, len);
     if (c->closing) return; /* freed with the connection */

@@ -34,6 +34,7 @@ void http_limits_default(http_limits_t *limits)
     limits->max_queued_output = 64 * 1024;
     limits->linger_ms = 2000;
     limits->immediate_writes_per_turn = 16;
+    limits->max_client_bytes = (size_t)256 * 1024 * 1024;
 }
 
 size_t http_connection_capacity(size_t reserved, size_t *nofile)
@@ -58,6 +59,7 @@ http_server_t *http_server_new(uv_loop_t *loop, const http_limits_t *limits,
     http_server_t *s = xcalloc(1, sizeof(*s));
     s->loop = loop;
     s->limits = *limits;
+    membudget_init(&s->budget, limits->max_client_bytes);
     s->handler = handler;
     s->handler_user = user;
     s->listen_fd = -1;
@@ -267,6 +269,11 @@ size_t http_server_connection_count(const http_server_t *s)
 const http_stats_t *http_server_stats(const http_server_t *s)
 {
     return &s->stats;
+}
+
+membudget_t *http_server_budget(http_server_t *s)
+{
+    return &s->budget;
 }
 
 uv_loop_t *http_server_loop(const http_server_t *s)

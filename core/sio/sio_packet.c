@@ -230,16 +230,23 @@ int sio_packet_decode_text(const char *data, size_t len, size_t max_attachments,
 
 /* ---- decoder ---- */
 
-void sio_decoder_init(sio_decoder_t *d, size_t max_attachments)
+/* A binary packet awaiting its attachments. */
+struct sio_pending {
+    sio_packet_t packet;
+    size_t bytes;      /* its text and the attachments received */
+    uint64_t deadline; /* the caller's */
+};
+
+void sio_decoder_init(sio_decoder_t *d, const sio_decoder_limits_t *limits)
 {
-    d->max_attachments = max_attachments;
+    d->limits = limits;
     d->pending = NULL;
 }
 
 void sio_decoder_free(sio_decoder_t *d)
 {
     if (d->pending) {
-        sio_packet_free(d->pending);
+        sio_packet_free(&d->pending->packet);
         free(d->pending);
         d->pending = NULL;
     }
@@ -250,17 +257,45 @@ int sio_decoder_awaiting(const sio_decoder_t *d)
     return d->pending != NULL;
 }
 
+size_t sio_decoder_pending_bytes(const sio_decoder_t *d)
+{
+    return d->pending ? d->pending->bytes : 0;
+}
+
+void sio_decoder_set_deadline(sio_decoder_t *d, uint64_t deadline)
+{
+    if (d->pending) d->pending->deadline = deadline;
+}
+
+uint64_t sio_decoder_deadline(const sio_decoder_t *d)
+{
+    return d->pending ? d->pending->deadline : 0;
+}
+
+/* 1 when len more bytes take the packet past the bound. */
+static int too_large(const sio_decoder_t *d, size_t held, size_t len)
+{
+    size_t max = d->limits->max_binary_bytes;
+    return max && (held > max || len > max - held);
+}
+
 int sio_decoder_feed(sio_decoder_t *d, int is_binary, const char *data, size_t len,
                      sio_packet_t *out)
 {
     if (is_binary) {
-        sio_packet_t *p = d->pending;
-        if (!p) return SIO_EUNEXPECTED_BINARY;
+        struct sio_pending *pend = d->pending;
+        if (!pend) return SIO_EUNEXPECTED_BINARY;
+        if (too_large(d, pend->bytes, len)) {
+            sio_decoder_free(d);
+            return SIO_ETOOLARGE;
+        }
+        sio_packet_t *p = &pend->packet;
         p->bin[p->bin_len].data = xmemdup0(data, len);
         p->bin[p->bin_len].len = len;
+        pend->bytes += len;
         if (++p->bin_len < p->attachments) return SIO_DECODE_MORE;
         *out = *p;
-        free(p);
+        free(pend);
         d->pending = NULL;
         return SIO_DECODE_PACKET;
     }
@@ -269,15 +304,21 @@ int sio_decoder_feed(sio_decoder_t *d, int is_binary, const char *data, size_t l
         return SIO_EUNEXPECTED_TEXT;
     }
     sio_packet_t p;
-    int rc = sio_packet_decode_text(data, len, d->max_attachments, &p);
+    int rc = sio_packet_decode_text(data, len, d->limits->max_attachments, &p);
     if (rc < 0) return rc;
     if (p.attachments == 0) {
         *out = p;
         return SIO_DECODE_PACKET;
     }
+    if (too_large(d, 0, len)) {
+        sio_packet_free(&p);
+        return SIO_ETOOLARGE;
+    }
     p.bin = xcalloc(p.attachments, sizeof *p.bin);
     d->pending = xmalloc(sizeof *d->pending);
-    *d->pending = p;
+    d->pending->packet = p;
+    d->pending->bytes = len;
+    d->pending->deadline = 0;
     return SIO_DECODE_MORE;
 }
 
@@ -325,6 +366,8 @@ const char *sio_strerror(int err)
         return "text packet while awaiting attachments";
     case SIO_EUNEXPECTED_BINARY:
         return "binary data when no attachment was expected";
+    case SIO_ETOOLARGE:
+        return "binary packet too large";
     default:
         return "unknown Socket.IO error";
     }

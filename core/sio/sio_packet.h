@@ -54,6 +54,7 @@ enum {
     SIO_EPLACEHOLDER = -9,        /* placeholder with a bad or out-of-range "num" */
     SIO_EUNEXPECTED_TEXT = -10,   /* text packet while attachments were awaited */
     SIO_EUNEXPECTED_BINARY = -11, /* binary message when no attachment was awaited */
+    SIO_ETOOLARGE = -12,          /* binary packet over max_binary_bytes */
 };
 
 /* One attachment: len bytes (NUL-terminated past len for convenience), owned. */
@@ -88,14 +89,23 @@ void sio_packet_free(sio_packet_t *p);
  * Returns 0 or a negative SIO_E* code (then *out holds nothing). bin is NULL, bin_len 0. */
 int sio_packet_decode_text(const char *data, size_t len, size_t max_attachments, sio_packet_t *out);
 
-/* The per-connection decoder; embed it in the connection. Holds a partial binary packet only
- * while attachments are awaited. */
-typedef struct sio_decoder {
+/* What a decoder accepts; one instance, shared by every decoder, outlives them. */
+typedef struct sio_decoder_limits {
     size_t max_attachments;
-    sio_packet_t *pending;
+    /* A binary packet's bytes, its text and the attachments received so far: past this the
+     * packet is refused (SIO_ETOOLARGE), so a packet whose last attachment never comes holds
+     * at most this much. 0: no bound. */
+    size_t max_binary_bytes;
+} sio_decoder_limits_t;
+
+/* The per-connection decoder; embed it in the connection (two pointers). Holds a partial
+ * binary packet only while attachments are awaited. */
+typedef struct sio_decoder {
+    const sio_decoder_limits_t *limits;
+    struct sio_pending *pending;
 } sio_decoder_t;
 
-void sio_decoder_init(sio_decoder_t *d, size_t max_attachments);
+void sio_decoder_init(sio_decoder_t *d, const sio_decoder_limits_t *limits);
 /* Drops any partial packet. The decoder may be initialized again afterwards. */
 void sio_decoder_free(sio_decoder_t *d);
 /* Feeds one Engine.IO message (text, or binary when is_binary). Returns SIO_DECODE_PACKET (a
@@ -107,6 +117,12 @@ int sio_decoder_feed(sio_decoder_t *d, int is_binary, const char *data, size_t l
                      sio_packet_t *out);
 /* 1 while a binary packet awaits attachments. */
 int sio_decoder_awaiting(const sio_decoder_t *d);
+/* Bytes of the partial packet (its text and the attachments received), 0 when idle. */
+size_t sio_decoder_pending_bytes(const sio_decoder_t *d);
+/* The caller's deadline for the partial packet (a loop time, say), kept with it so that an
+ * idle decoder holds nothing. Setting it while idle does nothing; idle, it reads 0. */
+void sio_decoder_set_deadline(sio_decoder_t *d, uint64_t deadline);
+uint64_t sio_decoder_deadline(const sio_decoder_t *d);
 
 /* Appends "<type>[<attachments>-][<nsp>,][<id>]" and then json[0..json_len) (already
  * serialized JSON text, may be NULL/empty) to out. The count is written only for binary

@@ -14,6 +14,7 @@
 
 #include "auth/cookie.h"
 #include "base/json_out.h"
+#include "base/keycount.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/random.h"
@@ -64,17 +65,24 @@ struct sio_socket {
 struct sio_client {
     sio_server_t *srv;
     eio_socket_t *eio; /* NULL once the session closed */
-    sio_client_t *next_dead;
+    union {
+        sio_client_t *next_dead;         /* once dead */
+        keycount_entry_t *unjoined_addr; /* while unjoined: its address's count, or NULL */
+    };
     sio_decoder_t decoder;
     sio_socket_t *sockets;
     sio_identity_t *identity;  /* from the handshake cookie, shared with its sockets */
     uint64_t connect_deadline; /* loop time; 0 once a namespace was joined */
     uint8_t dead;
+    uint8_t unjoined; /* counted among the sessions that joined no namespace yet */
 };
 
 struct sio_server {
     uv_loop_t *loop;
     sio_options_t opts;
+    sio_decoder_limits_t decoder_limits;
+    size_t unjoined; /* clients that joined no namespace yet */
+    keycount_t unjoined_by_addr;
     char *cookie_name;
     eio_server_t *eio;
     sio_nsp_t *nsps;
@@ -328,6 +336,11 @@ const sio_stats_t *sio_server_stats(const sio_server_t *srv)
     return &srv->stats;
 }
 
+size_t sio_server_unjoined_count(const sio_server_t *srv)
+{
+    return srv->unjoined;
+}
+
 eio_server_t *sio_server_eio(sio_server_t *srv)
 {
     return srv->eio;
@@ -503,6 +516,7 @@ void sio_socket_disconnect(sio_socket_t *s, const char *reason)
 
 static void client_free(sio_client_t *c)
 {
+    membudget_release(eio_server_budget(c->srv->eio), sio_decoder_pending_bytes(&c->decoder));
     sio_decoder_free(&c->decoder);
     identity_unref(c->identity);
     free(c);
@@ -536,6 +550,8 @@ static void client_rearm(sio_client_t *c)
     if (!c->eio || c->dead) return;
     uint64_t next = UINT64_MAX;
     if (c->connect_deadline) next = c->connect_deadline;
+    uint64_t attachments_by = sio_decoder_deadline(&c->decoder);
+    if (attachments_by && attachments_by < next) next = attachments_by;
     for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) {
         if (!s->connected) continue;
         uint64_t exp_at = s->identity ? s->identity->expires_at : 0;
@@ -547,12 +563,22 @@ static void client_rearm(sio_client_t *c)
     eio_socket_set_timeout(c->eio, next == UINT64_MAX ? 0 : next > now ? next - now : 1);
 }
 
+static void client_close(sio_client_t *c, const char *reason);
+
 static void client_on_deadline(sio_client_t *c)
 {
     uint64_t now = uv_now(c->srv->loop);
     if (c->connect_deadline && now >= c->connect_deadline && !c->sockets) {
         log_debug("sio", "client %s joined no namespace in time", eio_socket_id(c->eio));
-        eio_socket_close(c->eio, "connect timeout");
+        client_close(c, "connect timeout");
+        return;
+    }
+    uint64_t attachments_by = sio_decoder_deadline(&c->decoder);
+    if (attachments_by && now >= attachments_by) {
+        log_debug("sio", "client %s: the attachments of a binary packet did not come in time",
+                  eio_socket_id(c->eio));
+        c->srv->stats.binary_packets_dropped++;
+        client_close(c, "parse error");
         return;
     }
     for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) {
@@ -600,6 +626,17 @@ static sio_identity_t *authenticate(sio_server_t *srv, const char *token, size_t
 
 /* ------------------------------------------------------------------ connect / packets */
 
+/* The client joined its first namespace, or is gone: it no longer counts as unjoined. */
+static void client_uncount_unjoined(sio_client_t *c)
+{
+    if (!c->unjoined) return;
+    sio_server_t *srv = c->srv;
+    c->unjoined = 0;
+    srv->unjoined--;
+    if (c->unjoined_addr) keycount_release(&srv->unjoined_by_addr, c->unjoined_addr);
+    c->unjoined_addr = NULL;
+}
+
 static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
 {
     sio_server_t *srv = c->srv;
@@ -619,6 +656,7 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
     nsp->nsockets++;
     srv->stats.connects++;
     c->connect_deadline = 0;
+    client_uncount_unjoined(c);
 
     /* The handshake cookie wins; the CONNECT payload's token serves clients without cookies. */
     if (c->identity) {
@@ -704,8 +742,14 @@ static void socket_on_ack(sio_socket_t *s, sio_packet_t *p)
 
 static void client_close(sio_client_t *c, const char *reason)
 {
-    if (c->dead) return;
-    if (c->eio) eio_socket_close(c->eio, reason); /* its on_close marks the client dead */
+    if (c->dead || !c->eio) return;
+    /* Its on_close marks the client dead. A client that never joined a namespace has nothing
+     * worth keeping for a last poll, and its session must not outlive its place in the
+     * unjoined count: it goes at once. */
+    if (c->unjoined)
+        eio_socket_abort(c->eio, reason);
+    else
+        eio_socket_close(c->eio, reason);
 }
 
 static void client_on_packet(sio_client_t *c, sio_packet_t *p)
@@ -755,14 +799,36 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
 
 /* ------------------------------------------------------------------ Engine.IO callbacks */
 
+/* Admission: the sessions that joined no namespace yet are bounded, in all and by address
+ * (the check and the count happen in the same loop turn: on_open follows at once). */
+static const char *on_eio_handshake(void *user, http_request_t *handshake)
+{
+    sio_server_t *srv = user;
+    if (srv->opts.max_unjoined && srv->unjoined >= srv->opts.max_unjoined)
+        return "too many sessions waiting to join a namespace";
+    if (srv->opts.max_unjoined_per_address) {
+        const char *addr = http_request_remote_addr(handshake);
+        if (keycount_get(&srv->unjoined_by_addr, addr, strlen(addr)) >=
+            srv->opts.max_unjoined_per_address)
+            return "too many sessions from this address waiting to join a namespace";
+    }
+    return NULL;
+}
+
 static void on_eio_open(void *user, eio_socket_t *e, http_request_t *handshake)
 {
     sio_server_t *srv = user;
     sio_client_t *c = xcalloc(1, sizeof(*c));
     c->srv = srv;
     c->eio = e;
-    sio_decoder_init(&c->decoder, srv->opts.max_attachments);
+    sio_decoder_init(&c->decoder, &srv->decoder_limits);
     c->connect_deadline = uv_now(srv->loop) + srv->opts.connect_timeout_ms;
+    c->unjoined = 1;
+    srv->unjoined++;
+    if (srv->opts.max_unjoined_per_address) {
+        const char *addr = http_request_remote_addr(handshake);
+        c->unjoined_addr = keycount_add(&srv->unjoined_by_addr, addr, strlen(addr));
+    }
     eio_socket_set_user(e, c);
     const char *cookie = http_request_header(handshake, "cookie");
     if (cookie && srv->opts.verifier && srv->opts.origins &&
@@ -781,20 +847,50 @@ static void on_eio_open(void *user, eio_socket_t *e, http_request_t *handshake)
     client_rearm(c);
 }
 
+/* A binary packet awaits attachments and holds more than the `held` bytes charged for it
+ * so far: the rest is charged, and a new one gets its deadline. Past the budget the client
+ * is closed, as for a packet over max_binary_bytes. */
+static void client_hold_attachments(sio_client_t *c, size_t held)
+{
+    sio_server_t *srv = c->srv;
+    membudget_t *budget = eio_server_budget(srv->eio); /* pending attachments are charged */
+    size_t now_held = sio_decoder_pending_bytes(&c->decoder);
+    if (membudget_try_charge(budget, now_held - held) != 0) {
+        membudget_shed(budget, "clients with pending attachments closed");
+        log_debug("sio", "client %s closed: pending attachments over max_client_bytes",
+                  eio_socket_id(c->eio));
+        membudget_release(budget, held);
+        sio_decoder_free(&c->decoder);
+        srv->stats.binary_packets_dropped++;
+        client_close(c, "parse error");
+        return;
+    }
+    if (held || !srv->opts.attachment_timeout_ms) return;
+    sio_decoder_set_deadline(&c->decoder, uv_now(srv->loop) + srv->opts.attachment_timeout_ms);
+    client_rearm(c);
+}
+
 static void on_eio_message(void *user, eio_socket_t *e, int binary, const char *data, size_t len)
 {
     sio_server_t *srv = user;
     sio_client_t *c = eio_socket_user(e);
     if (!c || c->dead) return;
     sio_packet_t p;
+    size_t held = sio_decoder_pending_bytes(&c->decoder);
     int r = sio_decoder_feed(&c->decoder, binary, data, len, &p);
+    if (r == SIO_DECODE_MORE) {
+        client_hold_attachments(c, held);
+        return;
+    }
+    /* The partial packet is complete or dropped. */
+    membudget_release(eio_server_budget(srv->eio), held);
     if (r < 0) {
         log_debug("sio", "client %s sent a malformed packet: %s", eio_socket_id(e),
                   sio_strerror(r));
+        if (r == SIO_ETOOLARGE) srv->stats.binary_packets_dropped++;
         client_close(c, "parse error");
         return;
     }
-    if (r != SIO_DECODE_PACKET) return;
     srv->depth++;
     client_on_packet(c, &p);
     srv->depth--;
@@ -807,6 +903,7 @@ static void on_eio_close(void *user, eio_socket_t *e, const char *reason)
     sio_server_t *srv = user;
     sio_client_t *c = eio_socket_user(e);
     if (!c || c->dead) return;
+    client_uncount_unjoined(c); /* before next_dead takes the place of its address entry */
     c->dead = 1;
     c->eio = NULL;
     eio_socket_set_user(e, NULL);
@@ -829,7 +926,7 @@ static void on_eio_timeout(void *user, eio_socket_t *e)
 }
 
 static const eio_callbacks_t eio_callbacks = {on_eio_open, on_eio_message, on_eio_close,
-                                              on_eio_timeout};
+                                              on_eio_timeout, on_eio_handshake};
 
 sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
                              const sio_options_t *opts)
@@ -840,6 +937,9 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
     srv->cookie_name = xstrdup(opts->cookie_name ? opts->cookie_name : "token");
     srv->opts.cookie_name = srv->cookie_name;
     if (!srv->opts.max_attachments) srv->opts.max_attachments = SIO_DEFAULT_MAX_ATTACHMENTS;
+    srv->decoder_limits.max_attachments = srv->opts.max_attachments;
+    srv->decoder_limits.max_binary_bytes = srv->opts.max_binary_bytes;
+    keycount_init(&srv->unjoined_by_addr);
     objmap_init(&srv->sockets, socket_key);
     srv->eio = eio_server_new(loop, eio_opts, &eio_callbacks, srv);
     sio_server_nsp(srv, "/");
@@ -876,6 +976,7 @@ void sio_server_free(sio_server_t *srv)
         free(n);
     }
     objmap_free(&srv->sockets);
+    keycount_free(&srv->unjoined_by_addr);
     free(srv->cookie_name);
     free(srv);
 }

@@ -32,6 +32,14 @@ typedef struct sio_identity sio_identity_t;
 typedef struct sio_options {
     uint64_t connect_timeout_ms; /* no namespace joined within it: the client is closed */
     size_t max_attachments;
+    /* A binary packet's text plus attachments (0: no bound), and how long its attachments may
+     * take to arrive (0: no deadline). Past either the client is closed ("parse error"). */
+    size_t max_binary_bytes;
+    uint64_t attachment_timeout_ms;
+    /* Sessions that joined no namespace yet, in all and from one client address (0: no
+     * bound). A handshake past either is refused with 503. */
+    size_t max_unjoined;
+    size_t max_unjoined_per_address;
     const jwt_verifier_t *verifier; /* NULL: nobody authenticates (sockets join no user room) */
     const char *cookie_name;
     /* Whose cookie counts: a handshake from a foreign page (auth/origin.h) has its cookie
@@ -65,6 +73,7 @@ typedef struct sio_stats {
     uint64_t connects, disconnects;
     uint64_t auth_ok, auth_failed;
     uint64_t cross_site_cookies; /* handshake cookies ignored: the page was foreign */
+    uint64_t binary_packets_dropped; /* over max_binary_bytes, late or over the budget */
 } sio_stats_t;
 
 sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
@@ -76,6 +85,8 @@ void sio_server_close_all(sio_server_t *srv);
 /* Closes the Engine.IO endpoint's libuv handles once connections have drained. */
 void sio_server_release(sio_server_t *srv);
 const sio_stats_t *sio_server_stats(const sio_server_t *srv);
+/* Sessions that have not joined a namespace yet (see max_unjoined). */
+size_t sio_server_unjoined_count(const sio_server_t *srv);
 
 /* The namespace called name, created when missing ("/" always exists). */
 sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name);

@@ -30,7 +30,8 @@ enum {
     WS_CLOSE_INVALID_DATA = 1007,
     WS_CLOSE_POLICY = 1008,
     WS_CLOSE_TOO_BIG = 1009,
-    WS_CLOSE_INTERNAL = 1011
+    WS_CLOSE_INTERNAL = 1011,
+    WS_CLOSE_TRY_AGAIN_LATER = 1013
 };
 
 typedef enum ws_opcode {

@@ -48,9 +48,11 @@ static void check_packet(const sio_packet_t *p)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0) return 0;
-    size_t max_attachments = data[0] & 15;
+    /* The first byte picks the limits: up to 15 attachments, binary packets bounded (to
+     * 64 bytes times the top bits) or not. */
+    sio_decoder_limits_t limits = {data[0] & 15, (size_t)(data[0] >> 4) * 64};
     sio_decoder_t d;
-    sio_decoder_init(&d, max_attachments);
+    sio_decoder_init(&d, &limits);
     size_t i = 1;
     while (i < size) {
         const uint8_t *end = memchr(data + i, 0xff, size - i);

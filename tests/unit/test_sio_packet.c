@@ -12,11 +12,13 @@
 
 #define LIT(s) s, sizeof(s) - 1
 
+static const sio_decoder_limits_t limits10 = {SIO_DEFAULT_MAX_ATTACHMENTS, 0};
+
 /* Decodes one complete text packet through a fresh decoder. */
 static int decode1(const char *text, sio_packet_t *p)
 {
     sio_decoder_t d;
-    sio_decoder_init(&d, SIO_DEFAULT_MAX_ATTACHMENTS);
+    sio_decoder_init(&d, &limits10);
     int rc = sio_decoder_feed(&d, 0, text, strlen(text), p);
     sio_decoder_free(&d);
     return rc;
@@ -325,7 +327,7 @@ static void binary_event_reassembly(void **state)
 {
     (void)state;
     sio_decoder_t d;
-    sio_decoder_init(&d, 10);
+    sio_decoder_init(&d, &limits10);
     sio_packet_t p;
     const char *text =
         "52-[\"message\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]";
@@ -403,7 +405,8 @@ static void binary_event_reassembly(void **state)
 
     /* Attachment limit is the decoder's. */
     sio_decoder_t small;
-    sio_decoder_init(&small, 1);
+    static const sio_decoder_limits_t limits1 = {1, 0};
+    sio_decoder_init(&small, &limits1);
     assert_int_equal(sio_decoder_feed(&small, 0, LIT("52-[\"a\"]"), &p), SIO_ETOOMANY);
     assert_int_equal(sio_decoder_feed(&small, 0, LIT("51-[\"a\"]"), &p), SIO_DECODE_MORE);
     sio_decoder_free(&small); /* drops the partial packet: ASan would report a leak */
@@ -415,7 +418,7 @@ static void attachments_in_the_wrong_state(void **state)
 {
     (void)state;
     sio_decoder_t d;
-    sio_decoder_init(&d, 10);
+    sio_decoder_init(&d, &limits10);
     sio_packet_t p;
     /* Binary data with nothing awaited. */
     assert_int_equal(sio_decoder_feed(&d, 1, "\x01", 1, &p), SIO_EUNEXPECTED_BINARY);
@@ -441,6 +444,60 @@ static void attachments_in_the_wrong_state(void **state)
     assert_false(sio_decoder_awaiting(&d));
     sio_decoder_free(&d);
     sio_decoder_free(&d); /* idempotent */
+}
+
+static void binary_packet_bytes_are_bounded(void **state)
+{
+    (void)state;
+    /* The text and each attachment count; one byte past the bound is refused. */
+    static const sio_decoder_limits_t lim = {10, 40};
+    sio_decoder_t d;
+    sio_decoder_init(&d, &lim);
+    sio_packet_t p;
+    const char text[] = "53-[\"a\",{\"_placeholder\":true,\"num\":0}]"; /* 38 bytes */
+    assert_int_equal(sio_decoder_pending_bytes(&d), 0);
+    assert_int_equal(sio_decoder_feed(&d, 0, LIT(text), &p), SIO_DECODE_MORE);
+    assert_int_equal(sio_decoder_pending_bytes(&d), 38);
+    assert_int_equal(sio_decoder_feed(&d, 1, "\x01\x02", 2, &p), SIO_DECODE_MORE);
+    assert_int_equal(sio_decoder_pending_bytes(&d), 40);
+    assert_int_equal(sio_decoder_feed(&d, 1, "\x01", 1, &p), SIO_ETOOLARGE);
+    assert_false(sio_decoder_awaiting(&d)); /* dropped (ASan would report a leak) */
+    assert_int_equal(sio_decoder_pending_bytes(&d), 0);
+    /* Exactly at the bound completes. */
+    assert_int_equal(sio_decoder_feed(&d, 0, LIT("51-[\"a\"]"), &p), SIO_DECODE_MORE);
+    char bin[32] = {0};
+    assert_int_equal(sio_decoder_feed(&d, 1, bin, sizeof(bin), &p), SIO_DECODE_PACKET);
+    sio_packet_free(&p);
+    /* A text part alone over the bound is refused before anything is kept. */
+    char big[64];
+    memset(big, ' ', sizeof(big));
+    memcpy(big, "51-[\"a\"]", 8);
+    assert_int_equal(sio_decoder_feed(&d, 0, big, sizeof(big), &p), SIO_ETOOLARGE);
+    assert_false(sio_decoder_awaiting(&d));
+    /* Without a bound, nothing is refused for size. */
+    sio_decoder_init(&d, &limits10);
+    assert_int_equal(sio_decoder_feed(&d, 0, big, sizeof(big), &p), SIO_DECODE_MORE);
+    sio_decoder_free(&d);
+    assert_string_equal(sio_strerror(SIO_ETOOLARGE), "binary packet too large");
+}
+
+static void the_deadline_lives_with_the_partial_packet(void **state)
+{
+    (void)state;
+    sio_decoder_t d;
+    sio_decoder_init(&d, &limits10);
+    sio_packet_t p;
+    sio_decoder_set_deadline(&d, 500); /* idle: nothing to attach it to */
+    assert_int_equal(sio_decoder_deadline(&d), 0);
+    assert_int_equal(sio_decoder_feed(&d, 0, LIT("52-[\"a\"]"), &p), SIO_DECODE_MORE);
+    assert_int_equal(sio_decoder_deadline(&d), 0);
+    sio_decoder_set_deadline(&d, 500);
+    assert_int_equal(sio_decoder_feed(&d, 1, "x", 1, &p), SIO_DECODE_MORE);
+    assert_int_equal(sio_decoder_deadline(&d), 500);
+    assert_int_equal(sio_decoder_feed(&d, 1, "y", 1, &p), SIO_DECODE_PACKET);
+    assert_int_equal(sio_decoder_deadline(&d), 0);
+    sio_packet_free(&p);
+    sio_decoder_free(&d);
 }
 
 static void serialize_renumbers_placeholders(void **state)
@@ -626,6 +683,8 @@ int main(void)
         cmocka_unit_test(truncations_never_crash),
         cmocka_unit_test(binary_event_reassembly),
         cmocka_unit_test(attachments_in_the_wrong_state),
+        cmocka_unit_test(binary_packet_bytes_are_bounded),
+        cmocka_unit_test(the_deadline_lives_with_the_partial_packet),
         cmocka_unit_test(serialize_renumbers_placeholders),
         cmocka_unit_test(placeholder_classification),
         cmocka_unit_test(encoder_forms),
