@@ -84,6 +84,7 @@ static const key_spec_t schema[] = {
     /* "" = next to the binary: DIR_OF_IOGATE/plugins, else DIR_OF_IOGATE/../lib/iogate/plugins */
     {"plugins", "dir", KEY_STRING, CFG(plugins.dir), 0, 0, "", 0},
     {"plugins", "load", KEY_STRINGS, CFG(plugins.load), 0, 0, "notifications", 0},
+    {"plugins", "allow_insecure_permissions", KEY_BOOL, CFG(plugins.allow_insecure_permissions), 0, 0, NULL, 0},
 
     {"testing", "engineio_echo_path", KEY_STRING, CFG(testing.engineio_echo_path), 0, 0, NULL, 0},
     {"testing", "emit_routes", KEY_BOOL, CFG(testing.emit_routes), 0, 0, NULL, 0},

@@ -72,6 +72,7 @@ typedef struct config {
     struct {
         char *dir;
         config_strings_t load;
+        int allow_insecure_permissions;
     } plugins;
     struct {
         /* Test-only switches: the Engine.IO echo endpoint and the emit routes. */

@@ -4,12 +4,18 @@
  * a plugin that needs a newer minor than this host is refused, an older
  * minor is accepted (the host table only ever grew). A plugin whose init
  * fails leaves nothing behind: routes and events it registered are removed,
- * Socket.IO handlers were only staged and are dropped, its timers stop. */
+ * Socket.IO handlers were only staged and are dropped, its timers stop.
+ *
+ * Before dlopen, the file and its directory must not be writable by group or others and
+ * must belong to root or to the user iogate runs as, as sshd's StrictModes demands of its
+ * key files: anyone who can replace a plugin runs code as the server. */
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -83,8 +89,74 @@ static void plugin_record_free(struct iog_plugin *p)
     free(p);
 }
 
+/* Who may change what stat(path) reaches: NULL when only root or we may, else why not. */
+static const char *unsafe_reason(const char *path, char *why, size_t why_size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return NULL; /* missing or unreadable: dlopen will say so */
+    uid_t me = geteuid();
+    if (st.st_uid != 0 && st.st_uid != me) {
+        snprintf(why, why_size, "is owned by uid %u, neither root nor the server's user (uid %u)",
+                 (unsigned)st.st_uid, (unsigned)me);
+        return why;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        const char *who = !(st.st_mode & S_IWOTH)   ? "group"
+                          : !(st.st_mode & S_IWGRP) ? "others"
+                                                    : "group and others";
+        snprintf(why, why_size, "is writable by %s (mode %04o)", who,
+                 (unsigned)(st.st_mode & 07777));
+        return why;
+    }
+    return NULL;
+}
+
+/* Checks the directory named in path, the file dlopen will open (symlinks followed), and
+ * the directory that really holds it. The parents above are not checked: a directory put in
+ * their place by another user would belong to that user and be refused here anyway. */
+static int check_permissions(plugin_host_t *h, const char *path, char *err, size_t err_size)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? xmemdup0(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+    char *real_dir = realpath(path, NULL);
+    if (real_dir) {
+        char *cut = strrchr(real_dir, '/');
+        cut[cut == real_dir ? 1 : 0] = '\0';
+        char *named = realpath(dir, NULL);
+        if (named && strcmp(named, real_dir) == 0) { /* the usual case: no symlinked file */
+            free(real_dir);
+            real_dir = NULL;
+        }
+        free(named);
+    }
+    const char *checks[][2] = {{"directory", dir}, {"file", path}, {"directory", real_dir}};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]) && rc == 0; i++) {
+        char why[128];
+        const char *problem = checks[i][1] ? unsafe_reason(checks[i][1], why, sizeof(why)) : NULL;
+        if (!problem) continue;
+        if (h->gw->cfg->plugins.allow_insecure_permissions) {
+            log_warn("plugins",
+                     "the %s %s %s; loading %s anyway ([plugins] "
+                     "allow_insecure_permissions = true)",
+                     checks[i][0], checks[i][1], problem, path);
+            continue;
+        }
+        snprintf(err, err_size,
+                 "plugin %s: refused: the %s %s %s: another user could replace the code iogate "
+                 "runs (chmod go-w, chown to root or this user, or set [plugins] "
+                 "allow_insecure_permissions = true)",
+                 path, checks[i][0], checks[i][1], problem);
+        rc = -1;
+    }
+    free(real_dir);
+    free(dir);
+    return rc;
+}
+
 int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t err_size)
 {
+    if (check_permissions(h, path, err, err_size) != 0) return -1;
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         snprintf(err, err_size, "plugin %s: cannot load: %s", path, dlerror());

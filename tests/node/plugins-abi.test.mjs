@@ -1,12 +1,12 @@
 // The plugin ABI end to end: the abi_full test plugin (tests/plugins/abi_full.c)
 // calls every host API entry; these tests drive it through the real loader,
-// over REST and with the official socket.io-client. Broken plugins stop
-// startup with a message naming the file.
+// over REST and with the official socket.io-client. Broken plugins, and plugins
+// another user could replace, stop startup with a message naming the file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, copyFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
@@ -178,4 +178,36 @@ test('broken plugins stop startup with a message naming the file', () => {
   const bad = run(`[server]\nport = 0\n[plugins]\nload = ["../x"]\n`);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /invalid plugin name "\.\.\/x"/);
+});
+
+test('a plugin directory or file others can write stops startup, unless allowed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iogate-perm-'));
+  try {
+    const so = join(dir, 'abi_older_minor.so');
+    copyFileSync(join(PLUGINS, 'abi_older_minor.so'), so);
+    chmodSync(so, 0o755);
+    const config = (extra = '') => `[plugins]\ndir = "${dir}"\nload = ["abi_older_minor"]\n${extra}`;
+    const file = join(dir, 'iogate.toml');
+    const start = (text) => {
+      writeFileSync(file, `[server]\nport = 0\n${text}`);
+      return spawnSync(BIN, ['--config', file], { cwd: ROOT, encoding: 'utf8', timeout: 10000 });
+    };
+    chmodSync(dir, 0o777);
+    let r = start(config());
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`the directory ${dir} is writable by group and others \\(mode 0777\\).*allow_insecure_permissions = true`));
+    chmodSync(dir, 0o755);
+    chmodSync(so, 0o757);
+    r = start(config());
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`the file ${so} is writable by others \\(mode 0757\\)`));
+    // The key lets it load, with a warning naming the path.
+    const server = await startServer(config('allow_insecure_permissions = true'));
+    const body = await (await fetch(`http://127.0.0.1:${server.port}/old-plugin`)).json();
+    assert.deepEqual(body, { abi: '1.0', hostMinor: 1 });
+    assert.match(server.logs(), new RegExp(`the file ${so} is writable by others.*loading .* anyway`));
+    assert.equal((await server.stop()).code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

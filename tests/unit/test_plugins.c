@@ -1,15 +1,19 @@
 /* test_plugins.c - the loader and its version rules, with real .so files built
  * by tests/plugins through iogate_add_plugin(): wrong major, newer minor, no
  * entry symbol and missing files are refused with messages naming the file;
- * an older minor loads; a failing init leaves no route, event or timer. */
+ * an older minor loads; a failing init leaves no route, event or timer; a plugin
+ * or directory another user could write is refused unless the config allows it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <iogate/iogate.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gateway/gateway.h"
 #include "plugins/plugin_host.h"
@@ -129,6 +133,114 @@ static void config_table_reaches_the_plugin(void **state)
     assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_full"), err, sizeof(err)), 0);
 }
 
+/* A private copy of abi_full.so: DIR/abi_full.so in a fresh directory, both 0755. */
+typedef struct plugin_copy {
+    char dir[64];
+    char file[96];
+} plugin_copy_t;
+
+static void copy_plugin(plugin_copy_t *c)
+{
+    snprintf(c->dir, sizeof(c->dir), "/tmp/iogate-perm-XXXXXX");
+    assert_non_null(mkdtemp(c->dir));
+    assert_int_equal(chmod(c->dir, 0755), 0);
+    snprintf(c->file, sizeof(c->file), "%s/abi_full.so", c->dir);
+    FILE *in = fopen(PLUGIN("abi_full"), "rb");
+    FILE *out = fopen(c->file, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0)
+        assert_int_equal(fwrite(chunk, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    assert_int_equal(chmod(c->file, 0755), 0);
+}
+
+static void remove_copy(plugin_copy_t *c)
+{
+    unlink(c->file);
+    rmdir(c->dir);
+}
+
+static void writable_plugins_are_refused(void **state)
+{
+    fixture_t *f = *state;
+    plugin_copy_t c;
+    copy_plugin(&c);
+    char want[256];
+
+    assert_int_equal(chmod(c.dir, 0777), 0);
+    snprintf(want, sizeof(want), "the directory %s is writable by group and others (mode 0777)",
+             c.dir);
+    expect_refused(f, c.file, want);
+    expect_refused(f, c.file, "set [plugins] allow_insecure_permissions = true");
+    assert_int_equal(chmod(c.dir, 0775), 0);
+    expect_refused(f, c.file, "is writable by group (mode 0775)");
+    assert_int_equal(chmod(c.dir, 01757), 0); /* sticky, as /tmp: still not for plugins */
+    expect_refused(f, c.file, "is writable by others (mode 1757)");
+
+    assert_int_equal(chmod(c.dir, 0755), 0);
+    assert_int_equal(chmod(c.file, 0666), 0);
+    snprintf(want, sizeof(want), "the file %s is writable by group and others (mode 0666)", c.file);
+    expect_refused(f, c.file, want);
+    assert_int_equal(chmod(c.file, 0755), 0);
+
+    /* Owned by someone else (only root can hand a file over). */
+    if (geteuid() == 0) {
+        assert_int_equal(chown(c.file, 4242, 4242), 0);
+        expect_refused(f, c.file, "is owned by uid 4242, neither root nor the server's user");
+        assert_int_equal(chown(c.file, 0, 0), 0);
+        assert_int_equal(chown(c.dir, 4242, 4242), 0);
+        expect_refused(f, c.file, "the directory");
+        assert_int_equal(chown(c.dir, 0, 0), 0);
+    }
+    assert_int_equal(plugin_host_count(f->gw.plugins), 0);
+
+    /* Mode 0755 throughout: it loads. */
+    char err[512];
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, c.file, err, sizeof(err)), 0);
+    assert_int_equal(plugin_host_count(f->gw.plugins), 1);
+    remove_copy(&c);
+}
+
+static void a_symlink_is_checked_where_it_leads(void **state)
+{
+    fixture_t *f = *state;
+    plugin_copy_t real, link;
+    copy_plugin(&real);
+    /* link.dir is safe and holds only a symlink to the real file, whose directory is not. */
+    snprintf(link.dir, sizeof(link.dir), "/tmp/iogate-perm-XXXXXX");
+    assert_non_null(mkdtemp(link.dir));
+    assert_int_equal(chmod(link.dir, 0755), 0);
+    snprintf(link.file, sizeof(link.file), "%s/abi_full.so", link.dir);
+    assert_int_equal(symlink(real.file, link.file), 0);
+    assert_int_equal(chmod(real.dir, 0777), 0);
+    char want[256];
+    snprintf(want, sizeof(want), "the directory %s is writable by group and others", real.dir);
+    expect_refused(f, link.file, want);
+    assert_int_equal(chmod(real.dir, 0755), 0);
+    char err[512];
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, link.file, err, sizeof(err)), 0);
+    remove_copy(&link);
+    remove_copy(&real);
+}
+
+static void allow_insecure_permissions_loads_them(void **state)
+{
+    fixture_t *f = *state;
+    plugin_copy_t c;
+    copy_plugin(&c);
+    assert_int_equal(chmod(c.dir, 0777), 0);
+    assert_int_equal(chmod(c.file, 0666), 0);
+    f->cfg.plugins.allow_insecure_permissions = 1;
+    char err[512];
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, c.file, err, sizeof(err)), 0);
+    assert_int_equal(plugin_host_count(f->gw.plugins), 1);
+    remove_copy(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -136,6 +248,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(failing_init_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicates_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(config_table_reaches_the_plugin, setup, teardown),
+        cmocka_unit_test_setup_teardown(writable_plugins_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_symlink_is_checked_where_it_leads, setup, teardown),
+        cmocka_unit_test_setup_teardown(allow_insecure_permissions_loads_them, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
