@@ -126,6 +126,12 @@ int main(int argc, char **argv)
     config_t cfg;
     if (check_path) {
         int bad = load_config(&cfg, check_path);
+        if (!bad) {
+            /* Key files are read and the keys checked as the server would at start. */
+            char err[512];
+            bad = gateway_check_config(&cfg, err, sizeof(err));
+            if (bad) fprintf(stderr, "iogate: %s\n", err);
+        }
         if (!bad) printf("%s: configuration is valid\n", check_path);
         config_free(&cfg);
         return bad ? 1 : 0;

@@ -77,6 +77,9 @@ static const key_spec_t schema[] = {
     {"auth", "algorithms", KEY_STRINGS, CFG(auth.algorithms), 0, 0, "HS256", 0},
     {"auth", "clock_skew_s", KEY_INT, CFG(auth.clock_skew_s), 0, 3600, NULL, 30},
     {"auth", "allow_auth_payload", KEY_BOOL, CFG(auth.allow_auth_payload), 0, 0, NULL, 1},
+    {"auth", "require_exp", KEY_BOOL, CFG(auth.require_exp), 0, 0, NULL, 1},
+    {"auth", "issuer", KEY_STRING, CFG(auth.issuer), 0, 0, NULL, 0},
+    {"auth", "audience", KEY_STRING, CFG(auth.audience), 0, 0, NULL, 0},
 
     {"limits", "max_outbox_bytes", KEY_INT, CFG(limits.max_outbox_bytes), 4 * KIB, 1024 * MIB, NULL, 4 * MIB},
     {"limits", "max_client_bytes", KEY_INT, CFG(limits.max_client_bytes), 64 * KIB, 1024 * 1024 * MIB, NULL, 256 * MIB},
@@ -321,23 +324,32 @@ static int table_known(const char *table)
     return 0;
 }
 
+/* The entry of [table] key in doc, or NULL (doc may be NULL). */
+static const toml_keyval_t *entry_of(const toml_value_t *doc, const char *table, const char *key)
+{
+    const toml_value_t *t = doc ? toml_table_get(doc, table) : NULL;
+    return t && t->type == TOML_TABLE ? toml_table_entry(t, key) : NULL;
+}
+
+#define LINE_OF(kv) ((kv) ? (kv)->line : 1)
+#define COLUMN_OF(kv) ((kv) ? (kv)->column : 1)
+
 /* Cross-key rules that no single key can check. */
 static int validate(const config_t *cfg, const toml_value_t *doc, const char *source, char *err,
                     size_t err_size)
 {
+    const toml_keyval_t *kv;
     const char *path = cfg->socketio.path;
     if (!path[0] || path[0] != '/') {
-        const toml_value_t *t = doc ? toml_table_get(doc, "socketio") : NULL;
-        const toml_keyval_t *kv = t ? toml_table_entry(t, "path") : NULL;
-        return fail(err, err_size, source, kv ? kv->line : 1, kv ? kv->column : 1,
+        kv = entry_of(doc, "socketio", "path");
+        return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
                     "[socketio] path must start with '/'");
     }
     for (size_t i = 0; i < cfg->socketio.transports.len; i++) {
         const char *t = cfg->socketio.transports.items[i];
         if (strcmp(t, "polling") != 0 && strcmp(t, "websocket") != 0) {
-            const toml_value_t *tab = doc ? toml_table_get(doc, "socketio") : NULL;
-            const toml_keyval_t *kv = tab ? toml_table_entry(tab, "transports") : NULL;
-            return fail(err, err_size, source, kv ? kv->line : 1, kv ? kv->column : 1,
+            kv = entry_of(doc, "socketio", "transports");
+            return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
                         "[socketio] transports: unknown transport \"%s\" (use \"polling\" and/or "
                         "\"websocket\")",
                         t);
@@ -346,9 +358,8 @@ static int validate(const config_t *cfg, const toml_value_t *doc, const char *so
     for (size_t i = 0; i < cfg->socketio.namespaces.len; i++) {
         const char *n = cfg->socketio.namespaces.items[i];
         if (n[0] != '/') {
-            const toml_value_t *tab = doc ? toml_table_get(doc, "socketio") : NULL;
-            const toml_keyval_t *kv = tab ? toml_table_entry(tab, "namespaces") : NULL;
-            return fail(err, err_size, source, kv ? kv->line : 1, kv ? kv->column : 1,
+            kv = entry_of(doc, "socketio", "namespaces");
+            return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
                         "[socketio] namespaces: \"%s\" must start with '/'", n);
         }
     }
@@ -357,14 +368,34 @@ static int validate(const config_t *cfg, const toml_value_t *doc, const char *so
     for (size_t i = 0; i < cfg->plugins.load.len; i++) {
         const char *name = cfg->plugins.load.items[i];
         if (!name[0] || strchr(name, '/') || strstr(name, "..")) {
-            const toml_value_t *tab = doc ? toml_table_get(doc, "plugins") : NULL;
-            const toml_keyval_t *kv = tab ? toml_table_entry(tab, "load") : NULL;
-            return fail(err, err_size, source, kv ? kv->line : 1, kv ? kv->column : 1,
+            kv = entry_of(doc, "plugins", "load");
+            return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
                         "[plugins] load: invalid plugin name \"%s\" (a bare name, no '/' or '..')",
                         name);
         }
     }
+    /* An empty issuer or audience would check nothing useful: leaving the key out says so. */
+    const char *const claims[2][2] = {{"issuer", cfg->auth.issuer},
+                                      {"audience", cfg->auth.audience}};
+    for (size_t i = 0; i < 2; i++) {
+        if (claims[i][1] && !claims[i][1][0]) {
+            kv = entry_of(doc, "auth", claims[i][0]);
+            return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
+                        "[auth] %s must not be empty (leave it out not to check the claim)",
+                        claims[i][0]);
+        }
+    }
     return 0;
+}
+
+void config_key_origin(const config_t *cfg, const char *table, const char *key, char *out,
+                       size_t out_size)
+{
+    const toml_keyval_t *kv = entry_of(cfg->doc, table, key);
+    if (kv)
+        snprintf(out, out_size, "%s:%d:%d", cfg->source, kv->line, kv->column);
+    else
+        snprintf(out, out_size, "%s", cfg->source);
 }
 
 static int apply_document(config_t *cfg, const toml_value_t *doc, const char *source, char *err,

@@ -64,6 +64,9 @@ typedef struct config {
         config_strings_t algorithms;
         int64_t clock_skew_s;
         int allow_auth_payload;
+        int require_exp;
+        char *issuer;   /* NULL: iss is not checked */
+        char *audience; /* NULL: aud is not checked */
     } auth;
     struct {
         int64_t max_outbox_bytes;
@@ -92,6 +95,10 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t err_size
 int config_load_text(config_t *cfg, const char *text, size_t len, const char *source, char *err,
                      size_t err_size);
 void config_free(config_t *cfg);
+/* Where [table] key was set, "file:line:column", written to out; the source alone when the
+ * key was not in the file. */
+void config_key_origin(const config_t *cfg, const char *table, const char *key, char *out,
+                       size_t out_size);
 /* The table [plugin.NAME], or NULL. */
 const toml_value_t *config_plugin_table(const config_t *cfg, const char *name);
 /* Prints every key with its current value as TOML (for `iogate --print-config`). */

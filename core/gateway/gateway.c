@@ -293,8 +293,6 @@ static int build_verifier(const config_t *cfg, jwt_verifier_t **out, char *err, 
         if (!pem) goto done;
     }
     if (!secret && !pem) {
-        log_warn("auth", "no JWT key configured ([auth] jwt_secret, jwt_secret_file or "
-                         "jwt_public_key_file): sockets connect unauthenticated");
         rc = 0;
         goto done;
     }
@@ -306,11 +304,28 @@ static int build_verifier(const config_t *cfg, jwt_verifier_t **out, char *err, 
         .algorithms = (const char *const *)cfg->auth.algorithms.items,
         .algorithms_len = cfg->auth.algorithms.len,
         .clock_skew_s = cfg->auth.clock_skew_s,
+        .require_exp = cfg->auth.require_exp,
+        .issuer = cfg->auth.issuer,
+        .audience = cfg->auth.audience,
     };
     char why[256];
     *out = jwt_verifier_new(&vc, why, sizeof(why));
     if (!*out) {
-        snprintf(err, err_size, "[auth] %s", why);
+        /* A problem with the secret names the key it came from: where it is set inline,
+         * or the file it was read from. */
+        static const char prefix[] = "secret: ";
+        const char *what = why;
+        if (strncmp(why, prefix, sizeof(prefix) - 1) == 0) what = why + sizeof(prefix) - 1;
+        if (what == why) {
+            snprintf(err, err_size, "[auth] %s", why);
+        } else if (cfg->auth.jwt_secret_file) {
+            snprintf(err, err_size, "[auth] jwt_secret_file \"%s\": %s", cfg->auth.jwt_secret_file,
+                     what);
+        } else {
+            char origin[512];
+            config_key_origin(cfg, "auth", "jwt_secret", origin, sizeof(origin));
+            snprintf(err, err_size, "%s: [auth] jwt_secret: %s", origin, what);
+        }
         goto done;
     }
     rc = 0;
@@ -321,6 +336,14 @@ done:
     }
     free(pem);
     return rc;
+}
+
+int gateway_check_config(const config_t *cfg, char *err, size_t err_size)
+{
+    jwt_verifier_t *v = NULL;
+    if (build_verifier(cfg, &v, err, err_size) != 0) return -1;
+    jwt_verifier_free(v);
+    return 0;
 }
 
 int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size)
@@ -337,6 +360,9 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     if (gateway_add_route(gw, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0)
         return -1;
     if (build_verifier(cfg, &gw->verifier, err, err_size) != 0) return -1;
+    if (!gw->verifier)
+        log_warn("auth", "no JWT key configured ([auth] jwt_secret, jwt_secret_file or "
+                         "jwt_public_key_file): sockets connect unauthenticated");
     eio_options_t eo;
     eio_options_from_config(cfg, cfg->socketio.path, &eo);
     eo.budget = http_server_budget(gw->http);

@@ -2,7 +2,8 @@
 // connected but belongs to no user, so emit_to_user for the sub it claims (and
 // emits to authenticated sockets) never reach it, while a socket of the same
 // user with a good token does. Covers HS256, RS256 and ES256 servers, the
-// algorithm allow-list, "none", and the algorithm-confusion attack.
+// algorithm allow-list, "none", the algorithm-confusion attack, and the claim
+// rules of [auth]: exp required by default, iss and aud when configured.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -249,3 +250,46 @@ describe('clock_skew_s leeway while connected', () => {
       assert.equal(c.disconnects.length, 0, 'still connected, as an anonymous socket');
     },
   );});
+
+describe('a token without exp ([auth] require_exp, true by default)', () => {
+  const ctx = useServer(`jwt_secret = "${SECRET}"`);
+
+  test('is refused: the WebSocket client connects unauthenticated', async () => {
+    const noExp = hs({ sub: 'u-noexp', iat: nowS() });
+    await expectRefused(ctx, { badToken: noExp, sub: 'u-noexp', goodToken: hs(claims('u-noexp')), transports: ['websocket'] });
+    await expectRefused(ctx, { badToken: noExp, sub: 'u-noexp', goodToken: hs(claims('u-noexp')), transports: ['polling'] });
+  });
+});
+
+describe('a token without exp with require_exp = false', () => {
+  const ctx = useServer(`jwt_secret = "${SECRET}"\nrequire_exp = false`);
+
+  test('is accepted, deliberately, and never cut off', async () => {
+    await expectAccepted(ctx, { token: hs({ sub: 'u-noexp-ok', iat: nowS() }), sub: 'u-noexp-ok', transports: ['websocket'] });
+    // An expired token is still refused: only a missing exp is let through.
+    const expired = hs(claims('u-expired-2', { exp: nowS() - 120 }));
+    await expectRefused(ctx, { badToken: expired, sub: 'u-expired-2', goodToken: hs(claims('u-expired-2')) });
+  });
+});
+
+describe('[auth] issuer and audience', () => {
+  const ISS = 'https://auth.example.com';
+  const ctx = useServer(`jwt_secret = "${SECRET}"\nissuer = "${ISS}"\naudience = "iogate"`);
+
+  test('a token from that issuer for that audience (a string or in an array) is accepted', async () => {
+    await expectAccepted(ctx, { token: hs(claims('ia-1', { iss: ISS, aud: 'iogate' })), sub: 'ia-1', transports: ['websocket'] });
+    await expectAccepted(ctx, { token: hs(claims('ia-2', { iss: ISS, aud: ['rest-api', 'iogate'] })), sub: 'ia-2' });
+  });
+
+  test('a missing or different iss or aud is refused', async () => {
+    const good = (sub) => hs(claims(sub, { iss: ISS, aud: 'iogate' }));
+    const bad = {
+      'ia-no-iss': { aud: 'iogate' },
+      'ia-other-iss': { iss: 'https://other.example.com', aud: 'iogate' },
+      'ia-no-aud': { iss: ISS },
+      'ia-other-aud': { iss: ISS, aud: ['rest-api'] },
+    };
+    for (const [sub, extra] of Object.entries(bad))
+      await expectRefused(ctx, { badToken: hs(claims(sub, extra)), sub, goodToken: good(sub), transports: ['websocket'] });
+  });
+});

@@ -51,6 +51,42 @@ test('--check-config rejects bad values, unknown tables and TOML syntax errors',
   assert.equal(run('--check-config', join(dir, 'missing.toml')).status, 1);
 });
 
+test('--check-config refuses an HMAC secret shorter than the hash, inline or from a file', () => {
+  const cases = [
+    // [auth] lines, the message (after "iogate: ")
+    ['jwt_secret = "change-me"', /bad\.toml:2:1: \[auth\] jwt_secret: HS256 needs at least 32 bytes, this one has 9 \(RFC 7518 section 3\.2/],
+    [`jwt_secret = "${'x'.repeat(40)}"\nalgorithms = ["HS256", "HS512"]`, /:2:1: \[auth\] jwt_secret: HS512 needs at least 64 bytes, this one has 40/],
+  ];
+  const secretFile = join(dir, 'jwt.secret');
+  writeFileSync(secretFile, 'short-secret-from-a-file\n'); // the newline is not part of it
+  cases.push([`jwt_secret_file = "${secretFile}"`, new RegExp(`\\[auth\\] jwt_secret_file "${secretFile.replace(/[.]/g, '\\.')}": HS256 needs at least 32 bytes, this one has 24 \\(RFC 7518`)]);
+  for (const [auth, re] of cases) {
+    const file = join(dir, 'bad.toml');
+    writeFileSync(file, `[auth]\n${auth}\n`);
+    const r = run('--check-config', file);
+    assert.equal(r.status, 1, auth);
+    assert.match(r.stderr, re, auth);
+    // The server refuses to start with the same message.
+    const start = spawnSync(BIN, ['--config', file], { cwd: ROOT, encoding: 'utf8', timeout: 20000 });
+    assert.equal(start.status, 1, auth);
+    assert.match(start.stderr, re, auth);
+  }
+  // 32 bytes are enough for HS256, inline or from a file.
+  writeFileSync(secretFile, `${'s'.repeat(32)}\n`);
+  for (const auth of [`jwt_secret = "${'s'.repeat(32)}"`, `jwt_secret_file = "${secretFile}"`]) {
+    const file = join(dir, 'good.toml');
+    writeFileSync(file, `[auth]\n${auth}\n`);
+    const r = run('--check-config', file);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  // An unreadable key file is found by --check-config too.
+  const file = join(dir, 'missing-key.toml');
+  writeFileSync(file, `[auth]\njwt_secret_file = "${join(dir, 'no-such-secret')}"\n`);
+  const r = run('--check-config', file);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /cannot read .*no-such-secret/);
+});
+
 test('--print-config prints the effective configuration as valid TOML', () => {
   const r = run('--print-config');
   assert.equal(r.status, 0);

@@ -83,6 +83,10 @@ test('authenticated route: 401 without a token, principal and accessors with one
   // The cookie works as well as the Bearer header.
   res = await fetch(`${base}/abi/whoami`, { headers: { cookie: `token=${token({ sub: 'u2' })}` } });
   assert.equal((await res.json()).user, 'u2');
+  // A token without exp is refused ([auth] require_exp defaults to true).
+  res = await fetch(`${base}/abi/whoami`, { headers: { authorization: `Bearer ${token({ sub: 'u3', exp: undefined })}` } });
+  assert.equal(res.status, 401);
+  assert.equal((await res.json()).error.code, 'unauthorized');
 });
 
 test('path parameters are decoded and the body reaches the plugin', async () => {

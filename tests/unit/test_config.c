@@ -38,6 +38,10 @@ static void defaults_match_the_documented_values(void **state)
     assert_string_equal(cfg.auth.cookie_name, "token");
     assert_int_equal(cfg.auth.allow_auth_payload, 1);
     assert_null(cfg.auth.jwt_secret);
+    assert_int_equal(cfg.auth.require_exp, 1); /* a token without exp is refused */
+    assert_null(cfg.auth.issuer);
+    assert_null(cfg.auth.audience);
+    assert_int_equal(cfg.plugins.allow_insecure_permissions, 0);
     assert_int_equal(cfg.plugins.load.len, 1);
     assert_string_equal(cfg.plugins.load.items[0], "notifications");
     assert_string_equal(cfg.plugins.dir, ""); /* next to the binary */
@@ -129,9 +133,44 @@ static void errors_name_file_line_and_column(void **state)
     expect_error("server = 1\n", "server must be a table");
     expect_error("plugin = 1\n", "plugin must be a table");
     expect_error("[server]\nhost = \"a\\u0000b\"\n", "must not contain NUL");
+    expect_error("[auth]\nrequire_exp = 0\n", "[auth] require_exp must be a boolean");
+    expect_error("[auth]\nissuer = \"\"\n",
+                 "test.toml:2:1: [auth] issuer must not be empty (leave it out not to check the "
+                 "claim)");
+    expect_error("[auth]\nissuer = \"x\"\naudience = \"\"\n",
+                 "test.toml:3:1: [auth] audience must not be empty");
+    expect_error("[plugins]\nallow_insecure_permissions = \"yes\"\n",
+                 "[plugins] allow_insecure_permissions must be a boolean");
     /* TOML syntax errors come from the parser with the same prefix. */
     expect_error("[server]\nport = = 1\n", "test.toml:2:");
     expect_error("[server]\nport = 1\nport = 2\n", "test.toml:3:");
+}
+
+static void auth_claims_and_plugin_permissions(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[256], where[256];
+    const char *text = "[auth]\njwt_secret = \"0123456789abcdef0123456789abcdef\"\n"
+                       "require_exp = false\nissuer = \"https://auth.example.com\"\n"
+                       "audience = \"iogate\"\n[plugins]\nallow_insecure_permissions = true\n";
+    assert_int_equal(load(&cfg, text, err, sizeof(err)), 0);
+    assert_int_equal(cfg.auth.require_exp, 0);
+    assert_string_equal(cfg.auth.issuer, "https://auth.example.com");
+    assert_string_equal(cfg.auth.audience, "iogate");
+    assert_int_equal(cfg.plugins.allow_insecure_permissions, 1);
+    /* Where a key was set, for messages about its value found later. */
+    config_key_origin(&cfg, "auth", "jwt_secret", where, sizeof(where));
+    assert_string_equal(where, "test.toml:2:1");
+    config_key_origin(&cfg, "auth", "jwt_secret_file", where, sizeof(where));
+    assert_string_equal(where, "test.toml");
+    config_key_origin(&cfg, "nowhere", "jwt_secret", where, sizeof(where));
+    assert_string_equal(where, "test.toml");
+    config_free(&cfg);
+    config_defaults(&cfg);
+    config_key_origin(&cfg, "auth", "jwt_secret", where, sizeof(where));
+    assert_string_equal(where, "(defaults)");
+    config_free(&cfg);
 }
 
 static void missing_file_is_an_error(void **state)
@@ -151,6 +190,7 @@ int main(void)
         cmocka_unit_test(the_shipped_file_is_valid_and_equals_the_defaults),
         cmocka_unit_test(values_override_defaults),
         cmocka_unit_test(errors_name_file_line_and_column),
+        cmocka_unit_test(auth_claims_and_plugin_permissions),
         cmocka_unit_test(missing_file_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
