@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libuv1-dev libjansson-dev libjwt-dev libcmocka-dev libssl-dev libsqlite3-dev
-    node-llhttp
+    node-llhttp libhiredis-dev
 )
 if [ "${1:-}" = "--fuzz" ]; then
     # The runtime is only a recommendation of clang's, which is not installed here.
@@ -20,6 +20,8 @@ if [ "${1:-}" = "--test" ]; then
     # Node.js runs the integration tests with the official socket.io-client;
     # tests/node/browser.test.mjs drives Chromium through playwright-core.
     packages+=(chromium)
+    # tests/unit/test_redis_link.c starts its own redis-server on a free port.
+    packages+=(redis-server)
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
