@@ -253,9 +253,9 @@ static void conn_fail(rl_conn_t *c, const char *fmt, ...)
     unsigned delay = next_delay(c);
     /* One warning per outage; the retries that follow are debug lines. */
     if (!l->failing)
-        log_warn(LOG_COMP, "%s: %s; retrying with backoff", l->where, l->st.last_error);
+        log_warn(LOG_COMP, "%s: %s (retrying with backoff)", l->where, l->st.last_error);
     else
-        log_debug(LOG_COMP, "%s: %s; retry in %u ms", l->where, l->st.last_error, delay);
+        log_debug(LOG_COMP, "%s: %s (retry in %u ms)", l->where, l->st.last_error, delay);
     l->failing = 1;
     uv_timer_start(&c->timer, on_timer, delay, 0);
     link_update(l);
@@ -663,7 +663,7 @@ static void link_update(redis_link_t *l)
     if (s == REDIS_LINK_UP) {
         if (prev == REDIS_LINK_DOWN) {
             l->st.reconnects++;
-            log_info(LOG_COMP, "%s: up again after %u failed attempts", l->where,
+            log_info(LOG_COMP, "%s: up again after %u connection failures", l->where,
                      l->episode_failures);
         } else {
             log_info(LOG_COMP, "%s: up", l->where);
