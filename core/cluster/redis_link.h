@@ -85,7 +85,8 @@ void redis_link_opts_init(redis_link_opts_t *o);
 
 /* Creates a link and starts connecting on the next loop turn (no callback runs before
  * redis_link_new() returns). url and opts are copied. Returns 0, or UV_EINVAL for options
- * out of range (no on_message, a zero bound or timeout, backoff_min_ms > backoff_max_ms). */
+ * out of range (no on_message; inflight_max, outbuf_max_bytes, connect_timeout_ms or
+ * backoff_min_ms of 0; backoff_min_ms > backoff_max_ms). */
 int redis_link_new(uv_loop_t *loop, const redis_url_t *url, const redis_link_opts_t *opts,
                    redis_link_t **out);
 
@@ -109,7 +110,7 @@ int redis_link_publish(redis_link_t *link, const char *channel, const void *data
 int redis_link_command(redis_link_t *link, int argc, const char **argv, const size_t *argvlen,
                        redis_link_reply_cb cb, void *arg);
 
-/* The state and counters, updated in place (the pointer stays valid until close). */
+/* The state and counters, updated in place (the pointer stays valid until done runs). */
 const redis_link_stats_t *redis_link_stats(const redis_link_t *link);
 
 /* Disconnects both connections, discards the queue, answers pending commands with
