@@ -357,9 +357,11 @@ static void remember_tail(http_parse_state_t *st, const char *data, size_t len)
  * refuse it, and it must: "Transfer-Encoding:\r\n chunked" would otherwise be read as
  * chunked here and differently by a proxy in front. A value span is folded when the last
  * non-blank byte before it is the line feed that ended the previous line (a plain value
- * follows the colon); across chunk boundaries the previous chunk's tail tells. */
-static int is_obs_fold(const http_parse_state_t *st, const char *at)
+ * follows the colon); across chunk boundaries the previous chunk's tail tells. An empty value
+ * ("X-Empty:\r\n") comes as an empty span at the start of the next line: not a fold. */
+static int is_obs_fold(const http_parse_state_t *st, const char *at, size_t len)
 {
+    if (len == 0) return 0;
     const char *p = at;
     const char *start = st->exec_start;
     if (!start || at < start) return 0;
@@ -375,7 +377,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     http_parse_state_t *st = c->http;
     http_request_t *req = st->current;
     if (count_head_bytes(c, len, 0)) return HPE_USER;
-    if (is_obs_fold(st, at)) return refuse(c, 400, "obsolete line folding in a header");
+    if (is_obs_fold(st, at, len)) return refuse(c, 400, "obsolete line folding in a header");
     http_header_ref_t *h = &req->headers[req->nheaders - 1];
     if (st->header_state != 2) {
         buf_append_byte(&req->head, '\0');

@@ -168,6 +168,21 @@ test('obsolete line folding is refused in any header, Transfer-Encoding included
   await assertAlive('obs-fold');
 });
 
+test('an empty header value is not a fold, wherever the reads split it', async () => {
+  for (const head of ['X-Empty:\r\nX-Next: y\r\n', 'X-Empty:   \r\nX-Also:\r\nX-Next: y\r\n', 'X-Empty:\r\n']) {
+    const last = `GET /healthz HTTP/1.1\r\nHost: x\r\n${head}Connection: close\r\n\r\n`;
+    const responses = await exchange(`${HEALTH}${last}`, head);
+    assert.deepEqual(responses.map((r) => r.status), [200, 200], head);
+  }
+  const { text, closed } = await rawRequest(
+    srv.port,
+    ['GET /healthz HTTP/1.1\r\nHost: x\r\nX-Empty:\r\n', 'Connection: close\r\n\r\n'],
+    { idleMs: 5000 },
+  );
+  assert.ok(closed, text);
+  assert.equal(parseResponses(text)[0]?.status, 200, text);
+});
+
 test('transfer codings: only a single final "chunked" is accepted', async () => {
   const cases = [
     ['Transfer-Encoding: gzip, chunked\r\n', 501],
