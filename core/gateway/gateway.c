@@ -11,133 +11,12 @@
 #include <sys/time.h>
 
 #include "base/log.h"
-#include "auth/cookie.h"
-#include "auth/origin.h"
 #include "base/mem.h"
-#include "gateway/testing_routes.h"
 #include "plugins/plugin_host.h"
 
-typedef struct gateway_route {
-    gateway_route_fn fn;
-    void *user;
-    struct gateway_route *next;
-} gateway_route_t;
-
-int gateway_add_route(gateway_t *gw, const char *method, const char *pattern, gateway_route_fn fn,
-                      void *user, char *err, size_t err_size)
+static void route_healthz(void *user, http_request_t *req, const router_match_t *m)
 {
-    gateway_route_t *route = xcalloc(1, sizeof(*route));
-    route->fn = fn;
-    route->user = user;
-    int r = router_add(gw->router, method, pattern, route, err, err_size);
-    if (r != 0) {
-        free(route);
-        return r;
-    }
-    route->next = gw->routes;
-    gw->routes = route;
-    return 0;
-}
-
-size_t gateway_remove_routes(gateway_t *gw, void *user)
-{
-    size_t n = 0;
-    for (gateway_route_t **p = &gw->routes; *p;) {
-        gateway_route_t *r = *p;
-        if (r->user == user) {
-            router_remove_handler(gw->router, r);
-            *p = r->next;
-            free(r);
-            n++;
-        } else {
-            p = &r->next;
-        }
-    }
-    return n;
-}
-
-/* Methods that change nothing (RFC 9110 §9.2.1): a cross-site page may make them freely. */
-static int method_is_safe(const char *method)
-{
-    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
-           strcmp(method, "OPTIONS") == 0 || strcmp(method, "TRACE") == 0;
-}
-
-/* application/json or any application/...+json, parameters allowed. */
-static int content_type_is_json(const char *type)
-{
-    if (!type) return 0;
-    size_t n = strcspn(type, ";");
-    while (n && (type[n - 1] == ' ' || type[n - 1] == '\t'))
-        n--;
-    if (strncasecmp(type, "application/", 12) != 0) return 0;
-    return (n == 16 && strncasecmp(type + 12, "json", 4) == 0) ||
-           (n > 17 && strncasecmp(type + n - 5, "+json", 5) == 0);
-}
-
-/* A state-changing request that the cookie would authenticate must come from this server's
- * pages or an allowed origin, and carry JSON if it carries a body: a foreign page can send
- * a cookie-bearing form POST (url-encoded, multipart or text/plain) without any CORS
- * preflight, but not a JSON one. Returns 0, or the status to refuse with. */
-static int cookie_request_check(gateway_t *gw, http_request_t *req, const char **reason)
-{
-    if (method_is_safe(http_request_method(req))) return 0;
-    if (!origin_allows_cookie(&gw->origins, req)) {
-        *reason = "cross-site request refused: the Origin is not allowed to use the cookie";
-        return 403;
-    }
-    size_t len;
-    http_request_body(req, &len);
-    if (len && !content_type_is_json(http_request_header(req, "content-type"))) {
-        *reason = "a cookie-authenticated request body must be JSON (Content-Type: application/json)";
-        return 415;
-    }
-    return 0;
-}
-
-int gateway_authenticate(gateway_t *gw, http_request_t *req, jwt_principal_t *out,
-                         const char **reason)
-{
-    memset(out, 0, sizeof(*out));
-    *reason = "authentication required";
-    if (!gw->verifier) return 401;
-    buf_t token = BUF_INIT;
-    const char *authz = http_request_header(req, "authorization");
-    const char *bearer;
-    size_t bearer_len;
-    const char *cookie = http_request_header(req, "cookie");
-    if (authz && jwt_bearer_token(authz, strlen(authz), &bearer, &bearer_len)) {
-        buf_append(&token, bearer, bearer_len);
-    } else if (cookie &&
-               cookie_get(cookie, strlen(cookie), gw->cfg->auth.cookie_name, 1, &token) == 1) {
-        int refused = cookie_request_check(gw, req, reason);
-        if (refused) {
-            buf_free(&token);
-            log_debug("auth", "%s %s refused: %s", http_request_method(req),
-                      http_request_target(req), *reason);
-            return refused;
-        }
-    } else {
-        buf_free(&token);
-        return 401;
-    }
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    jwt_status_t st = jwt_verify(gw->verifier, token.data ? token.data : "", token.len,
-                                 (int64_t)tv.tv_sec, out, reason);
-    buf_free(&token);
-    if (st != JWT_OK) {
-        log_debug("auth", "REST token refused: %s (%s)", jwt_status_name(st),
-                  *reason ? *reason : "");
-        *reason = "invalid or expired token";
-        return 401;
-    }
-    return 0;
-}
-
-static void route_healthz(gateway_t *gw, http_request_t *req, const router_match_t *m, void *user)
-{
-    (void)gw, (void)m, (void)user;
+    (void)user, (void)m;
     static const char body[] = "{\"status\":\"ok\"}";
     http_respond_json_text(req, 200, body, sizeof(body) - 1);
 }
@@ -145,8 +24,6 @@ static void route_healthz(gateway_t *gw, http_request_t *req, const router_match
 static void on_request(void *user, http_request_t *req)
 {
     gateway_t *gw = user;
-    size_t path_len;
-    const char *path = http_request_path(req, &path_len);
     if (eio_server_matches(sio_server_eio(gw->sio), req)) {
         eio_server_handle(sio_server_eio(gw->sio), req);
         return;
@@ -160,30 +37,7 @@ static void on_request(void *user, http_request_t *req)
         http_respond_error(req, 400, "bad_request", "no upgrade is offered at this path");
         return;
     }
-    router_match_t m;
-    buf_t allow = BUF_INIT;
-    router_result_t r =
-        router_match(gw->router, http_request_method(req), path, path_len, &m, &allow);
-    switch (r) {
-    case ROUTER_FOUND: {
-        gateway_route_t *route = m.handler;
-        route->fn(gw, req, &m, route->user);
-        break;
-    }
-    case ROUTER_METHOD_NOT_ALLOWED:
-        http_response_header(req, "Allow", allow.data ? allow.data : "");
-        http_respond_error(req, 405, "method_not_allowed", "method not allowed for this path");
-        break;
-    case ROUTER_BAD_PATH:
-        http_respond_error(req, 400, "bad_request", "malformed path");
-        break;
-    case ROUTER_NOT_FOUND:
-    default:
-        http_respond_error(req, 404, "not_found", "no route for this path");
-        break;
-    }
-    router_match_free(&m);
-    buf_free(&allow);
+    rest_handle(gw->rest, req);
 }
 
 static void echo_on_message(void *user, eio_socket_t *s, int binary, const char *data, size_t len)
@@ -219,14 +73,16 @@ static size_t max_connections_from_config(const config_t *cfg)
     size_t want = (size_t)cfg->http.max_connections;
     if (!fit) fit = 1; /* a limit below the reserve: the accept loop's EMFILE path copes */
     if (want == 0) {
-        log_info("http", "accepting up to %zu connections (open-file limit %zu, %d kept for the "
-                         "server; [http] max_connections sets another)",
+        log_info("http",
+                 "accepting up to %zu connections (open-file limit %zu, %d kept for the "
+                 "server; [http] max_connections sets another)",
                  fit, nofile, HTTP_RESERVED_DESCRIPTORS);
         return fit;
     }
     if (want > fit) {
-        log_warn("http", "[http] max_connections = %zu lowered to %zu: the open-file limit is %zu "
-                         "and %d descriptors are kept for the server (raise LimitNOFILE / ulimit -n)",
+        log_warn("http",
+                 "[http] max_connections = %zu lowered to %zu: the open-file limit is %zu "
+                 "and %d descriptors are kept for the server (raise LimitNOFILE / ulimit -n)",
                  want, fit, nofile, HTTP_RESERVED_DESCRIPTORS);
         return fit;
     }
@@ -250,100 +106,9 @@ static void limits_from_config(const config_t *cfg, http_limits_t *lim)
     lim->max_client_bytes = (size_t)cfg->limits.max_client_bytes;
 }
 
-/* Reads a whole small file (keys, secrets); NULL with err on failure. */
-static char *read_small_file(const char *path, size_t *len, char *err, size_t err_size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    buf_t b = BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < 1024 * 1024)
-        buf_append(&b, chunk, n);
-    fclose(f);
-    return buf_steal(&b, len);
-}
-
-/* The JWT verifier from [auth]; *out stays NULL when no key is configured. */
-static int build_verifier(const config_t *cfg, jwt_verifier_t **out, char *err, size_t err_size)
-{
-    *out = NULL;
-    const char *secret = cfg->auth.jwt_secret;
-    size_t secret_len = secret ? strlen(secret) : 0;
-    char *secret_file = NULL, *pem = NULL;
-    size_t pem_len = 0;
-    int rc = -1;
-    if (secret && cfg->auth.jwt_secret_file) {
-        snprintf(err, err_size, "[auth] set jwt_secret or jwt_secret_file, not both");
-        return -1;
-    }
-    if (cfg->auth.jwt_secret_file) {
-        secret_file = read_small_file(cfg->auth.jwt_secret_file, &secret_len, err, err_size);
-        if (!secret_file) return -1;
-        while (secret_len &&
-               (secret_file[secret_len - 1] == '\n' || secret_file[secret_len - 1] == '\r'))
-            secret_file[--secret_len] = '\0';
-        secret = secret_file;
-    }
-    if (cfg->auth.jwt_public_key_file) {
-        pem = read_small_file(cfg->auth.jwt_public_key_file, &pem_len, err, err_size);
-        if (!pem) goto done;
-    }
-    if (!secret && !pem) {
-        rc = 0;
-        goto done;
-    }
-    jwt_verifier_config_t vc = {
-        .secret = (const unsigned char *)secret,
-        .secret_len = secret ? secret_len : 0,
-        .public_key_pem = pem,
-        .public_key_len = pem_len,
-        .algorithms = (const char *const *)cfg->auth.algorithms.items,
-        .algorithms_len = cfg->auth.algorithms.len,
-        .clock_skew_s = cfg->auth.clock_skew_s,
-        .require_exp = cfg->auth.require_exp,
-        .issuer = cfg->auth.issuer,
-        .audience = cfg->auth.audience,
-    };
-    char why[256];
-    *out = jwt_verifier_new(&vc, why, sizeof(why));
-    if (!*out) {
-        /* A problem with the secret names the key it came from: where it is set inline,
-         * or the file it was read from. */
-        static const char prefix[] = "secret: ";
-        const char *what = why;
-        if (strncmp(why, prefix, sizeof(prefix) - 1) == 0) what = why + sizeof(prefix) - 1;
-        if (what == why) {
-            snprintf(err, err_size, "[auth] %s", why);
-        } else if (cfg->auth.jwt_secret_file) {
-            snprintf(err, err_size, "[auth] jwt_secret_file \"%s\": %s", cfg->auth.jwt_secret_file,
-                     what);
-        } else {
-            char origin[512];
-            config_key_origin(cfg, "auth", "jwt_secret", origin, sizeof(origin));
-            snprintf(err, err_size, "%s: [auth] jwt_secret: %s", origin, what);
-        }
-        goto done;
-    }
-    rc = 0;
-done:
-    if (secret_file) {
-        memset(secret_file, 0, secret_len);
-        free(secret_file);
-    }
-    free(pem);
-    return rc;
-}
-
 int gateway_check_config(const config_t *cfg, char *err, size_t err_size)
 {
-    jwt_verifier_t *v = NULL;
-    if (build_verifier(cfg, &v, err, err_size) != 0) return -1;
-    jwt_verifier_free(v);
-    return 0;
+    return authenticator_check_config(cfg, err, err_size);
 }
 
 int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size)
@@ -351,16 +116,15 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     memset(gw, 0, sizeof(*gw));
     gw->loop = loop;
     gw->cfg = cfg;
-    gw->router = router_new();
-    origin_policy_init(&gw->origins, (const char *const *)cfg->socketio.cors_origins.items,
-                       cfg->socketio.cors_origins.len);
+    gw->auth = authenticator_new(cfg, err, err_size);
+    if (!gw->auth) return -1;
+    gw->rest = rest_new(gw->auth);
     http_limits_t limits;
     limits_from_config(cfg, &limits);
     gw->http = http_server_new(loop, &limits, on_request, gw);
-    if (gateway_add_route(gw, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0)
+    if (rest_add_route(gw->rest, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0)
         return -1;
-    if (build_verifier(cfg, &gw->verifier, err, err_size) != 0) return -1;
-    if (!gw->verifier)
+    if (!authenticator_enabled(gw->auth))
         log_warn("auth", "no JWT key configured ([auth] jwt_secret, jwt_secret_file or "
                          "jwt_public_key_file): sockets connect unauthenticated");
     eio_options_t eo;
@@ -369,25 +133,25 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     sio_options_t so = {
         .connect_timeout_ms = (uint64_t)cfg->socketio.connect_timeout_ms,
         .max_attachments = (size_t)cfg->socketio.max_attachments,
-        .max_binary_bytes = (size_t)(cfg->socketio.max_binary_packet_bytes
-                                         ? cfg->socketio.max_binary_packet_bytes
-                                         : cfg->socketio.max_payload_bytes),
+        .max_binary_bytes =
+            (size_t)(cfg->socketio.max_binary_packet_bytes ? cfg->socketio.max_binary_packet_bytes
+                                                           : cfg->socketio.max_payload_bytes),
         .attachment_timeout_ms = (uint64_t)cfg->socketio.attachment_timeout_ms,
         .max_unjoined = (size_t)cfg->socketio.max_unjoined_sessions,
         .max_unjoined_per_address = (size_t)cfg->socketio.max_unjoined_per_address,
-        .verifier = gw->verifier,
-        .cookie_name = cfg->auth.cookie_name,
-        .origins = &gw->origins,
-        .allow_auth_payload = cfg->auth.allow_auth_payload,
+        .auth = gw->auth,
     };
     gw->sio = sio_server_new(loop, &eo, &so);
     for (size_t i = 0; i < cfg->socketio.namespaces.len; i++)
         sio_server_nsp(gw->sio, cfg->socketio.namespaces.items[i]);
     if (cfg->testing.emit_routes) {
-        if (testing_routes_install(gw, err, err_size) != 0) return -1;
+        gw->testing.sio = gw->sio;
+        gw->testing.http = gw->http;
+        if (testing_routes_install(&gw->testing, gw->rest, err, err_size) != 0) return -1;
         log_warn("gateway", "test routes /testing/emit and /testing/stats are enabled");
     }
-    gw->plugins = plugin_host_new(gw);
+    plugin_host_deps_t deps = {loop, cfg, gw->rest, gw->sio};
+    gw->plugins = plugin_host_new(&deps);
     if (plugin_host_load_config(gw->plugins, err, err_size) != 0) {
         /* Close what the plugins loaded so far (and a failed one) left open, so the
          * caller can free everything. */
@@ -476,12 +240,6 @@ void gateway_free(gateway_t *gw)
     if (gw->http) http_server_free(gw->http);
     eio_server_free(gw->echo);
     sio_server_free(gw->sio);
-    jwt_verifier_free(gw->verifier);
-    origin_policy_free(&gw->origins);
-    router_free(gw->router);
-    while (gw->routes) {
-        gateway_route_t *next = gw->routes->next;
-        free(gw->routes);
-        gw->routes = next;
-    }
+    rest_free(gw->rest);
+    authenticator_free(gw->auth);
 }

@@ -14,9 +14,10 @@
 #include "base/buf.h"
 #include "base/json_out.h"
 
-static void route_emit(gateway_t *gw, http_request_t *req, const router_match_t *m, void *user)
+static void route_emit(void *user, http_request_t *req, const router_match_t *m)
 {
-    (void)m, (void)user;
+    (void)m;
+    testing_routes_t *t = user;
     size_t len;
     const char *body = http_request_body(req, &len);
     json_error_t jerr;
@@ -41,11 +42,11 @@ static void route_emit(gateway_t *gw, http_request_t *req, const router_match_t 
             except_names[nexcept++] = json_string_value(json_array_get(except, i));
     size_t n;
     if (user_id) {
-        n = sio_emit_to_user(gw->sio, user_id, event, payload.data, payload.len);
+        n = sio_emit_to_user(t->sio, user_id, event, payload.data, payload.len);
     } else if (json_is_true(json_object_get(doc, "authenticated"))) {
-        n = sio_emit_to_authenticated(gw->sio, event, payload.data, payload.len);
+        n = sio_emit_to_authenticated(t->sio, event, payload.data, payload.len);
     } else {
-        sio_nsp_t *nsp = sio_server_find_nsp(gw->sio, nsp_name ? nsp_name : "/");
+        sio_nsp_t *nsp = sio_server_find_nsp(t->sio, nsp_name ? nsp_name : "/");
         if (!nsp) {
             buf_free(&payload);
             json_decref(doc);
@@ -64,13 +65,14 @@ static void route_emit(gateway_t *gw, http_request_t *req, const router_match_t 
     buf_free(&out);
 }
 
-static void route_stats(gateway_t *gw, http_request_t *req, const router_match_t *m, void *user)
+static void route_stats(void *user, http_request_t *req, const router_match_t *m)
 {
-    (void)m, (void)user;
-    const sio_stats_t *s = sio_server_stats(gw->sio);
-    const eio_stats_t *e = eio_server_stats(sio_server_eio(gw->sio));
-    const membudget_t *b = http_server_budget(gw->http);
-    sio_nsp_t *main_nsp = sio_server_nsp(gw->sio, "/");
+    (void)m;
+    testing_routes_t *t = user;
+    const sio_stats_t *s = sio_server_stats(t->sio);
+    const eio_stats_t *e = eio_server_stats(sio_server_eio(t->sio));
+    const membudget_t *b = http_server_budget(t->http);
+    sio_nsp_t *main_nsp = sio_server_nsp(t->sio, "/");
     buf_t out = BUF_INIT;
     buf_printf(&out,
                "{\"serializations\":%llu,\"deliveries\":%llu,\"connects\":%llu,"
@@ -81,27 +83,26 @@ static void route_stats(gateway_t *gw, http_request_t *req, const router_match_t
                (unsigned long long)s->serializations, (unsigned long long)s->deliveries,
                (unsigned long long)s->connects, (unsigned long long)s->disconnects,
                (unsigned long long)s->auth_ok, (unsigned long long)s->auth_failed,
-               eio_server_session_count(sio_server_eio(gw->sio)),
+               eio_server_session_count(sio_server_eio(t->sio)),
                (unsigned long long)e->sessions_opened, (unsigned long long)e->sessions_closed,
                (unsigned long long)e->slow_consumers_dropped, (unsigned long long)e->upgrades,
                sio_nsp_socket_count(main_nsp), sio_nsp_room_count(main_nsp),
-               (unsigned long long)http_server_stats(gw->http)->socket_writes,
-               (unsigned long long)http_server_stats(gw->http)->writes_deferred);
+               (unsigned long long)http_server_stats(t->http)->socket_writes,
+               (unsigned long long)http_server_stats(t->http)->writes_deferred);
     /* Memory bounds: sessions waiting to join, and the bytes held for clients. */
     buf_printf(&out,
                "\"unjoined\":%zu,\"handshakesRefused\":%llu,\"binaryPacketsDropped\":%llu,"
                "\"clientBytes\":%zu,\"clientBytesPeak\":%zu,\"clientBytesShed\":%llu,"
                "\"clientBytesEpisodes\":%llu}",
-               sio_server_unjoined_count(gw->sio), (unsigned long long)e->handshakes_refused,
+               sio_server_unjoined_count(t->sio), (unsigned long long)e->handshakes_refused,
                (unsigned long long)s->binary_packets_dropped, b->used, b->peak,
                (unsigned long long)b->shed, (unsigned long long)b->episodes);
     http_respond_json_text(req, 200, out.data, out.len);
     buf_free(&out);
 }
 
-int testing_routes_install(gateway_t *gw, char *err, size_t err_size)
+int testing_routes_install(testing_routes_t *t, rest_t *rest, char *err, size_t err_size)
 {
-    if (gateway_add_route(gw, "POST", "/testing/emit", route_emit, NULL, err, err_size) != 0)
-        return -1;
-    return gateway_add_route(gw, "GET", "/testing/stats", route_stats, NULL, err, err_size);
+    if (rest_add_route(rest, "POST", "/testing/emit", route_emit, t, err, err_size) != 0) return -1;
+    return rest_add_route(rest, "GET", "/testing/stats", route_stats, t, err, err_size);
 }

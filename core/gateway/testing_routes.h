@@ -4,9 +4,18 @@
 #ifndef IOGATE_TESTING_ROUTES_H
 #define IOGATE_TESTING_ROUTES_H
 
-#include "gateway/gateway.h"
+#include "http/http.h"
+#include "rest/rest.h"
+#include "sio/sio_server.h"
 
-/* Registers POST /testing/emit and GET /testing/stats. Returns 0 or -1 with err. */
-int testing_routes_install(gateway_t *gw, char *err, size_t err_size);
+/* What the routes act on and report (borrowed). */
+typedef struct testing_routes {
+    sio_server_t *sio;
+    http_server_t *http;
+} testing_routes_t;
+
+/* Registers POST /testing/emit and GET /testing/stats on rest; t must outlive the routes.
+ * Returns 0 or -1 with err. */
+int testing_routes_install(testing_routes_t *t, rest_t *rest, char *err, size_t err_size);
 
 #endif

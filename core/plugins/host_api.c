@@ -16,7 +16,6 @@
 #include "base/json_writer.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "gateway/gateway.h"
 #include "http/url.h"
 #include "plugins/plugin_internal.h"
 #include "sio/sio_server.h"
@@ -119,7 +118,7 @@ static const toml_value_t *config_value(iog_plugin_t *p, const char *key, const 
 static int config_type_error(iog_plugin_t *p, const toml_keyval_t *kv, const char *want)
 {
     return plugin_fail(p, IOG_ETYPE, "%s:%d:%d: [plugin.%s] %s must be %s (got %s)",
-                       p->host->gw->cfg->source, kv->line, kv->column, p->name, kv->key, want,
+                       p->host->deps.cfg->source, kv->line, kv->column, p->name, kv->key, want,
                        toml_type_name(kv->value->type));
 }
 
@@ -199,7 +198,7 @@ static int api_config_check_keys(iog_plugin_t *p, const char *const *known, size
             j++;
         if (j == n)
             return plugin_fail(p, IOG_ENOENT, "%s:%d:%d: unknown key '%s' in [plugin.%s]",
-                               p->host->gw->cfg->source, kv->line, kv->column, kv->key, p->name);
+                               p->host->deps.cfg->source, kv->line, kv->column, kv->key, p->name);
     }
     return 0;
 }
@@ -231,8 +230,7 @@ static int api_register_event(iog_plugin_t *p, const char *name, iog_serialize_f
 static int emit_text(iog_plugin_t *p, const iog_target_t *t, const char *event, const char *json,
                      size_t len)
 {
-    gateway_t *gw = p->host->gw;
-    sio_nsp_t *nsp = sio_server_find_nsp(gw->sio, t->nsp ? t->nsp : "/");
+    sio_nsp_t *nsp = sio_server_find_nsp(p->host->deps.sio, t->nsp ? t->nsp : "/");
     if (!nsp) return plugin_fail(p, IOG_ENOENT, "emit: no namespace %s", t->nsp);
     const char *rooms[1] = {NULL};
     size_t nrooms = 0;
@@ -377,7 +375,7 @@ static void on_request_abort(void *user, http_request_t *req)
     ((iog_request_t *)user)->http = NULL;
 }
 
-static void route_adapter(gateway_t *gw, http_request_t *http, const router_match_t *m, void *user)
+static void route_adapter(void *user, http_request_t *http, const router_match_t *m)
 {
     hook_t *route = user;
     iog_request_t *r = xcalloc(1, sizeof(*r));
@@ -399,7 +397,7 @@ static void route_adapter(gateway_t *gw, http_request_t *http, const router_matc
         return;
     }
     const char *reason = NULL;
-    int refused = gateway_authenticate(gw, http, &r->jwt, &reason);
+    int refused = rest_authenticate(route->plugin->host->deps.rest, http, &r->jwt, &reason);
     if (!refused) {
         r->has_principal = 1;
         principal_fill(&r->principal, &r->jwt);
@@ -425,7 +423,7 @@ static int api_register_route(iog_plugin_t *p, const char *method, const char *p
     h->user = user;
     h->flags = flags;
     char err[256];
-    int r = gateway_add_route(p->host->gw, method, pattern, route_adapter, h, err, sizeof(err));
+    int r = rest_add_route(p->host->deps.rest, method, pattern, route_adapter, h, err, sizeof(err));
     if (r != 0) {
         free(h);
         return plugin_fail(p, r == ROUTER_ECONFLICT ? IOG_EEXIST : IOG_EINVAL, "route %s %s: %s",
@@ -658,7 +656,7 @@ static void event_adapter(void *user, sio_socket_t *s, const sio_event_t *ev)
 
 void plugin_apply_staged(iog_plugin_t *p)
 {
-    sio_server_t *sio = p->host->gw->sio;
+    sio_server_t *sio = p->host->deps.sio;
     for (staged_t *s = p->staged; s; s = s->next) {
         sio_nsp_t *nsp = sio_server_nsp(sio, s->nsp);
         if (s->kind == STAGED_NAMESPACE) continue;
@@ -681,7 +679,7 @@ void plugin_unregister(iog_plugin_t *p)
 {
     plugin_host_t *host = p->host;
     for (hook_t *h = p->hooks; h; h = h->next)
-        gateway_remove_routes(host->gw, h);
+        rest_remove_routes(host->deps.rest, h);
     for (size_t i = 0; i < p->nevents; i++)
         free(strmap_remove(&host->events, p->events[i], strlen(p->events[i])));
     plugin_timers_abandon(p);
@@ -690,7 +688,7 @@ void plugin_unregister(iog_plugin_t *p)
 static sio_socket_t *find_socket(iog_plugin_t *p, const char *nsp, const char *socket_id)
 {
     if (!p || !socket_id) return NULL;
-    return sio_server_find_socket(p->host->gw->sio, nsp ? nsp : "/", socket_id);
+    return sio_server_find_socket(p->host->deps.sio, nsp ? nsp : "/", socket_id);
 }
 
 /* Parses an argument array and wraps attachments as the core's sio_bin_t. */
@@ -849,7 +847,7 @@ static int api_disconnect(iog_plugin_t *p, const char *nsp, const char *socket_i
 static int64_t api_room_size(iog_plugin_t *p, const char *nsp, const char *room)
 {
     if (!p || !room) return IOG_EINVAL;
-    sio_nsp_t *n = sio_server_find_nsp(p->host->gw->sio, nsp ? nsp : "/");
+    sio_nsp_t *n = sio_server_find_nsp(p->host->deps.sio, nsp ? nsp : "/");
     return n ? (int64_t)sio_nsp_room_size(n, room) : 0;
 }
 
@@ -890,7 +888,7 @@ static iog_timer_t *api_timer_start(iog_plugin_t *p, uint64_t delay_ms, uint64_t
     t->plugin = p;
     t->fn = fn;
     t->user = user;
-    uv_timer_init(p->host->gw->loop, &t->handle);
+    uv_timer_init(p->host->deps.loop, &t->handle);
     t->handle.data = t;
     t->next = p->timers;
     if (p->timers) p->timers->prev = t;
@@ -983,7 +981,7 @@ static int api_work_queue(iog_plugin_t *p, iog_work_fn work, iog_work_done_fn do
     w->done = done;
     w->user = user;
     w->req.data = w;
-    int r = uv_queue_work(p->host->gw->loop, &w->req, on_work, on_work_done);
+    int r = uv_queue_work(p->host->deps.loop, &w->req, on_work, on_work_done);
     if (r != 0) {
         free(w);
         return plugin_fail(p, IOG_EIO, "work_queue: %s", uv_strerror(r));

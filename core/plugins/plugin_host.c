@@ -21,7 +21,6 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "config/config.h"
-#include "gateway/gateway.h"
 #include "plugins/plugin_internal.h"
 
 int plugin_fail(struct iog_plugin *p, int code, const char *fmt, ...)
@@ -33,10 +32,10 @@ int plugin_fail(struct iog_plugin *p, int code, const char *fmt, ...)
     return code;
 }
 
-plugin_host_t *plugin_host_new(struct gateway *gw)
+plugin_host_t *plugin_host_new(const plugin_host_deps_t *deps)
 {
     plugin_host_t *h = xcalloc(1, sizeof(*h));
-    h->gw = gw;
+    h->deps = *deps;
     strmap_init(&h->events);
     return h;
 }
@@ -135,7 +134,7 @@ static int check_permissions(plugin_host_t *h, const char *path, char *err, size
         char why[128];
         const char *problem = checks[i][1] ? unsafe_reason(checks[i][1], why, sizeof(why)) : NULL;
         if (!problem) continue;
-        if (h->gw->cfg->plugins.allow_insecure_permissions) {
+        if (h->deps.cfg->plugins.allow_insecure_permissions) {
             log_warn("plugins",
                      "the %s %s %s; loading %s anyway ([plugins] "
                      "allow_insecure_permissions = true)",
@@ -211,7 +210,7 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
     p->name = xstrdup(d->name);
     p->dl = dl;
     p->desc = d;
-    p->config = config_plugin_table(h->gw->cfg, d->name);
+    p->config = config_plugin_table(h->deps.cfg, d->name);
     p->state = PLUGIN_INIT;
     char init_err[512] = "";
     int r = d->init(p, &plugin_host_api, init_err, sizeof(init_err));
@@ -260,7 +259,7 @@ static void default_plugin_dir(buf_t *dir)
 
 int plugin_host_load_config(plugin_host_t *h, char *err, size_t err_size)
 {
-    const config_t *cfg = h->gw->cfg;
+    const config_t *cfg = h->deps.cfg;
     buf_t dir = BUF_INIT;
     if (cfg->plugins.dir[0])
         buf_append_str(&dir, cfg->plugins.dir);

@@ -7,11 +7,23 @@
 #define IOGATE_PLUGIN_HOST_H
 
 #include <stddef.h>
+#include <uv.h>
 
-struct gateway;
+#include "config/config.h"
+#include "rest/rest.h"
+#include "sio/sio_server.h"
+
 typedef struct plugin_host plugin_host_t;
 
-plugin_host_t *plugin_host_new(struct gateway *gw);
+/* What the plugins reach through the host API; all borrowed, and all must outlive the host. */
+typedef struct plugin_host_deps {
+    uv_loop_t *loop;     /* timers and work */
+    const config_t *cfg; /* [plugins] and the [plugin.NAME] tables */
+    rest_t *rest;        /* routes */
+    sio_server_t *sio;   /* namespaces, events, emits */
+} plugin_host_deps_t;
+
+plugin_host_t *plugin_host_new(const plugin_host_deps_t *deps);
 /* Loads [plugins] load from [plugins] dir in order. The first failure stops startup:
  * returns -1 with a message naming the file and the reason. */
 int plugin_host_load_config(plugin_host_t *h, char *err, size_t err_size);

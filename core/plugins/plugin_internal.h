@@ -69,7 +69,7 @@ struct iog_plugin {
 };
 
 struct plugin_host {
-    struct gateway *gw;
+    plugin_host_deps_t deps;
     struct iog_plugin **plugins;
     size_t n;
     strmap_t events; /* event name -> event_def_t */

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "auth/cookie.h"
 #include "base/json_out.h"
 #include "base/keycount.h"
 #include "base/log.h"
@@ -83,7 +82,6 @@ struct sio_server {
     sio_decoder_limits_t decoder_limits;
     size_t unjoined; /* clients that joined no namespace yet */
     keycount_t unjoined_by_addr;
-    char *cookie_name;
     eio_server_t *eio;
     sio_nsp_t *nsps;
     objmap_t sockets; /* by socket id */
@@ -605,23 +603,21 @@ static void client_on_deadline(sio_client_t *c)
 
 /* ------------------------------------------------------------------ authentication */
 
-static sio_identity_t *authenticate(sio_server_t *srv, const char *token, size_t len,
-                                    const char *source)
+/* The identity behind an auth result; NULL (counted as a failure) unless it is AUTH_OK. */
+static sio_identity_t *identity_from_result(sio_server_t *srv, auth_result_t r, jwt_principal_t *p,
+                                            const char *source)
 {
-    if (!srv->opts.verifier) return NULL;
-    const char *reason = NULL;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    jwt_principal_t p;
-    jwt_status_t st = jwt_verify(srv->opts.verifier, token, len, (int64_t)tv.tv_sec, &p, &reason);
-    if (st != JWT_OK) {
-        srv->stats.auth_failed++;
-        log_debug("sio", "%s token refused: %s (%s)", source, jwt_status_name(st),
-                  reason ? reason : "");
-        return NULL;
+    if (r == AUTH_OK) {
+        srv->stats.auth_ok++;
+        return identity_from_principal(p, srv->loop);
     }
-    srv->stats.auth_ok++;
-    return identity_from_principal(&p, srv->loop);
+    if (r == AUTH_CROSS_SITE) {
+        srv->stats.cross_site_cookies++;
+    } else if (r == AUTH_INVALID) {
+        srv->stats.auth_failed++;
+        log_debug("sio", "%s token refused", source);
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ connect / packets */
@@ -661,11 +657,16 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
     /* The handshake cookie wins; the CONNECT payload's token serves clients without cookies. */
     if (c->identity) {
         s->identity = identity_ref(c->identity);
-    } else if (srv->opts.allow_auth_payload && json_is_object(auth)) {
+    } else if (srv->opts.auth && authenticator_allows_auth_payload(srv->opts.auth) &&
+               json_is_object(auth)) {
         const json_t *token = json_object_get(auth, "token");
-        if (json_is_string(token))
-            s->identity = authenticate(srv, json_string_value(token), json_string_length(token),
-                                       "auth payload");
+        if (json_is_string(token)) {
+            jwt_principal_t p;
+            const char *reason;
+            auth_result_t r = authenticator_verify_token(srv->opts.auth, json_string_value(token),
+                                                         json_string_length(token), &p, &reason);
+            s->identity = identity_from_result(srv, r, &p, "auth payload");
+        }
     }
     /* Sockets are cut off at exp; a token already past it (accepted only thanks to the
      * clock-skew leeway, which serves REST requests) authenticates no socket. */
@@ -830,19 +831,14 @@ static void on_eio_open(void *user, eio_socket_t *e, http_request_t *handshake)
         c->unjoined_addr = keycount_add(&srv->unjoined_by_addr, addr, strlen(addr));
     }
     eio_socket_set_user(e, c);
-    const char *cookie = http_request_header(handshake, "cookie");
-    if (cookie && srv->opts.verifier && srv->opts.origins &&
-        !origin_allows_cookie(srv->opts.origins, handshake)) {
-        srv->stats.cross_site_cookies++;
-        log_debug("auth", "%s: cookie ignored on a handshake from a foreign origin",
-                  http_request_remote_addr(handshake));
-        cookie = NULL;
-    }
-    if (cookie && srv->opts.verifier) {
-        buf_t token = BUF_INIT;
-        if (cookie_get(cookie, strlen(cookie), srv->cookie_name, 1, &token) == 1)
-            c->identity = authenticate(srv, token.data ? token.data : "", token.len, "cookie");
-        buf_free(&token);
+    if (srv->opts.auth) {
+        /* A cookie from a foreign page is ignored (counted): the socket connects
+         * unauthenticated, and an auth payload may still authenticate it. */
+        jwt_principal_t p;
+        const char *reason;
+        auth_result_t r =
+            authenticator_check_request(srv->opts.auth, handshake, AUTH_USE_HANDSHAKE, &p, &reason);
+        c->identity = identity_from_result(srv, r, &p, "handshake");
     }
     client_rearm(c);
 }
@@ -934,8 +930,6 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
     sio_server_t *srv = xcalloc(1, sizeof(*srv));
     srv->loop = loop;
     srv->opts = *opts;
-    srv->cookie_name = xstrdup(opts->cookie_name ? opts->cookie_name : "token");
-    srv->opts.cookie_name = srv->cookie_name;
     if (!srv->opts.max_attachments) srv->opts.max_attachments = SIO_DEFAULT_MAX_ATTACHMENTS;
     srv->decoder_limits.max_attachments = srv->opts.max_attachments;
     srv->decoder_limits.max_binary_bytes = srv->opts.max_binary_bytes;
@@ -977,7 +971,6 @@ void sio_server_free(sio_server_t *srv)
     }
     objmap_free(&srv->sockets);
     keycount_free(&srv->unjoined_by_addr);
-    free(srv->cookie_name);
     free(srv);
 }
 

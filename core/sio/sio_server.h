@@ -16,8 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "auth/jwt_verify.h"
-#include "auth/origin.h"
+#include "auth/authenticator.h"
 #include "eio/eio_server.h"
 #include "sio/sio_packet.h"
 
@@ -40,12 +39,9 @@ typedef struct sio_options {
      * bound). A handshake past either is refused with 503. */
     size_t max_unjoined;
     size_t max_unjoined_per_address;
-    const jwt_verifier_t *verifier; /* NULL: nobody authenticates (sockets join no user room) */
-    const char *cookie_name;
-    /* Whose cookie counts: a handshake from a foreign page (auth/origin.h) has its cookie
-     * ignored, so the socket is unauthenticated. NULL: every cookie counts. */
-    const origin_policy_t *origins;
-    int allow_auth_payload; /* accept CONNECT {"token": ...} as well */
+    /* Who the handshake's Bearer header or cookie, or the CONNECT auth payload, names
+     * (borrowed). NULL: nobody authenticates (sockets join no user room). */
+    const authenticator_t *auth;
 } sio_options_t;
 
 /* An event received from a client. args is the array of arguments after the
@@ -72,7 +68,7 @@ typedef struct sio_stats {
     uint64_t deliveries;     /* recipients written */
     uint64_t connects, disconnects;
     uint64_t auth_ok, auth_failed;
-    uint64_t cross_site_cookies; /* handshake cookies ignored: the page was foreign */
+    uint64_t cross_site_cookies;     /* handshake cookies ignored: the page was foreign */
     uint64_t binary_packets_dropped; /* over max_binary_bytes, late or over the budget */
 } sio_stats_t;
 

@@ -97,6 +97,25 @@ describe('HS256 server (algorithms = ["HS256"], clock_skew_s = 30)', () => {
     await expectAccepted(ctx, { token: hs(claims('ok-3', { nbf: nowS() + 10 })), sub: 'ok-3' });
   });
 
+  test('an Authorization: Bearer header on the handshake authenticates like the cookie, and wins over it', async () => {
+    for (const transports of [['polling'], ['websocket']]) {
+      const sub = `bearer-${transports[0]}`;
+      const s0 = await ctx.api.stats();
+      const c = await ctx.connect({ authorization: `Bearer ${hs(claims(sub))}`, transports });
+      // A forged Bearer is refused even next to a good cookie: the header is what was offered.
+      const forged = signJwt(claims(sub), { secret: 'some-other-secret' });
+      const bad = await ctx.connect({ authorization: `Bearer ${forged}`, cookie: `token=${hs(claims(sub))}`, transports });
+      const s1 = await ctx.api.stats();
+      assert.equal(s1.authOk - s0.authOk, 1, 'authOk');
+      assert.equal(s1.authFailed - s0.authFailed, 1, 'authFailed');
+      const r = await emitAndCheck(ctx.api, { userId: sub }, [[c, 1], [bad, 0]]);
+      assert.equal(r.recipients, 1);
+      c.close();
+      bad.close();
+      await waitFor(async () => (await ctx.api.stats()).sockets === 0, { what: 'sockets closed' });
+    }
+  });
+
   test('no cookie: connected, anonymous, no counter moves', async () => {
     await expectRefused(ctx, { badToken: undefined, sub: 'u-none', goodToken: hs(claims('u-none')), failed: 0 });
   });

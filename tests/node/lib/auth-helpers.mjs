@@ -73,9 +73,13 @@ export function httpApi(port) {
 
 // A socket.io-client socket on its own connection that records every event it gets.
 // Resolves once connected. `cookie` is sent as a Cookie header, `auth` in CONNECT.
-export async function connectClient(port, { cookie, auth, transports, timeoutMs = 5000 } = {}) {
+export async function connectClient(port, { cookie, authorization, auth, transports, timeoutMs = 5000 } = {}) {
   const opts = { forceNew: true, reconnection: false, timeout: timeoutMs };
-  if (cookie !== undefined) opts.extraHeaders = { cookie };
+  if (cookie !== undefined || authorization !== undefined) {
+    opts.extraHeaders = {};
+    if (cookie !== undefined) opts.extraHeaders.cookie = cookie;
+    if (authorization !== undefined) opts.extraHeaders.authorization = authorization;
+  }
   if (auth !== undefined) opts.auth = auth;
   if (transports) opts.transports = transports;
   const socket = io(`http://127.0.0.1:${port}`, opts);
