@@ -40,27 +40,31 @@ static void route_emit(void *user, http_request_t *req, const router_match_t *m)
     for (size_t i = 0; i < json_array_size(except) && nexcept < 16; i++)
         if (json_is_string(json_array_get(except, i)))
             except_names[nexcept++] = json_string_value(json_array_get(except, i));
-    size_t n;
+    const char *rooms[1] = {room};
+    sio_target_t target = {
+        .kind = SIO_TO_ALL, .nsp = nsp_name, .except = except_names, .nexcept = nexcept};
     if (user_id) {
-        n = sio_emit_to_user(t->sio, user_id, event, payload.data, payload.len);
+        target.kind = SIO_TO_USER;
+        target.id = user_id;
     } else if (json_is_true(json_object_get(doc, "authenticated"))) {
-        n = sio_emit_to_authenticated(t->sio, event, payload.data, payload.len);
-    } else {
-        sio_nsp_t *nsp = sio_server_find_nsp(t->sio, nsp_name ? nsp_name : "/");
-        if (!nsp) {
-            buf_free(&payload);
-            json_decref(doc);
-            http_respond_error(req, 404, "not_found", "no such namespace");
-            return;
-        }
-        const char *rooms[1] = {room};
-        n = sio_emit(nsp, rooms, room ? 1 : 0, except_names, nexcept, event, payload.data,
-                     payload.len);
+        target.kind = SIO_TO_AUTHENTICATED;
+    } else if (room) {
+        target.kind = SIO_TO_ROOMS;
+        target.rooms = rooms;
+        target.nrooms = 1;
+    }
+    sio_args_t args = {.value = payload.data, .len = payload.len};
+    int64_t n = sio_emit(t->sio, &target, event, &args);
+    if (n < 0) {
+        buf_free(&payload);
+        json_decref(doc);
+        http_respond_error(req, 404, "not_found", "no such namespace");
+        return;
     }
     buf_free(&payload);
     json_decref(doc);
     buf_t out = BUF_INIT;
-    buf_printf(&out, "{\"recipients\":%zu}", n);
+    buf_printf(&out, "{\"recipients\":%lld}", (long long)n);
     http_respond_json_text(req, 200, out.data, out.len);
     buf_free(&out);
 }

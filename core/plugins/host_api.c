@@ -227,39 +227,57 @@ static int api_register_event(iog_plugin_t *p, const char *name, iog_serialize_f
     return 0;
 }
 
-static int emit_text(iog_plugin_t *p, const iog_target_t *t, const char *event, const char *json,
-                     size_t len)
+/* An ABI target as the Socket.IO layer's. Returns 0, or an IOG_E* code with the message set. */
+static int target_from_abi(iog_plugin_t *p, const iog_target_t *t, sio_target_t *out)
 {
-    sio_nsp_t *nsp = sio_server_find_nsp(p->host->deps.sio, t->nsp ? t->nsp : "/");
-    if (!nsp) return plugin_fail(p, IOG_ENOENT, "emit: no namespace %s", t->nsp);
-    const char *rooms[1] = {NULL};
-    size_t nrooms = 0;
-    buf_t room = BUF_INIT;
-    int authenticated_only = 0;
+    memset(out, 0, sizeof(*out));
+    out->nsp = t->nsp;
+    out->id = t->id;
+    out->except = t->except;
+    out->nexcept = t->except ? t->except_len : 0;
     switch (t->kind) {
     case IOG_TARGET_USER:
         if (!t->id) return plugin_fail(p, IOG_EINVAL, "emit: a user target needs an id");
-        buf_printf(&room, SIO_USER_ROOM_PREFIX "%s", t->id);
-        rooms[0] = room.data;
-        nrooms = 1;
-        break;
+        out->kind = SIO_TO_USER;
+        return 0;
     case IOG_TARGET_ROOM:
         if (!t->id) return plugin_fail(p, IOG_EINVAL, "emit: a room target needs an id");
-        rooms[0] = t->id;
-        nrooms = 1;
-        break;
+        out->kind = SIO_TO_ROOMS;
+        out->rooms = &t->id;
+        out->nrooms = 1;
+        return 0;
     case IOG_TARGET_ALL:
-        break;
+        out->kind = SIO_TO_ALL;
+        return 0;
     case IOG_TARGET_AUTHENTICATED:
-        authenticated_only = 1;
-        break;
+        out->kind = SIO_TO_AUTHENTICATED;
+        return 0;
     default:
         return plugin_fail(p, IOG_EINVAL, "emit: unknown target kind %d", t->kind);
     }
-    size_t n = sio_emit_filtered(nsp, rooms, nrooms, t->except, t->except ? t->except_len : 0,
-                                 authenticated_only, event, json, len);
-    buf_free(&room);
+}
+
+/* sio_emit() for a plugin: the count clamped to int, or an IOG_E* code with its message. */
+static int emit_through(iog_plugin_t *p, const char *what, const sio_target_t *t, const char *event,
+                        const sio_args_t *args)
+{
+    int64_t n = sio_emit(p->host->deps.sio, t, event, args);
+    if (n == SIO_EMIT_ENOENT)
+        return t->kind == SIO_TO_SOCKET
+                   ? plugin_fail(p, IOG_ENOENT, "%s: socket is gone", what)
+                   : plugin_fail(p, IOG_ENOENT, "%s: no namespace %s", what, t->nsp ? t->nsp : "/");
+    if (n < 0) return plugin_fail(p, IOG_EINVAL, "%s: invalid target", what);
     return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+static int emit_text(iog_plugin_t *p, const iog_target_t *t, const char *event, const char *json,
+                     size_t len)
+{
+    sio_target_t target;
+    int r = target_from_abi(p, t, &target);
+    if (r) return r;
+    sio_args_t args = {.value = json, .len = len};
+    return emit_through(p, "emit", &target, event, &args);
 }
 
 static int check_target(iog_plugin_t *p, const iog_target_t *t, const char *event)
@@ -635,10 +653,7 @@ static void event_adapter(void *user, sio_socket_t *s, const sio_event_t *ev)
         e.principal = &hp.pub;
     }
     e.event = ev->name;
-    buf_t args = BUF_INIT;
-    json_out_append(&args, ev->args);
-    e.args_json = args.data;
-    e.args_len = args.len;
+    e.args_json = sio_event_args_text(ev, &e.args_len);
     e.ack_id = ev->ack_id;
     iog_bytes_t small[8];
     iog_bytes_t *att = ev->nbin <= 8 ? small : xcalloc(ev->nbin, sizeof(*att));
@@ -650,7 +665,6 @@ static void event_adapter(void *user, sio_socket_t *s, const sio_event_t *ev)
     e.attachments_len = ev->nbin;
     ((iog_client_event_fn)h->fn)(h->user, &e);
     if (att != small) free(att);
-    buf_free(&args);
     principal_release(&hp);
 }
 
@@ -720,18 +734,22 @@ static int api_emit_to_socket(iog_plugin_t *p, const char *nsp, const char *sock
                               const char *event, const char *args_json, size_t len,
                               const iog_bytes_t *att, size_t n)
 {
-    sio_socket_t *s = find_socket(p, nsp, socket_id);
-    if (!s) return p ? plugin_fail(p, IOG_ENOENT, "emit_to_socket: socket is gone") : IOG_EINVAL;
+    if (!p || !socket_id)
+        return p ? plugin_fail(p, IOG_EINVAL, "emit_to_socket: NULL socket id") : IOG_EINVAL;
     if (!event || sio_event_name_is_reserved(event, strlen(event)))
         return plugin_fail(p, IOG_EINVAL, "emit_to_socket: missing or reserved event name");
-    json_t *args;
+    json_t *array;
     sio_bin_t *bin;
-    int r = args_with_binary(p, "emit_to_socket", args_json, len, att, n, &args, &bin);
+    int r = args_with_binary(p, "emit_to_socket", args_json, len, att, n, &array, &bin);
     if (r) return r;
-    sio_socket_emit_args(s, event, args, bin, n);
-    json_decref(args);
+    sio_target_t target = {.kind = SIO_TO_SOCKET, .nsp = nsp, .id = socket_id};
+    json_t *empty = array ? NULL : json_array();
+    sio_args_t args = {.array = array ? array : empty, .bin = bin, .nbin = n};
+    r = emit_through(p, "emit_to_socket", &target, event, &args);
+    json_decref(empty);
+    json_decref(array);
     free(bin);
-    return 1;
+    return r;
 }
 
 static int api_ack_binary(iog_plugin_t *p, const char *nsp, const char *socket_id, int64_t ack_id,
@@ -790,7 +808,8 @@ static int api_emit_with_ack(iog_plugin_t *p, const char *nsp, const char *socke
     plugin_ack_t *a = xcalloc(1, sizeof(*a));
     a->cb = cb;
     a->user = user;
-    sio_socket_emit_with_ack(s, event, args, bin, n, timeout_ms, plugin_ack_adapter, a);
+    sio_args_t sa = {.array = args, .bin = bin, .nbin = n};
+    sio_socket_emit_with_ack(s, event, &sa, timeout_ms, plugin_ack_adapter, a);
     json_decref(args);
     free(bin);
     return 0;

@@ -219,26 +219,81 @@ static void socket_send_text(sio_socket_t *s, sio_type_t type, int64_t id, const
     rbuf_unref(p);
 }
 
-/* Sends a packet whose array may hold placeholders naming bin[] (binary when it does). */
-static void socket_send_array(sio_socket_t *s, sio_type_t text_type, sio_type_t bin_type,
-                              int64_t id, const json_t *array, const sio_bin_t *bin, size_t nbin)
+/* An event or ack as it leaves: the Engine.IO packet and, when binary, its attachments in
+ * order, all shared by every recipient (encoded once, however many receive it). */
+typedef struct outgoing {
+    rbuf_t *packet;
+    rbuf_t **attachments;
+    size_t nattachments;
+} outgoing_t;
+
+/* Encodes [event, ...args] (or, with event NULL, the ack's args array) for nsp. Placeholders
+ * that name no attachment are sent as plain data. */
+static void outgoing_encode(outgoing_t *o, sio_type_t text_type, sio_type_t bin_type,
+                            const char *nsp, int64_t id, const char *event, const sio_args_t *args)
 {
+    memset(o, 0, sizeof(*o));
     buf_t json = BUF_INIT;
     size_t *order = NULL, norder = 0;
-    if (sio_binary_serialize(&json, array, nbin, &order, &norder) != 0) {
-        /* Placeholders that name nothing: send them as plain data. */
-        buf_reset(&json);
-        json_out_append(&json, array);
-        norder = 0;
+    if (!args || !args->array) {
+        event_json(&json, event, args ? args->value : NULL, args ? args->len : 0);
+    } else {
+        json_t *array = (json_t *)args->array;
+        if (event) {
+            array = json_array();
+            json_array_append_new(array, json_string(event));
+            json_array_extend(array, (json_t *)args->array);
+        } else {
+            json_incref(array);
+        }
+        if (sio_binary_serialize(&json, array, args->nbin, &order, &norder) != 0) {
+            buf_reset(&json);
+            json_out_append(&json, array);
+            norder = 0;
+        }
+        json_decref(array);
     }
-    rbuf_t *p =
-        packet_new(norder ? bin_type : text_type, s->nsp->name, id, norder, json.data, json.len);
-    client_send(s->client, p);
-    rbuf_unref(p);
-    for (size_t i = 0; i < norder && s->client->eio; i++)
-        eio_socket_send(s->client->eio, 1, bin[order[i]].data, bin[order[i]].len);
-    free(order);
+    o->packet = packet_new(norder ? bin_type : text_type, nsp, id, norder, json.data, json.len);
     buf_free(&json);
+    if (norder) {
+        o->attachments = xmalloc(norder * sizeof(*o->attachments));
+        for (size_t i = 0; i < norder; i++)
+            o->attachments[i] = rbuf_new(args->bin[order[i]].data, args->bin[order[i]].len);
+        o->nattachments = norder;
+    }
+    free(order);
+}
+
+static void outgoing_send(const outgoing_t *o, eio_socket_t *e)
+{
+    eio_socket_send_shared(e, o->packet);
+    for (size_t i = 0; i < o->nattachments; i++)
+        eio_socket_send_shared_binary(e, o->attachments[i]);
+}
+
+static void outgoing_free(outgoing_t *o)
+{
+    rbuf_unref(o->packet);
+    for (size_t i = 0; i < o->nattachments; i++)
+        rbuf_unref(o->attachments[i]);
+    free(o->attachments);
+}
+
+/* One packet to one socket (acks, emits with an ack). */
+static void socket_send(sio_socket_t *s, sio_type_t text_type, sio_type_t bin_type, int64_t id,
+                        const char *event, const sio_args_t *args)
+{
+    if (!s->client->eio || s->client->dead) return;
+    outgoing_t o;
+    outgoing_encode(&o, text_type, bin_type, s->nsp->name, id, event, args);
+    outgoing_send(&o, s->client->eio);
+    outgoing_free(&o);
+}
+
+void sio_user_room(buf_t *out, const char *user_id)
+{
+    buf_append_str(out, SIO_USER_ROOM_PREFIX);
+    buf_append_str(out, user_id);
 }
 
 /* ------------------------------------------------------------------ server */
@@ -395,35 +450,8 @@ int sio_socket_leave(sio_socket_t *s, const char *room)
     return rooms_leave(&s->nsp->rooms, &s->member, room, strlen(room));
 }
 
-void sio_socket_emit(sio_socket_t *s, const char *event, const char *payload, size_t len)
-{
-    if (!s->connected) return;
-    sio_server_t *srv = s->client->srv;
-    GUARD_BEGIN(srv);
-    buf_t json = BUF_INIT;
-    event_json(&json, event, payload, len);
-    socket_send_text(s, SIO_EVENT, -1, json.data, json.len);
-    buf_free(&json);
-    GUARD_END(srv);
-}
-
-void sio_socket_emit_args(sio_socket_t *s, const char *event, const json_t *args,
-                          const sio_bin_t *bin, size_t nbin)
-{
-    if (!s->connected) return;
-    sio_server_t *srv = s->client->srv;
-    GUARD_BEGIN(srv);
-    json_t *array = json_array();
-    json_array_append_new(array, json_string(event));
-    if (args) json_array_extend(array, (json_t *)args);
-    socket_send_array(s, SIO_EVENT, SIO_BINARY_EVENT, -1, array, bin, nbin);
-    json_decref(array);
-    GUARD_END(srv);
-}
-
-void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *args,
-                              const sio_bin_t *bin, size_t nbin, uint64_t timeout_ms, sio_ack_fn cb,
-                              void *user)
+void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const sio_args_t *args,
+                              uint64_t timeout_ms, sio_ack_fn cb, void *user)
 {
     if (!s->connected) {
         cb(user, s, NULL, NULL, 0);
@@ -438,12 +466,8 @@ void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *
     a->deadline = timeout_ms ? uv_now(s->client->srv->loop) + timeout_ms : 0;
     a->next = s->acks;
     s->acks = a;
-    json_t *array = json_array();
-    json_array_append_new(array, json_string(event));
-    if (args) json_array_extend(array, (json_t *)args);
     int64_t deadline = (int64_t)a->deadline;
-    socket_send_array(s, SIO_EVENT, SIO_BINARY_EVENT, a->id, array, bin, nbin);
-    json_decref(array);
+    socket_send(s, SIO_EVENT, SIO_BINARY_EVENT, a->id, event, args);
     if (deadline && s->connected) client_rearm(s->client);
     GUARD_END(srv);
 }
@@ -455,7 +479,8 @@ void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const s
     sio_server_t *srv = s->client->srv;
     GUARD_BEGIN(srv);
     json_t *empty = args ? NULL : json_array();
-    socket_send_array(s, SIO_ACK, SIO_BINARY_ACK, ack_id, args ? args : empty, bin, nbin);
+    sio_args_t a = {.array = args ? args : empty, .bin = bin, .nbin = nbin};
+    socket_send(s, SIO_ACK, SIO_BINARY_ACK, ack_id, NULL, &a);
     json_decref(empty);
     GUARD_END(srv);
 }
@@ -678,7 +703,7 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
     }
     if (s->identity) {
         buf_t room = BUF_INIT;
-        buf_printf(&room, SIO_USER_ROOM_PREFIX "%s", s->identity->user_id);
+        sio_user_room(&room, s->identity->user_id);
         rooms_join(&nsp->rooms, &s->member, room.data, room.len);
         buf_free(&room);
     }
@@ -720,9 +745,11 @@ static void socket_on_event(sio_socket_t *s, sio_packet_t *p)
         json_t *args = json_array();
         for (size_t i = 1; i < json_array_size(p->data); i++)
             json_array_append(args, json_array_get(p->data, i));
-        sio_event_t ev = {name, args, p->bin, p->bin_len, p->id};
+        buf_t text = BUF_INIT;
+        sio_event_t ev = {name, args, p->bin, p->bin_len, p->id, &text};
         for (handler_t *h = list; h && s->connected; h = h->next)
             ((sio_event_fn)h->fn)(h->user, s, &ev);
+        buf_free(&text);
         json_decref(args);
     }
     buf_free(&number);
@@ -976,8 +1003,15 @@ void sio_server_free(sio_server_t *srv)
 
 /* ------------------------------------------------------------------ emitter */
 
+const char *sio_event_args_text(const sio_event_t *ev, size_t *len)
+{
+    if (!ev->text->len) json_out_append(ev->text, ev->args);
+    *len = ev->text->len;
+    return ev->text->data;
+}
+
 typedef struct deliver_ctx {
-    rbuf_t *packet;
+    const outgoing_t *out;
     int authenticated_only;
     size_t count;
 } deliver_ctx_t;
@@ -986,66 +1020,71 @@ static void deliver(void *user, void *owner)
 {
     deliver_ctx_t *ctx = user;
     sio_socket_t *s = owner;
-    if (!s->connected || !s->client->eio) return;
+    if (!s->connected || !s->client->eio || s->client->dead) return;
     if (ctx->authenticated_only && !s->identity) return;
-    eio_socket_send_shared(s->client->eio, ctx->packet);
+    outgoing_send(ctx->out, s->client->eio);
     ctx->count++;
 }
 
-static size_t emit_walk(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
-                        const char *const *except, size_t nexcept, const char *event,
-                        const char *payload, size_t len, int authenticated_only)
+int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
+                 const sio_args_t *args)
 {
-    sio_server_t *srv = nsp->srv;
-    buf_t json = BUF_INIT;
-    event_json(&json, event, payload, len);
-    deliver_ctx_t ctx = {packet_new(SIO_EVENT, nsp->name, -1, 0, json.data, json.len),
-                         authenticated_only, 0};
-    buf_free(&json);
+    sio_nsp_t *nsp = sio_server_find_nsp(srv, t->nsp ? t->nsp : "/");
+    if (!nsp) return SIO_EMIT_ENOENT;
+    sio_socket_t *one = NULL;
+    const char *const *rooms = NULL;
+    size_t nrooms = 0;
+    buf_t user_room = BUF_INIT;
+    const char *user_rooms[1];
+    switch (t->kind) {
+    case SIO_TO_SOCKET:
+        one = t->id ? sio_server_find_socket(srv, nsp->name, t->id) : NULL;
+        if (!one || !one->connected) return SIO_EMIT_ENOENT;
+        break;
+    case SIO_TO_USER:
+        if (!t->id) return SIO_EMIT_EINVAL;
+        sio_user_room(&user_room, t->id);
+        user_rooms[0] = user_room.data;
+        rooms = user_rooms;
+        nrooms = 1;
+        break;
+    case SIO_TO_ROOMS:
+        if (!t->nrooms) {
+            buf_free(&user_room);
+            return 0; /* no room named: nobody, as io.to([]) would be everybody only in JS */
+        }
+        rooms = t->rooms;
+        nrooms = t->nrooms;
+        break;
+    case SIO_TO_ALL:
+    case SIO_TO_AUTHENTICATED:
+        break;
+    default:
+        return SIO_EMIT_EINVAL;
+    }
+    outgoing_t out;
+    outgoing_encode(&out, SIO_EVENT, SIO_BINARY_EVENT, nsp->name, -1, event, args);
     srv->stats.serializations++;
-    size_t small_lens[8];
-    size_t *lens =
-        nrooms + nexcept <= 8 ? small_lens : xmalloc((nrooms + nexcept) * sizeof(size_t));
-    for (size_t i = 0; i < nrooms; i++)
-        lens[i] = strlen(rooms[i]);
-    for (size_t i = 0; i < nexcept; i++)
-        lens[nrooms + i] = strlen(except[i]);
+    deliver_ctx_t ctx = {&out, t->kind == SIO_TO_AUTHENTICATED, 0};
     srv->depth++;
-    rooms_select(&nsp->rooms, rooms, lens, nrooms, except, lens + nrooms, nexcept, deliver, &ctx);
+    if (one) {
+        deliver(&ctx, one);
+    } else {
+        size_t small_lens[8];
+        size_t n = nrooms + t->nexcept;
+        size_t *lens = n <= 8 ? small_lens : xmalloc(n * sizeof(size_t));
+        for (size_t i = 0; i < nrooms; i++)
+            lens[i] = strlen(rooms[i]);
+        for (size_t i = 0; i < t->nexcept; i++)
+            lens[nrooms + i] = strlen(t->except[i]);
+        rooms_select(&nsp->rooms, rooms, lens, nrooms, t->except, lens + nrooms, t->nexcept,
+                     deliver, &ctx);
+        if (lens != small_lens) free(lens);
+    }
     srv->depth--;
-    if (lens != small_lens) free(lens);
-    rbuf_unref(ctx.packet);
+    outgoing_free(&out);
+    buf_free(&user_room);
     srv->stats.deliveries += ctx.count;
     reap(srv);
-    return ctx.count;
-}
-
-size_t sio_emit_filtered(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
-                         const char *const *except, size_t nexcept, int authenticated_only,
-                         const char *event, const char *payload, size_t len)
-{
-    return emit_walk(nsp, rooms, nrooms, except, nexcept, event, payload, len, authenticated_only);
-}
-
-size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
-                size_t nexcept, const char *event, const char *payload, size_t len)
-{
-    return emit_walk(nsp, rooms, nrooms, except, nexcept, event, payload, len, 0);
-}
-
-size_t sio_emit_to_user(sio_server_t *srv, const char *user_id, const char *event,
-                        const char *payload, size_t len)
-{
-    buf_t room = BUF_INIT;
-    buf_printf(&room, SIO_USER_ROOM_PREFIX "%s", user_id);
-    const char *rooms[1] = {room.data};
-    size_t n = sio_emit(sio_server_nsp(srv, "/"), rooms, 1, NULL, 0, event, payload, len);
-    buf_free(&room);
-    return n;
-}
-
-size_t sio_emit_to_authenticated(sio_server_t *srv, const char *event, const char *payload,
-                                 size_t len)
-{
-    return emit_walk(sio_server_nsp(srv, "/"), NULL, 0, NULL, 0, event, payload, len, 1);
+    return (int64_t)ctx.count;
 }

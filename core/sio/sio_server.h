@@ -18,6 +18,7 @@
 
 #include "auth/authenticator.h"
 #include "eio/eio_server.h"
+#include "base/buf.h"
 #include "sio/sio_packet.h"
 
 #define SIO_USER_ROOM_PREFIX "user:"
@@ -27,6 +28,7 @@ typedef struct sio_server sio_server_t;
 typedef struct sio_nsp sio_nsp_t;
 typedef struct sio_socket sio_socket_t;
 typedef struct sio_identity sio_identity_t;
+typedef struct sio_args sio_args_t;
 
 typedef struct sio_options {
     uint64_t connect_timeout_ms; /* no namespace joined within it: the client is closed */
@@ -53,7 +55,12 @@ typedef struct sio_event {
     const sio_bin_t *bin;
     size_t nbin;
     int64_t ack_id;
+    buf_t *text; /* args as text, made once for every handler: see sio_event_args_text() */
 } sio_event_t;
+
+/* The event's arguments as compact JSON text (placeholders kept), serialized on the first call
+ * and shared by every handler of the event after it; valid while the handlers run. */
+const char *sio_event_args_text(const sio_event_t *ev, size_t *len);
 
 typedef void (*sio_connect_fn)(void *user, sio_socket_t *s, const json_t *auth);
 typedef void (*sio_disconnect_fn)(void *user, sio_socket_t *s, const char *reason);
@@ -110,17 +117,10 @@ const char *sio_socket_claims_json(const sio_socket_t *s);
 eio_socket_t *sio_socket_eio(const sio_socket_t *s);
 int sio_socket_join(sio_socket_t *s, const char *room);
 int sio_socket_leave(sio_socket_t *s, const char *room);
-/* Emits event with one JSON argument (payload text, or NULL for none). */
-void sio_socket_emit(sio_socket_t *s, const char *event, const char *payload, size_t len);
-/* Emits event with an argument array that may hold placeholders naming bin[]. */
-void sio_socket_emit_args(sio_socket_t *s, const char *event, const json_t *args,
-                          const sio_bin_t *bin, size_t nbin);
-/* Emits event with an argument array (placeholders naming bin[]) and an
- * acknowledgement; cb runs once (with NULL if the socket goes first or timeout_ms
- * passes; 0 = no timeout). */
-void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const json_t *args,
-                              const sio_bin_t *bin, size_t nbin, uint64_t timeout_ms, sio_ack_fn cb,
-                              void *user);
+/* Emits event(args) to this socket asking for an acknowledgement; cb runs once (with NULL if
+ * the socket goes first or timeout_ms passes; 0 = no timeout). */
+void sio_socket_emit_with_ack(sio_socket_t *s, const char *event, const sio_args_t *args,
+                              uint64_t timeout_ms, sio_ack_fn cb, void *user);
 /* Answers a client's ack request with an argument array (placeholders name bin[]). */
 void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const sio_bin_t *bin,
                     size_t nbin);
@@ -131,20 +131,48 @@ sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, c
 
 /* ---- the emitter: encode once, write many ---- */
 
-/* Emits event(payload) to every socket of nsp in any of rooms (everyone when nrooms is
- * 0) and in none of except. payload is one JSON value as text (or NULL: no argument).
- * Returns the number of recipients. */
-size_t sio_emit(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms, const char *const *except,
-                size_t nexcept, const char *event, const char *payload, size_t len);
-/* sio_emit restricted to authenticated sockets when authenticated_only is set. */
-size_t sio_emit_filtered(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
-                         const char *const *except, size_t nexcept, int authenticated_only,
-                         const char *event, const char *payload, size_t len);
-/* emit_to_user: every socket of the user, in the main namespace. */
-size_t sio_emit_to_user(sio_server_t *srv, const char *user_id, const char *event,
-                        const char *payload, size_t len);
-/* Every authenticated socket of the main namespace, each once. */
-size_t sio_emit_to_authenticated(sio_server_t *srv, const char *event, const char *payload,
-                                 size_t len);
+/* The room every socket of a user joins: SIO_USER_ROOM_PREFIX + user_id, appended to out.
+ * The one place that name is built (plugins get the prefix as IOG_USER_ROOM_PREFIX). */
+void sio_user_room(buf_t *out, const char *user_id);
+
+/* Errors of sio_emit (negative, so that they never read as a count). */
+#define SIO_EMIT_ENOENT (-1) /* no such namespace, or the target socket is gone */
+#define SIO_EMIT_EINVAL (-2) /* a target without the id its kind needs, or an unknown kind */
+
+/* Every emit, whoever makes it (plugins, the test routes, the cluster adapter), goes through
+ * sio_emit() with one of these targets. */
+typedef enum sio_target_kind {
+    SIO_TO_SOCKET = 1,    /* the socket `id` of the namespace */
+    SIO_TO_USER,          /* every socket of user `id` (room SIO_USER_ROOM_PREFIX id) */
+    SIO_TO_ROOMS,         /* every socket in any of rooms[] (none named: nobody) */
+    SIO_TO_ALL,           /* every socket of the namespace */
+    SIO_TO_AUTHENTICATED, /* every authenticated socket of the namespace */
+} sio_target_kind_t;
+
+typedef struct sio_target {
+    sio_target_kind_t kind;
+    const char *nsp; /* NULL means "/" */
+    const char *id;  /* SOCKET: its id; USER: the user id */
+    const char *const *rooms;
+    size_t nrooms;
+    const char *const *except; /* sockets in any of these rooms are skipped (not for SOCKET) */
+    size_t nexcept;
+} sio_target_t;
+
+/* What follows the event name: one argument given as JSON text (value, or nothing when NULL),
+ * or, when array is set, its elements as the arguments, placeholders in them naming bin[]
+ * (sent as binary attachments). */
+struct sio_args {
+    const char *value;
+    size_t len;
+    const json_t *array;
+    const sio_bin_t *bin;
+    size_t nbin;
+};
+
+/* Encodes event(args) once and hands the same packet (and attachments) to every socket of the
+ * target, each once. Returns the number of recipients, or SIO_EMIT_ENOENT / SIO_EMIT_EINVAL. */
+int64_t sio_emit(sio_server_t *srv, const sio_target_t *target, const char *event,
+                 const sio_args_t *args);
 
 #endif
