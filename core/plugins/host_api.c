@@ -109,81 +109,56 @@ static void api_log(iog_plugin_t *p, int level, const char *fmt, ...)
 
 /* ------------------------------------------------------------------ configuration */
 
-static const toml_value_t *config_value(iog_plugin_t *p, const char *key, const toml_keyval_t **kv)
+/* The lookup behind every config getter: *v is key's value when it has the type asked for
+ * (TOML_FLOAT also takes an integer), NULL when the key is absent so the default applies.
+ * Returns 0, IOG_EINVAL, IOG_ESTATE after init, or IOG_ETYPE naming file:line:column. */
+static int config_lookup(iog_plugin_t *p, const char *getter, const char *key, const void *out,
+                         toml_type_t type, const char *want, const toml_value_t **v)
 {
-    *kv = p->config ? toml_table_entry(p->config, key) : NULL;
-    return *kv ? (*kv)->value : NULL;
-}
-
-static int config_type_error(iog_plugin_t *p, const toml_keyval_t *kv, const char *want)
-{
-    return plugin_fail(p, IOG_ETYPE, "%s:%d:%d: [plugin.%s] %s must be %s (got %s)",
-                       p->host->deps.cfg->source, kv->line, kv->column, p->name, kv->key, want,
-                       toml_type_name(kv->value->type));
+    *v = NULL;
+    if (!p || !key || !out) return IOG_EINVAL;
+    REQUIRE_INIT(p, getter);
+    const toml_keyval_t *kv = p->config ? toml_table_entry(p->config, key) : NULL;
+    if (!kv) return 0;
+    toml_type_t got = kv->value->type;
+    if (got != type && !(type == TOML_FLOAT && got == TOML_INTEGER))
+        return plugin_fail(p, IOG_ETYPE, "%s:%d:%d: [plugin.%s] %s must be %s (got %s)",
+                           p->host->deps.cfg->source, kv->line, kv->column, p->name, kv->key, want,
+                           toml_type_name(got));
+    *v = kv->value;
+    return 0;
 }
 
 static int api_config_string(iog_plugin_t *p, const char *key, const char *def, const char **out)
 {
-    if (!p || !key || !out) return IOG_EINVAL;
-    REQUIRE_INIT(p, "config_string");
-    const toml_keyval_t *kv;
-    const toml_value_t *v = config_value(p, key, &kv);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (v->type != TOML_STRING) return config_type_error(p, kv, "a string");
-    *out = v->u.string.ptr;
-    return 0;
+    const toml_value_t *v;
+    int r = config_lookup(p, "config_string", key, out, TOML_STRING, "a string", &v);
+    if (r == 0) *out = v ? v->u.string.ptr : def;
+    return r;
 }
 
 static int api_config_int(iog_plugin_t *p, const char *key, int64_t def, int64_t *out)
 {
-    if (!p || !key || !out) return IOG_EINVAL;
-    REQUIRE_INIT(p, "config_int");
-    const toml_keyval_t *kv;
-    const toml_value_t *v = config_value(p, key, &kv);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (v->type != TOML_INTEGER) return config_type_error(p, kv, "an integer");
-    *out = v->u.integer;
-    return 0;
+    const toml_value_t *v;
+    int r = config_lookup(p, "config_int", key, out, TOML_INTEGER, "an integer", &v);
+    if (r == 0) *out = v ? v->u.integer : def;
+    return r;
 }
 
 static int api_config_double(iog_plugin_t *p, const char *key, double def, double *out)
 {
-    if (!p || !key || !out) return IOG_EINVAL;
-    REQUIRE_INIT(p, "config_double");
-    const toml_keyval_t *kv;
-    const toml_value_t *v = config_value(p, key, &kv);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (v->type == TOML_INTEGER)
-        *out = (double)v->u.integer;
-    else if (v->type == TOML_FLOAT)
-        *out = v->u.floating;
-    else
-        return config_type_error(p, kv, "a number");
-    return 0;
+    const toml_value_t *v;
+    int r = config_lookup(p, "config_double", key, out, TOML_FLOAT, "a number", &v);
+    if (r == 0) *out = !v ? def : v->type == TOML_INTEGER ? (double)v->u.integer : v->u.floating;
+    return r;
 }
 
 static int api_config_bool(iog_plugin_t *p, const char *key, int def, int *out)
 {
-    if (!p || !key || !out) return IOG_EINVAL;
-    REQUIRE_INIT(p, "config_bool");
-    const toml_keyval_t *kv;
-    const toml_value_t *v = config_value(p, key, &kv);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (v->type != TOML_BOOL) return config_type_error(p, kv, "a boolean");
-    *out = v->u.boolean;
-    return 0;
+    const toml_value_t *v;
+    int r = config_lookup(p, "config_bool", key, out, TOML_BOOL, "a boolean", &v);
+    if (r == 0) *out = v ? v->u.boolean : def;
+    return r;
 }
 
 static int api_config_check_keys(iog_plugin_t *p, const char *const *known, size_t n)
@@ -555,43 +530,25 @@ static int api_response_header(iog_request_t *r, const char *name, const char *v
 
 /* ------------------------------------------------------------------ Socket.IO */
 
-static int stage(iog_plugin_t *p, int kind, const char *nsp, const char *event, void (*fn)(void),
-                 void *user)
-{
-    if (!nsp || nsp[0] != '/')
-        return plugin_fail(p, IOG_EINVAL, "namespace \"%s\" must start with '/'", nsp ? nsp : "");
-    staged_t *s = xcalloc(1, sizeof(*s));
-    s->kind = kind;
-    s->nsp = xstrdup(nsp);
-    s->event = event ? xstrdup(event) : NULL;
-    s->fn = fn;
-    s->user = user;
-    staged_t **tail = &p->staged;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = s;
-    return 0;
-}
-
 static int api_add_namespace(iog_plugin_t *p, const char *nsp)
 {
     if (!p) return IOG_EINVAL;
     REQUIRE_INIT(p, "add_namespace");
-    return stage(p, STAGED_NAMESPACE, nsp, NULL, NULL, NULL);
+    return plugin_stage(p, STAGED_NAMESPACE, nsp, NULL, NULL, NULL);
 }
 
 static int api_on_connect(iog_plugin_t *p, const char *nsp, iog_connection_fn fn, void *user)
 {
     if (!p || !fn) return IOG_EINVAL;
     REQUIRE_INIT(p, "on_connect");
-    return stage(p, STAGED_CONNECT, nsp, NULL, (void (*)(void))fn, user);
+    return plugin_stage(p, STAGED_CONNECT, nsp, NULL, (void (*)(void))fn, user);
 }
 
 static int api_on_disconnect(iog_plugin_t *p, const char *nsp, iog_connection_fn fn, void *user)
 {
     if (!p || !fn) return IOG_EINVAL;
     REQUIRE_INIT(p, "on_disconnect");
-    return stage(p, STAGED_DISCONNECT, nsp, NULL, (void (*)(void))fn, user);
+    return plugin_stage(p, STAGED_DISCONNECT, nsp, NULL, (void (*)(void))fn, user);
 }
 
 static int api_on_event(iog_plugin_t *p, const char *nsp, const char *event, iog_client_event_fn fn,
@@ -600,7 +557,7 @@ static int api_on_event(iog_plugin_t *p, const char *nsp, const char *event, iog
     if (!p || !fn || !event || !event[0])
         return p ? plugin_fail(p, IOG_EINVAL, "on_event: missing event or handler") : IOG_EINVAL;
     REQUIRE_INIT(p, "on_event");
-    return stage(p, STAGED_EVENT, nsp, event, (void (*)(void))fn, user);
+    return plugin_stage(p, STAGED_EVENT, nsp, event, (void (*)(void))fn, user);
 }
 
 static void connection_fill(iog_connection_t *c, host_principal_t *hp, sio_socket_t *s)
@@ -668,35 +625,14 @@ static void event_adapter(void *user, sio_socket_t *s, const sio_event_t *ev)
     principal_release(&hp);
 }
 
-void plugin_apply_staged(iog_plugin_t *p)
+void plugin_hook_sio(hook_t *h, int kind, sio_nsp_t *nsp, const char *event)
 {
-    sio_server_t *sio = p->host->deps.sio;
-    for (staged_t *s = p->staged; s; s = s->next) {
-        sio_nsp_t *nsp = sio_server_nsp(sio, s->nsp);
-        if (s->kind == STAGED_NAMESPACE) continue;
-        hook_t *h = xcalloc(1, sizeof(*h));
-        h->plugin = p;
-        h->fn = s->fn;
-        h->user = s->user;
-        h->next = p->hooks;
-        p->hooks = h;
-        if (s->kind == STAGED_CONNECT)
-            sio_nsp_on_connect(nsp, connect_adapter, h);
-        else if (s->kind == STAGED_DISCONNECT)
-            sio_nsp_on_disconnect(nsp, disconnect_adapter, h);
-        else
-            sio_nsp_on_event(nsp, s->event, event_adapter, h);
-    }
-}
-
-void plugin_unregister(iog_plugin_t *p)
-{
-    plugin_host_t *host = p->host;
-    for (hook_t *h = p->hooks; h; h = h->next)
-        rest_remove_routes(host->deps.rest, h);
-    for (size_t i = 0; i < p->nevents; i++)
-        free(strmap_remove(&host->events, p->events[i], strlen(p->events[i])));
-    plugin_timers_abandon(p);
+    if (kind == STAGED_CONNECT)
+        sio_nsp_on_connect(nsp, connect_adapter, h);
+    else if (kind == STAGED_DISCONNECT)
+        sio_nsp_on_disconnect(nsp, disconnect_adapter, h);
+    else
+        sio_nsp_on_event(nsp, event, event_adapter, h);
 }
 
 static sio_socket_t *find_socket(iog_plugin_t *p, const char *nsp, const char *socket_id)
@@ -872,99 +808,15 @@ static int64_t api_room_size(iog_plugin_t *p, const char *nsp, const char *room)
 
 /* ------------------------------------------------------------------ timers and work */
 
-static void timer_unlink(iog_timer_t *t)
-{
-    if (!t->plugin) return; /* abandoned by a plugin that failed to load */
-    if (t->prev)
-        t->prev->next = t->next;
-    else if (t->plugin->timers == t)
-        t->plugin->timers = t->next;
-    if (t->next) t->next->prev = t->prev;
-    t->prev = t->next = NULL;
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    iog_timer_t *t = h->data;
-    t->closed = 1;
-    if (t->released) {
-        timer_unlink(t);
-        free(t);
-    }
-}
-
-static void on_timer(uv_timer_t *h)
-{
-    iog_timer_t *t = h->data;
-    t->fn(t->user);
-}
-
 static iog_timer_t *api_timer_start(iog_plugin_t *p, uint64_t delay_ms, uint64_t repeat_ms,
                                     iog_timer_fn fn, void *user)
 {
-    if (!p || !fn || p->host->stopping) return NULL;
-    iog_timer_t *t = xcalloc(1, sizeof(*t));
-    t->plugin = p;
-    t->fn = fn;
-    t->user = user;
-    uv_timer_init(p->host->deps.loop, &t->handle);
-    t->handle.data = t;
-    t->next = p->timers;
-    if (p->timers) p->timers->prev = t;
-    p->timers = t;
-    uv_timer_start(&t->handle, on_timer, delay_ms, repeat_ms);
-    return t;
-}
-
-static void timer_close(iog_timer_t *t)
-{
-    if (t->closing) return;
-    t->closing = 1;
-    uv_timer_stop(&t->handle);
-    uv_close((uv_handle_t *)&t->handle, on_timer_closed);
+    return plugin_timer_start(p, delay_ms, repeat_ms, fn, user);
 }
 
 static void api_timer_stop(iog_timer_t *t)
 {
-    if (!t || t->released) return;
-    t->released = 1;
-    if (!t->closing) {
-        timer_close(t); /* the close callback frees it */
-    } else if (t->closed) {
-        /* The host closed it at shutdown; the plugin lets go of it now. */
-        timer_unlink(t);
-        free(t);
-    }
-}
-
-void plugin_timers_stop_all(iog_plugin_t *p)
-{
-    for (iog_timer_t *t = p->timers; t; t = t->next)
-        timer_close(t);
-}
-
-void plugin_timers_abandon(iog_plugin_t *p)
-{
-    while (p->timers) {
-        iog_timer_t *t = p->timers;
-        p->timers = t->next;
-        t->prev = t->next = NULL;
-        t->plugin = NULL;
-        t->released = 1; /* nobody can stop it now: its close callback frees it */
-        if (t->closing && t->closed)
-            free(t);
-        else
-            timer_close(t);
-    }
-}
-
-void plugin_timers_free(iog_plugin_t *p)
-{
-    while (p->timers) {
-        iog_timer_t *t = p->timers;
-        timer_unlink(t);
-        free(t);
-    }
+    plugin_timer_stop(t);
 }
 
 typedef struct work_req {

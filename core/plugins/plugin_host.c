@@ -66,6 +66,53 @@ static struct iog_plugin *find_plugin(plugin_host_t *h, const char *name)
     return NULL;
 }
 
+int plugin_stage(struct iog_plugin *p, int kind, const char *nsp, const char *event,
+                 void (*fn)(void), void *user)
+{
+    if (!nsp || nsp[0] != '/')
+        return plugin_fail(p, IOG_EINVAL, "namespace \"%s\" must start with '/'", nsp ? nsp : "");
+    staged_t *s = xcalloc(1, sizeof(*s));
+    s->kind = kind;
+    s->nsp = xstrdup(nsp);
+    s->event = event ? xstrdup(event) : NULL;
+    s->fn = fn;
+    s->user = user;
+    staged_t **tail = &p->staged;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = s;
+    return 0;
+}
+
+/* Applies staged registrations once init succeeded. */
+static void plugin_apply_staged(struct iog_plugin *p)
+{
+    sio_server_t *sio = p->host->deps.sio;
+    for (staged_t *s = p->staged; s; s = s->next) {
+        sio_nsp_t *nsp = sio_server_nsp(sio, s->nsp);
+        if (s->kind == STAGED_NAMESPACE) continue;
+        hook_t *h = xcalloc(1, sizeof(*h));
+        h->plugin = p;
+        h->fn = s->fn;
+        h->user = s->user;
+        h->next = p->hooks;
+        p->hooks = h;
+        plugin_hook_sio(h, s->kind, nsp, s->event);
+    }
+}
+
+/* Undoes everything a plugin registered (failed init): its routes and events; its timers
+ * are abandoned (they free themselves once closed). Staged hooks were never applied. */
+static void plugin_unregister(struct iog_plugin *p)
+{
+    plugin_host_t *host = p->host;
+    for (hook_t *h = p->hooks; h; h = h->next)
+        rest_remove_routes(host->deps.rest, h);
+    for (size_t i = 0; i < p->nevents; i++)
+        free(strmap_remove(&host->events, p->events[i], strlen(p->events[i])));
+    plugin_timers_abandon(p);
+}
+
 static void plugin_record_free(struct iog_plugin *p)
 {
     for (size_t i = 0; i < p->nevents; i++)

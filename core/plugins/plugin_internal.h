@@ -1,5 +1,5 @@
-/* plugin_internal.h - the host's records of plugins, shared by the loader
- * (plugin_host.c) and the host API (host_api.c). Nothing else includes it. */
+/* plugin_internal.h - the host's records of plugins, shared by the loader and lifecycle
+ * (plugin_host.c, plugin_timers.c) and the host API (host_api.c). Nothing else includes it. */
 #ifndef IOGATE_PLUGIN_INTERNAL_H
 #define IOGATE_PLUGIN_INTERNAL_H
 
@@ -9,6 +9,7 @@
 #include "base/strmap.h"
 #include "config/toml.h"
 #include "plugins/plugin_host.h"
+#include "sio/sio_server.h"
 
 enum { PLUGIN_LOADING = 0, PLUGIN_INIT, PLUGIN_ACTIVE, PLUGIN_FAILED };
 
@@ -38,9 +39,7 @@ typedef struct event_def {
     void *user;
 } event_def_t;
 
-/* A plugin's timer. It stays in its plugin's list until freed: by the close callback
- * when the plugin stopped it, by timer_stop() when the host had closed it already
- * (shutdown), or by plugin_host_free() when the plugin never stopped it. */
+/* A plugin's timer (plugin_timers.c says when it is freed). */
 struct iog_timer {
     uv_timer_t handle;
     struct iog_plugin *plugin;
@@ -81,10 +80,18 @@ extern const iog_host_api_t plugin_host_api;
 /* Records a message as the plugin's last error and returns code. */
 int plugin_fail(struct iog_plugin *p, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Applies staged registrations once init succeeded. */
-void plugin_apply_staged(struct iog_plugin *p);
-/* Undoes everything a plugin registered (failed init) and frees its records. */
-void plugin_unregister(struct iog_plugin *p);
+/* Records a registration made during init (kind STAGED_*); it takes effect only if init
+ * succeeds. IOG_EINVAL unless nsp starts with '/'. */
+int plugin_stage(struct iog_plugin *p, int kind, const char *nsp, const char *event,
+                 void (*fn)(void), void *user);
+/* Installs the host API's adapter for a staged Socket.IO hook (host_api.c). */
+void plugin_hook_sio(hook_t *h, int kind, sio_nsp_t *nsp, const char *event);
+
+/* Timers (plugin_timers.c): the host API's timer_start() and timer_stop(), and what the
+ * host does to a plugin's timers at shutdown, after a failed init and at unload. */
+iog_timer_t *plugin_timer_start(struct iog_plugin *p, uint64_t delay_ms, uint64_t repeat_ms,
+                                iog_timer_fn fn, void *user);
+void plugin_timer_stop(iog_timer_t *t);
 void plugin_timers_stop_all(struct iog_plugin *p);
 /* Closes a failed plugin's timers, which then free themselves. */
 void plugin_timers_abandon(struct iog_plugin *p);
