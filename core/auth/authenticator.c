@@ -149,11 +149,6 @@ int authenticator_allows_auth_payload(const authenticator_t *a)
     return a->allow_auth_payload;
 }
 
-const origin_policy_t *authenticator_origins(const authenticator_t *a)
-{
-    return &a->origins;
-}
-
 /* Methods that change nothing (RFC 9110 §9.2.1): a cross-site page may make them freely. */
 static int method_is_safe(const char *method)
 {

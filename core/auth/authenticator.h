@@ -51,7 +51,6 @@ int authenticator_check_config(const config_t *cfg, char *err, size_t err_size);
 int authenticator_enabled(const authenticator_t *a);
 /* Whether the CONNECT packet's {"token": ...} may authenticate a socket ([auth]). */
 int authenticator_allows_auth_payload(const authenticator_t *a);
-const origin_policy_t *authenticator_origins(const authenticator_t *a);
 
 /* The credentials of req, checked for use. AUTH_OK fills *out (free it with
  * jwt_principal_free); otherwise *out is zeroed and *reason says why, for an answer or a log

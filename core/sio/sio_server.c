@@ -290,7 +290,9 @@ static void socket_send(sio_socket_t *s, sio_type_t text_type, sio_type_t bin_ty
     outgoing_free(&o);
 }
 
-void sio_user_room(buf_t *out, const char *user_id)
+/* The room every socket of a user joins: the one place its name is built (plugins get the
+ * prefix as IOG_USER_ROOM_PREFIX). */
+static void sio_user_room(buf_t *out, const char *user_id)
 {
     buf_append_str(out, SIO_USER_ROOM_PREFIX);
     buf_append_str(out, user_id);
@@ -431,11 +433,6 @@ int64_t sio_socket_expires_at(const sio_socket_t *s)
 const char *sio_socket_claims_json(const sio_socket_t *s)
 {
     return s->identity && s->identity->claims_json ? s->identity->claims_json : NULL;
-}
-
-eio_socket_t *sio_socket_eio(const sio_socket_t *s)
-{
-    return s->client->eio;
 }
 
 int sio_socket_join(sio_socket_t *s, const char *room)

@@ -114,7 +114,6 @@ const char *sio_socket_user_id(const sio_socket_t *s);
 int64_t sio_socket_expires_at(const sio_socket_t *s);
 /* The token's claims as compact JSON text, or NULL. */
 const char *sio_socket_claims_json(const sio_socket_t *s);
-eio_socket_t *sio_socket_eio(const sio_socket_t *s);
 int sio_socket_join(sio_socket_t *s, const char *room);
 int sio_socket_leave(sio_socket_t *s, const char *room);
 /* Emits event(args) to this socket asking for an acknowledgement; cb runs once (with NULL if
@@ -130,10 +129,6 @@ void sio_socket_disconnect(sio_socket_t *s, const char *reason);
 sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, const char *id);
 
 /* ---- the emitter: encode once, write many ---- */
-
-/* The room every socket of a user joins: SIO_USER_ROOM_PREFIX + user_id, appended to out.
- * The one place that name is built (plugins get the prefix as IOG_USER_ROOM_PREFIX). */
-void sio_user_room(buf_t *out, const char *user_id);
 
 /* Errors of sio_emit (negative, so that they never read as a count). */
 #define SIO_EMIT_ENOENT (-1) /* no such namespace, or the target socket is gone */
