@@ -84,6 +84,13 @@ static const key_spec_t schema[] = {
     {"limits", "max_outbox_bytes", KEY_INT, CFG(limits.max_outbox_bytes), 4 * KIB, 1024 * MIB, NULL, 4 * MIB},
     {"limits", "max_client_bytes", KEY_INT, CFG(limits.max_client_bytes), 64 * KIB, 1024 * 1024 * MIB, NULL, 256 * MIB},
 
+    {"cluster", "adapter", KEY_STRING, CFG(cluster.adapter), 0, 0, "local", 0},
+    {"cluster", "redis_url", KEY_STRING, CFG(cluster.redis_url), 0, 0, "redis://127.0.0.1:6379", 0},
+    {"cluster", "key_prefix", KEY_STRING, CFG(cluster.key_prefix), 0, 0, "socket.io", 0},
+    {"cluster", "request_timeout_ms", KEY_INT, CFG(cluster.request_timeout_ms), 1, DAY_MS, NULL, 5000},
+    {"cluster", "max_queued_messages", KEY_INT, CFG(cluster.max_queued_messages), 0, 10000000, NULL, 10000},
+    {"cluster", "max_queued_bytes", KEY_INT, CFG(cluster.max_queued_bytes), 0, 1024 * MIB, NULL, 64 * MIB},
+
     /* "" = next to the binary: DIR_OF_IOGATE/plugins, else DIR_OF_IOGATE/../lib/iogate/plugins */
     {"plugins", "dir", KEY_STRING, CFG(plugins.dir), 0, 0, "", 0},
     {"plugins", "load", KEY_STRINGS, CFG(plugins.load), 0, 0, "notifications", 0},
@@ -373,6 +380,17 @@ static int validate(const config_t *cfg, const toml_value_t *doc, const char *so
                         "[plugins] load: invalid plugin name \"%s\" (a bare name, no '/' or '..')",
                         name);
         }
+    }
+    if (strcmp(cfg->cluster.adapter, "local") != 0 && strcmp(cfg->cluster.adapter, "redis") != 0) {
+        kv = entry_of(doc, "cluster", "adapter");
+        return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
+                    "[cluster] adapter must be \"local\" or \"redis\" (got \"%s\")",
+                    cfg->cluster.adapter);
+    }
+    if (!cfg->cluster.key_prefix[0]) {
+        kv = entry_of(doc, "cluster", "key_prefix");
+        return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
+                    "[cluster] key_prefix must not be empty");
     }
     /* An empty issuer or audience would check nothing useful: leaving the key out says so. */
     const char *const claims[2][2] = {{"issuer", cfg->auth.issuer},

@@ -73,6 +73,14 @@ typedef struct config {
         int64_t max_client_bytes;
     } limits;
     struct {
+        char *adapter;   /* "local" (one node) or "redis" (a fleet on Redis) */
+        char *redis_url; /* redis://[user:password@]host:port[/db] or unix:///path */
+        char *key_prefix;
+        int64_t request_timeout_ms;
+        int64_t max_queued_messages; /* publishes held while Redis is unreachable */
+        int64_t max_queued_bytes;
+    } cluster;
+    struct {
         char *dir;
         config_strings_t load;
         int allow_insecure_permissions;

@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "cluster/cluster.h"
 #include "plugins/plugin_host.h"
 
 static void route_healthz(void *user, http_request_t *req, const router_match_t *m)
@@ -106,9 +107,15 @@ static void limits_from_config(const config_t *cfg, http_limits_t *lim)
     lim->max_client_bytes = (size_t)cfg->limits.max_client_bytes;
 }
 
+static int uses_redis(const config_t *cfg)
+{
+    return strcmp(cfg->cluster.adapter, "redis") == 0;
+}
+
 int gateway_check_config(const config_t *cfg, char *err, size_t err_size)
 {
-    return authenticator_check_config(cfg, err, err_size);
+    if (authenticator_check_config(cfg, err, err_size) != 0) return -1;
+    return uses_redis(cfg) ? cluster_check_config(cfg, err, err_size) : 0;
 }
 
 int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size)
@@ -168,6 +175,12 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         log_warn("gateway", "test endpoint: plain Engine.IO echo at %s",
                  cfg->testing.engineio_echo_path);
     }
+    /* Last: every namespace the config and the plugins make is known by now, and nothing
+     * after this can fail (the link's handles would otherwise need a loop run to close). */
+    if (uses_redis(cfg)) {
+        gw->cluster = cluster_new(loop, cfg, gw->sio, err, err_size);
+        if (!gw->cluster) return -1;
+    }
     return 0;
 }
 
@@ -192,6 +205,10 @@ void gateway_stop(gateway_t *gw)
     /* Sessions first: their disconnect hooks may still use the plugins' timers. */
     sio_server_close_all(gw->sio);
     if (gw->echo) eio_server_close_all(gw->echo);
+    if (gw->cluster) {
+        cluster_close(gw->cluster, NULL, NULL);
+        gw->cluster = NULL;
+    }
     plugin_host_stop(gw->plugins);
     http_server_shutdown(gw->http, (uint64_t)gw->cfg->server.shutdown_grace_ms, on_drained, gw);
 }
@@ -215,6 +232,10 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size)
         /* Close the handles the attempt opened (and the plugins' timers) before
          * anything is freed. */
         gw->stopping = 1;
+        if (gw->cluster) {
+            cluster_close(gw->cluster, NULL, NULL);
+            gw->cluster = NULL;
+        }
         plugin_host_stop(gw->plugins);
         http_server_shutdown(gw->http, 0, on_drained, gw);
         uv_run(gw->loop, UV_RUN_DEFAULT);

@@ -90,6 +90,7 @@ struct sio_server {
     int reaping;
     sio_socket_t *dead_sockets;
     sio_client_t *dead_clients;
+    sio_adapter_t adapter; /* zeroed when the node is alone */
 };
 
 static void reap(sio_server_t *srv);
@@ -346,6 +347,7 @@ sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name)
     while (*tail)
         tail = &(*tail)->next;
     *tail = n;
+    if (srv->adapter.nsp_added) srv->adapter.nsp_added(srv->adapter.ctx, n->name);
     return n;
 }
 
@@ -367,6 +369,67 @@ size_t sio_nsp_room_count(const sio_nsp_t *nsp)
 size_t sio_nsp_room_size(const sio_nsp_t *nsp, const char *room)
 {
     return rooms_room_size(&nsp->rooms, room, strlen(room));
+}
+
+typedef struct room_walk {
+    void (*fn)(void *user, const char *room, size_t len);
+    void *user;
+} room_walk_t;
+
+static void room_walk_one(void *user, const char *room, size_t len, size_t size)
+{
+    (void)size;
+    room_walk_t *w = user;
+    w->fn(w->user, room, len);
+}
+
+void sio_nsp_each_room(const sio_nsp_t *nsp, void (*fn)(void *user, const char *room, size_t len),
+                       void *user)
+{
+    room_walk_t w = {fn, user};
+    rooms_foreach(&nsp->rooms, room_walk_one, &w);
+}
+
+typedef struct socket_list {
+    sio_socket_t **items;
+    size_t len, cap;
+} socket_list_t;
+
+static void socket_list_add(void *user, void *owner)
+{
+    socket_list_t *l = user;
+    sio_socket_t *s = owner;
+    if (!s->connected) return;
+    if (l->len == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
+    }
+    l->items[l->len++] = s;
+}
+
+size_t sio_nsp_each_socket(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
+                           const char *const *except, size_t nexcept,
+                           void (*fn)(void *user, sio_socket_t *s), void *user)
+{
+    sio_server_t *srv = nsp->srv;
+    size_t small_lens[8];
+    size_t n = nrooms + nexcept;
+    size_t *lens = n <= 8 ? small_lens : xmalloc(n * sizeof(size_t));
+    for (size_t i = 0; i < nrooms; i++)
+        lens[i] = strlen(rooms[i]);
+    for (size_t i = 0; i < nexcept; i++)
+        lens[nrooms + i] = strlen(except[i]);
+    socket_list_t list = {0};
+    rooms_select(&nsp->rooms, rooms, lens, nrooms, except, lens + nrooms, nexcept, socket_list_add,
+                 &list);
+    if (lens != small_lens) free(lens);
+    /* Held off teardown: a socket fn disconnects stays readable until the walk ends. */
+    GUARD_BEGIN(srv);
+    for (size_t i = 0; i < list.len; i++)
+        if (list.items[i]->connected) fn(user, list.items[i]);
+    GUARD_END(srv);
+    free(list.items);
+    return list.len;
 }
 
 void sio_nsp_on_connect(sio_nsp_t *nsp, sio_connect_fn fn, void *user)
@@ -584,6 +647,17 @@ static void client_rearm(sio_client_t *c)
 }
 
 static void client_close(sio_client_t *c, const char *reason);
+
+void sio_socket_disconnect_and_close(sio_socket_t *s, const char *reason)
+{
+    if (!s->connected) return;
+    sio_server_t *srv = s->client->srv;
+    GUARD_BEGIN(srv);
+    sio_client_t *c = s->client;
+    sio_socket_disconnect(s, reason);
+    client_close(c, reason ? reason : "server namespace disconnect");
+    GUARD_END(srv);
+}
 
 static void client_on_deadline(sio_client_t *c)
 {
@@ -1010,6 +1084,7 @@ const char *sio_event_args_text(const sio_event_t *ev, size_t *len)
 typedef struct deliver_ctx {
     const outgoing_t *out;
     int authenticated_only;
+    int is_volatile;
     size_t count;
 } deliver_ctx_t;
 
@@ -1019,6 +1094,7 @@ static void deliver(void *user, void *owner)
     sio_socket_t *s = owner;
     if (!s->connected || !s->client->eio || s->client->dead) return;
     if (ctx->authenticated_only && !s->identity) return;
+    if (ctx->is_volatile && eio_socket_outbox_bytes(s->client->eio)) return;
     outgoing_send(ctx->out, s->client->eio);
     ctx->count++;
 }
@@ -1062,7 +1138,8 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
     outgoing_t out;
     outgoing_encode(&out, SIO_EVENT, SIO_BINARY_EVENT, nsp->name, -1, event, args);
     srv->stats.serializations++;
-    deliver_ctx_t ctx = {&out, t->kind == SIO_TO_AUTHENTICATED, 0};
+    deliver_ctx_t ctx = {&out, t->kind == SIO_TO_AUTHENTICATED, (t->flags & SIO_EMIT_VOLATILE) != 0,
+                         0};
     srv->depth++;
     if (one) {
         deliver(&ctx, one);
@@ -1083,5 +1160,17 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
     buf_free(&user_room);
     srv->stats.deliveries += ctx.count;
     reap(srv);
+    if (!one && !(t->flags & SIO_EMIT_LOCAL) && srv->adapter.publish)
+        srv->adapter.publish(srv->adapter.ctx, nsp->name, t, event, args);
     return (int64_t)ctx.count;
+}
+
+void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *adapter)
+{
+    memset(&srv->adapter, 0, sizeof(srv->adapter));
+    if (!adapter) return;
+    srv->adapter = *adapter;
+    if (srv->adapter.nsp_added)
+        for (sio_nsp_t *n = srv->nsps; n; n = n->next)
+            srv->adapter.nsp_added(srv->adapter.ctx, n->name);
 }

@@ -100,6 +100,16 @@ size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 size_t sio_nsp_room_count(const sio_nsp_t *nsp);
 /* Sockets in one room of the namespace (0 when it does not exist). */
 size_t sio_nsp_room_size(const sio_nsp_t *nsp, const char *room);
+/* Calls fn(user, room, len) for every room of the namespace, own-id rooms included. fn must
+ * not join or leave. */
+void sio_nsp_each_room(const sio_nsp_t *nsp, void (*fn)(void *user, const char *room, size_t len),
+                       void *user);
+/* Calls fn(user, s) once for every socket of nsp in any of rooms (every socket when nrooms is
+ * 0) and in none of except, as a broadcast would select them. They are collected first, so fn
+ * may join, leave or disconnect. Returns the number of sockets. */
+size_t sio_nsp_each_socket(sio_nsp_t *nsp, const char *const *rooms, size_t nrooms,
+                           const char *const *except, size_t nexcept,
+                           void (*fn)(void *user, sio_socket_t *s), void *user);
 /* Hooks and handlers; several of each may be registered, run in order. */
 void sio_nsp_on_connect(sio_nsp_t *nsp, sio_connect_fn fn, void *user);
 void sio_nsp_on_disconnect(sio_nsp_t *nsp, sio_disconnect_fn fn, void *user);
@@ -125,6 +135,9 @@ void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const s
                     size_t nbin);
 /* Server-side disconnect of one namespace socket (sends DISCONNECT). */
 void sio_socket_disconnect(sio_socket_t *s, const char *reason);
+/* sio_socket_disconnect(), then the whole connection closes (socket.disconnect(true)): the
+ * client's other namespaces go too. */
+void sio_socket_disconnect_and_close(sio_socket_t *s, const char *reason);
 /* Another handle on the same socket by id (NULL once gone): for asynchronous work. */
 sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, const char *id);
 
@@ -144,8 +157,13 @@ typedef enum sio_target_kind {
     SIO_TO_AUTHENTICATED, /* every authenticated socket of the namespace */
 } sio_target_kind_t;
 
+/* sio_target_t.flags */
+#define SIO_EMIT_LOCAL 0x1    /* this node's sockets only: the adapter is not told (fleet input) */
+#define SIO_EMIT_VOLATILE 0x2 /* a socket with output still waiting misses it (volatile) */
+
 typedef struct sio_target {
     sio_target_kind_t kind;
+    unsigned flags;  /* SIO_EMIT_* */
     const char *nsp; /* NULL means "/" */
     const char *id;  /* SOCKET: its id; USER: the user id */
     const char *const *rooms;
@@ -166,8 +184,25 @@ struct sio_args {
 };
 
 /* Encodes event(args) once and hands the same packet (and attachments) to every socket of the
- * target, each once. Returns the number of recipients, or SIO_EMIT_ENOENT / SIO_EMIT_EINVAL. */
+ * target on this node, each once; then, unless the target is one socket or SIO_EMIT_LOCAL is
+ * set, hands the emit to the adapter for the other nodes. Returns the number of recipients on
+ * this node, or SIO_EMIT_ENOENT / SIO_EMIT_EINVAL. */
 int64_t sio_emit(sio_server_t *srv, const sio_target_t *target, const char *event,
                  const sio_args_t *args);
+
+/* ---- the adapter: how emits reach the other nodes of a fleet (core/cluster) ---- */
+
+typedef struct sio_adapter {
+    void *ctx;
+    /* An emit made on this node, after its local delivery (see sio_emit). All arguments are
+     * valid during the call only. */
+    void (*publish)(void *ctx, const char *nsp, const sio_target_t *target, const char *event,
+                    const sio_args_t *args);
+    /* A namespace came to exist; sio_server_set_adapter() also reports every existing one. */
+    void (*nsp_added)(void *ctx, const char *nsp);
+} sio_adapter_t;
+
+/* Installs the adapter (copied; NULL removes it). */
+void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *adapter);
 
 #endif

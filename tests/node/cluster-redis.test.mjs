@@ -1,0 +1,212 @@
+// A fleet on one private Redis: two iogate nodes ([cluster] adapter = "redis"), a Node
+// socket.io 4.8 server with @socket.io/redis-adapter 8.3, and @socket.io/redis-emitter 5.1.
+// Official clients count what each socket receives. "Nothing else arrived" is proven with a
+// marker sent after the emit by the same publisher: Redis delivers one publisher's messages
+// in order, so once the marker is in, whatever was due before it is too.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { Server } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Emitter } from '@socket.io/redis-emitter';
+import { startServer } from './lib/server.mjs';
+import { startRedis } from './lib/redis.mjs';
+import { signJwt, nowS, httpApi, connectClient, waitFor } from './lib/auth-helpers.mjs';
+
+const SECRET = 'cluster-test-secret-0123456789abcdef';
+const token = (sub) => signJwt({ sub, iat: nowS(), exp: nowS() + 3600 }, { secret: SECRET });
+
+let redis, nodeA, nodeB, apiA, apiB, peer, peerPort, emitter, redisPub;
+const clients = [];
+
+async function iogateNode() {
+  return startServer(
+    `[auth]\njwt_secret = "${SECRET}"\n[testing]\nemit_routes = true\n` +
+      `[cluster]\nadapter = "redis"\nredis_url = "${redis.url}"\n`,
+  );
+}
+
+before(async () => {
+  redis = await startRedis();
+  nodeA = await iogateNode();
+  nodeB = await iogateNode();
+  apiA = httpApi(nodeA.port);
+  apiB = httpApi(nodeB.port);
+  // The Node peer: sockets join "user:<auth.user>", as an app on the fleet would; it follows
+  // the "iogate:broadcast" convention of the README.
+  const pub = await redis.client();
+  const sub = pub.duplicate();
+  sub.on('error', () => {});
+  await sub.connect();
+  const http = createServer();
+  peer = new Server(http, { adapter: createAdapter(pub, sub) });
+  peer.on('connection', (s) => {
+    if (s.handshake.auth.user) {
+      s.data.user = s.handshake.auth.user;
+      s.join(`user:${s.handshake.auth.user}`);
+    }
+  });
+  peer.on('iogate:broadcast', (event, ...args) => {
+    if (typeof event !== 'string' || !event) return;
+    for (const s of peer.of('/').sockets.values()) if (s.data.user) s.emit(event, ...args);
+  });
+  await new Promise((res) => http.listen(0, '127.0.0.1', res));
+  peerPort = http.address().port;
+  emitter = new Emitter(await redis.client());
+  redisPub = await redis.client();
+  // Every node counted once on the request channel, as serverCount() reads it.
+  await waitFor(async () => (await redisPub.pubSubNumSub('socket.io-request#/#'))['socket.io-request#/#'] === 3, {
+    what: 'three nodes subscribed',
+    timeoutMs: 10000,
+  });
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  peer?.close();
+  for (const n of [nodeA, nodeB]) {
+    if (!n) continue;
+    const r = await n.stop();
+    assert.equal(r.code, 0, `clean exit\n${n.logs()}`);
+  }
+  await redis?.stop();
+});
+
+async function client(port, opts) {
+  const c = await connectClient(port, opts);
+  clients.push(c);
+  return c;
+}
+
+function count(c, event) {
+  return c.received(event).length;
+}
+
+// Emits `marker` from apiA to every socket of the fleet and waits until each of `sockets`
+// has it: what was published before it by the same node has arrived by then.
+async function flush(api, sockets, marker) {
+  await api.emit({ event: marker, payload: 1 });
+  await waitFor(() => sockets.every((c) => count(c, marker) === 1), { what: `marker ${marker}` });
+}
+
+test('emit_to_user from one iogate node reaches the user on every node once, and nobody else', async () => {
+  const u1a = await client(nodeA.port, { cookie: `token=${token('u1')}`, transports: ['websocket'] });
+  const u1b = await client(nodeB.port, { cookie: `token=${token('u1')}`, transports: ['polling'] });
+  const u1peer = await client(peerPort, { auth: { user: 'u1' } });
+  const u2b = await client(nodeB.port, { cookie: `token=${token('u2')}` });
+  const anonB = await client(nodeB.port, {});
+  const all = [u1a, u1b, u1peer, u2b, anonB];
+
+  const r = await apiA.emit({ userId: 'u1', event: 'notification', payload: { id: 7, text: 'hi é "q"\n' } });
+  assert.equal(r.recipients, 1, 'local recipients on node A');
+  await flush(apiA, all, 'm1');
+  for (const c of [u1a, u1b, u1peer]) {
+    assert.equal(count(c, 'notification'), 1);
+    assert.deepEqual(c.received('notification')[0].args, [{ id: 7, text: 'hi é "q"\n' }]);
+  }
+  assert.equal(count(u2b, 'notification'), 0);
+  assert.equal(count(anonB, 'notification'), 0);
+
+  // Rooms and everyone, from node B.
+  await apiB.emit({ room: 'user:u2', event: 'room-emit', payload: [1, 2.5, null, true] });
+  await apiB.emit({ event: 'all-emit', payload: 'x' });
+  await flush(apiB, all, 'm2');
+  assert.deepEqual(all.map((c) => count(c, 'room-emit')), [0, 0, 0, 1, 0]);
+  assert.deepEqual(u2b.received('room-emit')[0].args, [[1, 2.5, null, true]]);
+  assert.deepEqual(all.map((c) => count(c, 'all-emit')), [1, 1, 1, 1, 1]);
+
+  // An emit to every authenticated socket: never to the anonymous ones, on any node.
+  await apiA.emit({ authenticated: true, event: 'auth-only', payload: { n: 1 } });
+  await flush(apiA, all, 'm3');
+  assert.deepEqual(all.map((c) => count(c, 'auth-only')), [1, 1, 1, 1, 0]);
+  for (const c of all) c.close();
+});
+
+test('the Node server and the emitter reach iogate sockets, binary included', async () => {
+  const u3a = await client(nodeA.port, { cookie: `token=${token('u3')}` });
+  const u3b = await client(nodeB.port, { cookie: `token=${token('u3')}`, transports: ['polling'] });
+  const other = await client(nodeA.port, { cookie: `token=${token('u4')}` });
+  const all = [u3a, u3b, other];
+
+  peer.to('user:u3').emit('from-node', { big: 2 ** 40, neg: -129, f: 1.5, s: 'ü'.repeat(40) });
+  emitter.to('user:u3').emit('from-emitter', Buffer.from([1, 2, 3]), 'tail');
+  emitter.emit('emitter-all', 1);
+  await waitFor(() => all.every((c) => count(c, 'emitter-all') === 1), { what: 'emitter-all' });
+  for (const c of [u3a, u3b]) {
+    assert.deepEqual(c.received('from-node')[0].args, [{ big: 2 ** 40, neg: -129, f: 1.5, s: 'ü'.repeat(40) }]);
+    const [bin, tail] = c.received('from-emitter')[0].args;
+    assert.deepEqual([...new Uint8Array(bin)], [1, 2, 3]);
+    assert.equal(tail, 'tail');
+  }
+  assert.equal(count(other, 'from-node') + count(other, 'from-emitter'), 0);
+
+  // The except list: everyone but user u4.
+  emitter.except('user:u4').emit('but-u4', true);
+  emitter.emit('after-except', 1);
+  await waitFor(() => all.every((c) => count(c, 'after-except') === 1), { what: 'after-except' });
+  assert.deepEqual(all.map((c) => count(c, 'but-u4')), [1, 1, 0]);
+  for (const c of all) c.close();
+});
+
+test('a Node peer can ask the iogate nodes: rooms, join, leave, disconnect, broadcast with acks', async () => {
+  const u5a = await client(nodeA.port, { cookie: `token=${token('u5')}` });
+  const u5b = await client(nodeB.port, { cookie: `token=${token('u5')}`, transports: ['polling'] });
+  for (const c of [u5a, u5b]) c.socket.on('ask', (n, ack) => ack({ from: c.socket.id, n }));
+
+  assert.equal(await peer.of('/').adapter.serverCount(), 3);
+  const rooms = await peer.of('/').adapter.allRooms();
+  for (const c of [u5a, u5b]) {
+    assert.ok(rooms.has(c.socket.id), 'each socket id is a room');
+  }
+  assert.ok(rooms.has('user:u5'));
+
+  // socketsJoin / socketsLeave through the fleet, then a room emit from node B proves them.
+  peer.in('user:u5').socketsJoin('team');
+  await waitFor(async () => (await peer.of('/').adapter.allRooms()).has('team'), { what: 'team room' });
+  await apiB.emit({ room: 'team', event: 'team-msg', payload: 1 });
+  await flush(apiB, [u5a, u5b], 't1');
+  assert.deepEqual([u5a, u5b].map((c) => count(c, 'team-msg')), [1, 1]);
+
+  // Acks from every client of the room, counted per node.
+  const replies = await peer.timeout(5000).to('user:u5').emitWithAck('ask', 42);
+  assert.deepEqual(replies.map((r) => r.n), [42, 42]);
+  assert.deepEqual(new Set(replies.map((r) => r.from)), new Set([u5a.socket.id, u5b.socket.id]));
+  // A room with nobody in it: every node answers with a count of 0, so this resolves at once.
+  assert.deepEqual(await peer.timeout(5000).to('nobody-here').emitWithAck('ask', 1), []);
+
+  peer.in('user:u5').socketsLeave('team');
+  await waitFor(async () => !(await peer.of('/').adapter.allRooms()).has('team'), { what: 'team gone' });
+
+  const gone = [u5a, u5b].map((c) => new Promise((res) => c.socket.on('disconnect', res)));
+  peer.in('user:u5').disconnectSockets();
+  assert.deepEqual(await Promise.all(gone), ['io server disconnect', 'io server disconnect']);
+});
+
+test('malformed messages on every channel are dropped; delivery goes on', async () => {
+  const u6 = await client(nodeA.port, { cookie: `token=${token('u6')}` });
+  const bad = [
+    ['socket.io#/#', Buffer.from([0xc1])],
+    ['socket.io#/#', Buffer.from([0x93, 0xa1])],
+    ['socket.io#/#', Buffer.from('{"not":"msgpack"}')],
+    ['socket.io#/#user:u6#', Buffer.from([0x90])],
+    ['socket.io-request#/#', Buffer.from('{"type":2,"opts":{"rooms":"x"},"rooms":["r"]}')],
+    ['socket.io-request#/#', Buffer.from('{"type":99}')],
+    ['socket.io-request#/#', Buffer.from('not json')],
+    ['socket.io-request#/#', Buffer.from('{"type":6,"data":["iogate:broadcast","disconnect",1]}')],
+  ];
+  for (const [channel, data] of bad) await redisPub.publish(channel, data);
+  // A reserved event name from the emitter's wire format, and another namespace.
+  emitter.of('/other').emit('elsewhere', 1);
+  await redisPub.publish(
+    'socket.io#/#',
+    Buffer.from(
+      '93a7656d697474657283a47479706502a46461746191aa646973636f6e6e656374a36e7370a12f83a5726f6f6d7390a5666c61677380a665786365707490',
+      'hex',
+    ),
+  );
+  emitter.to('user:u6').emit('still-works', 1);
+  await waitFor(() => count(u6, 'still-works') === 1, { what: 'delivery after garbage' });
+  assert.ok(u6.socket.connected);
+  assert.equal(count(u6, 'elsewhere'), 0);
+  assert.equal(count(u6, 'disconnect'), 0);
+});
