@@ -147,7 +147,7 @@ void http_conn_write(http_conn_t *c, const void *data, size_t len);
  * a shared payload, which is held until written: the emitter's "encode once, write many". */
 #define HTTP_SHARED_HEAD_MAX 10
 void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload);
-/* Writes now what an upgraded connection deferred (see http_conn.c), as far as the kernel
+/* Writes now what an upgraded connection deferred (see http_output.c), as far as the kernel
  * takes it: its turn in the flush queue came, or a consumer is about to be judged slow by
  * http_conn_pending_bytes. */
 void http_conn_flush(http_conn_t *c);
