@@ -255,11 +255,19 @@ static const char *session_remote(const eio_socket_t *s, char out[HTTP_ADDR_MAX]
     return out;
 }
 
+/* Bytes queued for this session that the client has not taken yet. */
+static size_t outbox_bytes(const eio_socket_t *s)
+{
+    size_t n = s->qbytes;
+    if (s->ws && s->ws->conn) n += http_conn_pending_bytes(s->ws->conn);
+    return n;
+}
+
 void eio_drop_slow_consumer(eio_socket_t *s)
 {
     s->srv->stats.slow_consumers_dropped++;
     char addr[HTTP_ADDR_MAX];
-    size_t held = eio_socket_outbox_bytes(s);
+    size_t held = outbox_bytes(s);
     if (held <= s->srv->opts.max_outbox_bytes) {
         /* Its fair share of max_client_bytes was the limit: the budget logs once per episode. */
         membudget_shed(s->srv->budget, "slow consumers over their share dropped");
@@ -581,11 +589,6 @@ const char *eio_socket_id(const eio_socket_t *s)
     return s->sid;
 }
 
-const char *eio_socket_transport(const eio_socket_t *s)
-{
-    return s->transport == TRANSPORT_WEBSOCKET ? "websocket" : "polling";
-}
-
 void eio_socket_set_user(eio_socket_t *s, void *user)
 {
     s->user = user;
@@ -594,11 +597,6 @@ void eio_socket_set_user(eio_socket_t *s, void *user)
 void *eio_socket_user(const eio_socket_t *s)
 {
     return s->user;
-}
-
-int eio_socket_is_open(const eio_socket_t *s)
-{
-    return s->state == STATE_OPEN;
 }
 
 void eio_socket_send(eio_socket_t *s, int binary, const void *data, size_t len)
@@ -622,11 +620,6 @@ void eio_socket_send_shared(eio_socket_t *s, rbuf_t *packet)
     session_push(s, packet, 0);
 }
 
-void eio_socket_send_shared_binary(eio_socket_t *s, rbuf_t *data)
-{
-    session_push(s, data, 1);
-}
-
 void eio_socket_close(eio_socket_t *s, const char *reason)
 {
     eio_session_close(s, reason ? reason : "server close", BY_APP);
@@ -642,13 +635,6 @@ void eio_socket_set_timeout(eio_socket_t *s, uint64_t ms)
     if (s->state != STATE_OPEN) return;
     s->user_at = ms ? uv_now(s->srv->loop) + ms : 0;
     eio_session_rearm(s);
-}
-
-size_t eio_socket_outbox_bytes(const eio_socket_t *s)
-{
-    size_t n = s->qbytes;
-    if (s->ws && s->ws->conn) n += http_conn_pending_bytes(s->ws->conn);
-    return n;
 }
 
 /* ------------------------------------------------------------------ requests */

@@ -79,7 +79,6 @@ const http_stats_t *http_server_stats(const http_server_t *s);
 /* The budget of bytes held for clients (limits.max_client_bytes), which the server charges
  * request bodies and queued output to and the layers above share. */
 membudget_t *http_server_budget(http_server_t *s);
-uv_loop_t *http_server_loop(const http_server_t *s);
 
 /* ---- requests (valid from the handler call until responded or aborted) ---- */
 
@@ -90,16 +89,11 @@ const char *http_request_path(const http_request_t *req, size_t *len);
 const char *http_request_query(const http_request_t *req, size_t *len); /* NULL if none */
 /* The first header with that name (case-insensitive), NUL-terminated, or NULL. */
 const char *http_request_header(const http_request_t *req, const char *name);
-size_t http_request_header_count(const http_request_t *req);
-void http_request_header_at(const http_request_t *req, size_t i, const char **name,
-                            const char **value);
 const char *http_request_body(const http_request_t *req, size_t *len);
 int http_request_is_upgrade(const http_request_t *req);
-int http_request_is_head(const http_request_t *req);
 /* The peer's address as text ("127.0.0.1"), stable for the request's life. */
 const char *http_request_remote_addr(http_request_t *req);
 http_conn_t *http_request_conn(const http_request_t *req);
-uint64_t http_request_id(const http_request_t *req);
 
 /* Called if the connection closes before the request was answered. */
 void http_request_on_abort(http_request_t *req, void (*cb)(void *user, http_request_t *req),
@@ -121,7 +115,6 @@ void http_respond_error(http_request_t *req, int status, const char *code, const
 const char *http_error_code_for_status(int status);
 /* Asks for the connection to close once this response is written. */
 void http_response_close(http_request_t *req);
-const char *http_status_reason(int status);
 
 /* ---- upgraded (raw) connections ---- */
 

@@ -22,7 +22,6 @@ typedef struct http_header_ref {
 struct http_request {
     http_conn_t *conn;
     http_request_t *next; /* queue order on the connection */
-    uint64_t id;
     char method[16];
     buf_t head;       /* url, then header names and values, NUL-separated */
     uint32_t url_len; /* the target is head.data[0 .. url_len) */
@@ -120,7 +119,6 @@ struct http_server {
     void *handler_user;
     http_conn_t *conns;
     size_t nconns;
-    uint64_t next_request_id;
     int port;
     unsigned listening : 1;
     unsigned shutting_down : 1;

@@ -42,7 +42,6 @@ http_request_t *http_request_new(http_conn_t *c)
 {
     http_request_t *req = xcalloc(1, sizeof(*req));
     req->conn = c;
-    req->id = ++c->server->next_request_id;
     req->keep_alive = 1;
     http_parse_state_t *st = c->http;
     if (st->tail)
@@ -256,6 +255,14 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* The i-th header's name and value, NUL-terminated. */
+static void header_at(const http_request_t *req, size_t i, const char **name, const char **value)
+{
+    const http_header_ref_t *h = &req->headers[i];
+    *name = req->head.data + h->name_off;
+    *value = h->value_off ? req->head.data + h->value_off : "";
+}
+
 /* The one transfer coding a request may carry is a single final "chunked" (RFC 9112 §6): this
  * server decodes no other, and a coding list that a proxy in front may read differently is
  * how requests get smuggled. Returns 0; 400 when "chunked" is not the final coding (the body
@@ -267,7 +274,7 @@ static int check_transfer_coding(const http_request_t *req)
     int last_chunked = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
         const char *name, *value;
-        http_request_header_at(req, i, &name, &value);
+        header_at(req, i, &name, &value);
         if (strcasecmp(name, "transfer-encoding") != 0) continue;
         for (const char *v = value; *v;) {
             while (*v == ',' || is_blank(*v))
@@ -407,19 +414,6 @@ const char *http_request_header(const http_request_t *req, const char *name)
     return NULL;
 }
 
-size_t http_request_header_count(const http_request_t *req)
-{
-    return req->nheaders;
-}
-
-void http_request_header_at(const http_request_t *req, size_t i, const char **name,
-                            const char **value)
-{
-    const http_header_ref_t *h = &req->headers[i];
-    *name = req->head.data + h->name_off;
-    *value = h->value_off ? req->head.data + h->value_off : "";
-}
-
 const char *http_request_body(const http_request_t *req, size_t *len)
 {
     if (len) *len = req->body.len;
@@ -431,11 +425,6 @@ int http_request_is_upgrade(const http_request_t *req)
     return req->upgrade;
 }
 
-int http_request_is_head(const http_request_t *req)
-{
-    return req->is_head;
-}
-
 const char *http_request_remote_addr(http_request_t *req)
 {
     if (!req->remote[0]) http_conn_remote_addr(req->conn, req->remote);
@@ -445,9 +434,4 @@ const char *http_request_remote_addr(http_request_t *req)
 http_conn_t *http_request_conn(const http_request_t *req)
 {
     return req->conn;
-}
-
-uint64_t http_request_id(const http_request_t *req)
-{
-    return req->id;
 }

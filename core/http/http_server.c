@@ -276,11 +276,6 @@ membudget_t *http_server_budget(http_server_t *s)
     return &s->budget;
 }
 
-uv_loop_t *http_server_loop(const http_server_t *s)
-{
-    return s->loop;
-}
-
 const char *http_server_date(http_server_t *s)
 {
     time_t now = time(NULL);
