@@ -42,8 +42,9 @@ typedef struct http_limits {
     size_t max_client_bytes;
 } http_limits_t;
 
-/* Safe defaults for every limit (16 KiB headers, 1 MiB body, 10 s, 30 s, 60 s, 10000, 16,
- * 64 KiB, 2 s, 16, 256 MiB). */
+/* Safe defaults for every limit: the configuration's defaults (CONFIG_HTTP_* and
+ * CONFIG_LIMITS_MAX_CLIENT_BYTES in config/config.h), and 10000 connections where the
+ * configuration's default derives the number from the open-file limit. */
 void http_limits_default(http_limits_t *limits);
 /* Descriptors the process keeps for itself beyond its connections: the loop's own, the
  * listener, stores, plugins' files, logs, connections to other servers. */
