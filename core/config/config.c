@@ -41,16 +41,17 @@ static const key_spec_t schema[] = {
     {"server", "port", KEY_INT, CFG(server.port), 0, 65535, NULL, 3000},
     {"server", "shutdown_grace_ms", KEY_INT, CFG(server.shutdown_grace_ms), 0, DAY_MS, NULL, 10000},
 
-    {"http", "max_header_bytes", KEY_INT, CFG(http.max_header_bytes), 1 * KIB, 1 * MIB, NULL, 16 * KIB},
-    {"http", "max_body_bytes", KEY_INT, CFG(http.max_body_bytes), 0, 1024 * MIB, NULL, 1 * MIB},
-    {"http", "header_timeout_ms", KEY_INT, CFG(http.header_timeout_ms), 100, DAY_MS, NULL, 10000},
-    {"http", "body_timeout_ms", KEY_INT, CFG(http.body_timeout_ms), 100, DAY_MS, NULL, 30000},
-    {"http", "idle_timeout_ms", KEY_INT, CFG(http.idle_timeout_ms), 100, DAY_MS, NULL, 60000},
+    /* The HTTP server's defaults too (config.h): one place for both. */
+    {"http", "max_header_bytes", KEY_INT, CFG(http.max_header_bytes), 1 * KIB, 1 * MIB, NULL, CONFIG_HTTP_MAX_HEADER_BYTES},
+    {"http", "max_body_bytes", KEY_INT, CFG(http.max_body_bytes), 0, 1024 * MIB, NULL, CONFIG_HTTP_MAX_BODY_BYTES},
+    {"http", "header_timeout_ms", KEY_INT, CFG(http.header_timeout_ms), 100, DAY_MS, NULL, CONFIG_HTTP_HEADER_TIMEOUT_MS},
+    {"http", "body_timeout_ms", KEY_INT, CFG(http.body_timeout_ms), 100, DAY_MS, NULL, CONFIG_HTTP_BODY_TIMEOUT_MS},
+    {"http", "idle_timeout_ms", KEY_INT, CFG(http.idle_timeout_ms), 100, DAY_MS, NULL, CONFIG_HTTP_IDLE_TIMEOUT_MS},
     {"http", "max_connections", KEY_INT, CFG(http.max_connections), 0, 10000000, NULL, 0},
-    {"http", "max_pipelined", KEY_INT, CFG(http.max_pipelined), 1, 1024, NULL, 16},
-    {"http", "max_queued_output_bytes", KEY_INT, CFG(http.max_queued_output_bytes), 1 * KIB, 1024 * MIB, NULL, 64 * KIB},
-    {"http", "linger_ms", KEY_INT, CFG(http.linger_ms), 0, 60000, NULL, 2000},
-    {"http", "immediate_writes_per_turn", KEY_INT, CFG(http.immediate_writes_per_turn), 0, 1000000000, NULL, 16},
+    {"http", "max_pipelined", KEY_INT, CFG(http.max_pipelined), 1, 1024, NULL, CONFIG_HTTP_MAX_PIPELINED},
+    {"http", "max_queued_output_bytes", KEY_INT, CFG(http.max_queued_output_bytes), 1 * KIB, 1024 * MIB, NULL, CONFIG_HTTP_MAX_QUEUED_OUTPUT_BYTES},
+    {"http", "linger_ms", KEY_INT, CFG(http.linger_ms), 0, 60000, NULL, CONFIG_HTTP_LINGER_MS},
+    {"http", "immediate_writes_per_turn", KEY_INT, CFG(http.immediate_writes_per_turn), 0, 1000000000, NULL, CONFIG_HTTP_IMMEDIATE_WRITES_PER_TURN},
 
     {"log", "level", KEY_LOG_LEVEL, CFG(log.level), 0, 0, NULL, LOG_INFO},
     {"log", "format", KEY_LOG_FORMAT, CFG(log.format), 0, 0, NULL, LOG_FORMAT_TEXT},
@@ -82,7 +83,7 @@ static const key_spec_t schema[] = {
     {"auth", "audience", KEY_STRING, CFG(auth.audience), 0, 0, NULL, 0},
 
     {"limits", "max_outbox_bytes", KEY_INT, CFG(limits.max_outbox_bytes), 4 * KIB, 1024 * MIB, NULL, 4 * MIB},
-    {"limits", "max_client_bytes", KEY_INT, CFG(limits.max_client_bytes), 64 * KIB, 1024 * 1024 * MIB, NULL, 256 * MIB},
+    {"limits", "max_client_bytes", KEY_INT, CFG(limits.max_client_bytes), 64 * KIB, 1024 * 1024 * MIB, NULL, CONFIG_LIMITS_MAX_CLIENT_BYTES},
 
     {"cluster", "adapter", KEY_STRING, CFG(cluster.adapter), 0, 0, "local", 0},
     {"cluster", "redis_url", KEY_STRING, CFG(cluster.redis_url), 0, 0, "redis://127.0.0.1:6379", 0},

@@ -12,6 +12,20 @@
 #include "base/log.h"
 #include "config/toml.h"
 
+/* The defaults of the HTTP server's limits, in this one place: the schema's [http] keys (and
+ * [limits] max_client_bytes) and the HTTP layer's own (http_limits_default) both take them.
+ * max_connections has none in common: here 0 means what the open-file limit allows. */
+#define CONFIG_HTTP_MAX_HEADER_BYTES (16 * 1024)
+#define CONFIG_HTTP_MAX_BODY_BYTES (1024 * 1024)
+#define CONFIG_HTTP_HEADER_TIMEOUT_MS 10000
+#define CONFIG_HTTP_BODY_TIMEOUT_MS 30000
+#define CONFIG_HTTP_IDLE_TIMEOUT_MS 60000
+#define CONFIG_HTTP_MAX_PIPELINED 16
+#define CONFIG_HTTP_MAX_QUEUED_OUTPUT_BYTES (64 * 1024)
+#define CONFIG_HTTP_LINGER_MS 2000
+#define CONFIG_HTTP_IMMEDIATE_WRITES_PER_TURN 16
+#define CONFIG_LIMITS_MAX_CLIENT_BYTES (256 * 1024 * 1024)
+
 typedef struct config_strings {
     char **items;
     size_t len;

@@ -86,7 +86,6 @@ const eio_stats_t *eio_server_stats(const eio_server_t *srv);
 /* ---- sessions ---- */
 
 const char *eio_socket_id(const eio_socket_t *s);
-const char *eio_socket_transport(const eio_socket_t *s); /* "polling" or "websocket" */
 void eio_socket_set_user(eio_socket_t *s, void *user);
 void *eio_socket_user(const eio_socket_t *s);
 /* Sends a message (data copied). Binary goes as a binary frame, or "b" + base64. */
@@ -95,17 +94,16 @@ void eio_socket_send(eio_socket_t *s, int binary, const void *data, size_t len);
  * buffer: WebSocket recipients write the buffer itself, polling ones queue a
  * reference. The emitter encodes once and calls this per recipient. */
 void eio_socket_send_shared(eio_socket_t *s, rbuf_t *packet);
-/* Sends a binary message held in a shared buffer. */
+/* Sends a binary message held in a shared buffer (an attachment every recipient shares). */
 void eio_socket_send_shared_binary(eio_socket_t *s, rbuf_t *data);
+/* Bytes queued for this session that the client has not taken yet. */
+size_t eio_socket_outbox_bytes(const eio_socket_t *s);
 /* Closes the session: queued output is sent first where the transport allows (a polling
  * session keeps it for the client's next GET, for up to a heartbeat). */
 void eio_socket_close(eio_socket_t *s, const char *reason);
 /* Closes the session at once: queued output is dropped, nothing waits for a last GET. */
 void eio_socket_abort(eio_socket_t *s, const char *reason);
-int eio_socket_is_open(const eio_socket_t *s);
 /* Arms (ms > 0) or cancels (ms == 0) the session's user deadline (see on_timeout). */
 void eio_socket_set_timeout(eio_socket_t *s, uint64_t ms);
-/* Bytes queued for this session that the client has not taken yet. */
-size_t eio_socket_outbox_bytes(const eio_socket_t *s);
 
 #endif

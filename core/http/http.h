@@ -42,8 +42,9 @@ typedef struct http_limits {
     size_t max_client_bytes;
 } http_limits_t;
 
-/* Safe defaults for every limit (16 KiB headers, 1 MiB body, 10 s, 30 s, 60 s, 10000, 16,
- * 64 KiB, 2 s, 16, 256 MiB). */
+/* Safe defaults for every limit: the configuration's defaults (CONFIG_HTTP_* and
+ * CONFIG_LIMITS_MAX_CLIENT_BYTES in config/config.h), and 10000 connections where the
+ * configuration's default derives the number from the open-file limit. */
 void http_limits_default(http_limits_t *limits);
 /* Descriptors the process keeps for itself beyond its connections: the loop's own, the
  * listener, stores, plugins' files, logs, connections to other servers. */
@@ -79,7 +80,6 @@ const http_stats_t *http_server_stats(const http_server_t *s);
 /* The budget of bytes held for clients (limits.max_client_bytes), which the server charges
  * request bodies and queued output to and the layers above share. */
 membudget_t *http_server_budget(http_server_t *s);
-uv_loop_t *http_server_loop(const http_server_t *s);
 
 /* ---- requests (valid from the handler call until responded or aborted) ---- */
 
@@ -90,16 +90,11 @@ const char *http_request_path(const http_request_t *req, size_t *len);
 const char *http_request_query(const http_request_t *req, size_t *len); /* NULL if none */
 /* The first header with that name (case-insensitive), NUL-terminated, or NULL. */
 const char *http_request_header(const http_request_t *req, const char *name);
-size_t http_request_header_count(const http_request_t *req);
-void http_request_header_at(const http_request_t *req, size_t i, const char **name,
-                            const char **value);
 const char *http_request_body(const http_request_t *req, size_t *len);
 int http_request_is_upgrade(const http_request_t *req);
-int http_request_is_head(const http_request_t *req);
 /* The peer's address as text ("127.0.0.1"), stable for the request's life. */
 const char *http_request_remote_addr(http_request_t *req);
 http_conn_t *http_request_conn(const http_request_t *req);
-uint64_t http_request_id(const http_request_t *req);
 
 /* Called if the connection closes before the request was answered. */
 void http_request_on_abort(http_request_t *req, void (*cb)(void *user, http_request_t *req),
@@ -121,7 +116,6 @@ void http_respond_error(http_request_t *req, int status, const char *code, const
 const char *http_error_code_for_status(int status);
 /* Asks for the connection to close once this response is written. */
 void http_response_close(http_request_t *req);
-const char *http_status_reason(int status);
 
 /* ---- upgraded (raw) connections ---- */
 
@@ -147,7 +141,7 @@ void http_conn_write(http_conn_t *c, const void *data, size_t len);
  * a shared payload, which is held until written: the emitter's "encode once, write many". */
 #define HTTP_SHARED_HEAD_MAX 10
 void http_conn_write_shared(http_conn_t *c, const void *head, size_t head_len, rbuf_t *payload);
-/* Writes now what an upgraded connection deferred (see http_conn.c), as far as the kernel
+/* Writes now what an upgraded connection deferred (see http_output.c), as far as the kernel
  * takes it: its turn in the flush queue came, or a consumer is about to be judged slow by
  * http_conn_pending_bytes. */
 void http_conn_flush(http_conn_t *c);

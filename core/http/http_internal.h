@@ -11,6 +11,9 @@
 
 #define HTTP_READ_BUFFER_SIZE 65536
 
+/* The peer's address as text for a log line (a buffer that lives to the end of the block). */
+#define REMOTE(c) http_conn_remote_addr((c), (char[HTTP_ADDR_MAX]){0})
+
 typedef struct http_header_ref {
     uint32_t name_off, name_len;
     uint32_t value_off, value_len;
@@ -19,7 +22,6 @@ typedef struct http_header_ref {
 struct http_request {
     http_conn_t *conn;
     http_request_t *next; /* queue order on the connection */
-    uint64_t id;
     char method[16];
     buf_t head;       /* url, then header names and values, NUL-separated */
     uint32_t url_len; /* the target is head.data[0 .. url_len) */
@@ -57,16 +59,16 @@ typedef struct http_parse_state {
     int header_state;        /* 0 none, 1 in a field, 2 in a value */
     uint64_t deadline_ms;    /* header/body deadline of the current request */
     int headers_done;
-    int paused;       /* parser paused: queue full or upgrade pending */
-    int input_closed; /* nothing more is parsed: the connection is closing (or the peer
-                       * finished, or an upgrade was refused); what arrives is dropped */
+    int paused;             /* parser paused: queue full or upgrade pending */
+    int input_closed;       /* nothing more is parsed: the connection is closing (or the peer
+                             * finished, or an upgrade was refused); what arrives is dropped */
     const char *exec_start; /* the chunk llhttp_execute() is parsing (obs-fold detection) */
     char prev_tail;         /* last non-blank byte of the chunks before it */
-    int error_status; /* status to answer when the callbacks refused input */
+    int error_status;       /* status to answer when the callbacks refused input */
     const char *error_message;
 } http_parse_state_t;
 
-typedef struct conn_write conn_write_t; /* queued output, private to http_conn.c */
+typedef struct conn_write conn_write_t; /* queued output, private to http_output.c */
 
 /* An upgraded connection lives as long as its user, so every byte here is per-connection
  * memory: the socket is a bare descriptor in the server's epoll set (iopoll.h) instead of a
@@ -92,7 +94,7 @@ struct http_conn {
     unsigned close_when_flushed : 1;
     unsigned reading : 1;
     unsigned lingering : 1;    /* half-closed by us: input is read and dropped */
-    unsigned flush_queued : 1; /* output deferred to the server's flush queue (see http_conn.c) */
+    unsigned flush_queued : 1; /* output deferred to the server's flush queue (see http_output.c) */
     unsigned shutdown_notified : 1;
 };
 
@@ -117,7 +119,6 @@ struct http_server {
     void *handler_user;
     http_conn_t *conns;
     size_t nconns;
-    uint64_t next_request_id;
     int port;
     unsigned listening : 1;
     unsigned shutting_down : 1;
@@ -138,7 +139,40 @@ void http_conn_io(http_server_t *s, http_conn_t *c, uint32_t events);
 /* Finishes a closed connection (from the reaper). */
 void http_conn_reap(http_conn_t *c);
 void http_conn_shutdown(http_conn_t *c);
+/* Closes the socket now, dropping what is queued. */
 void http_conn_force_close(http_conn_t *c);
+/* Closes after the last write, with a half-close and a short linger. */
+void http_conn_graceful_close(http_conn_t *c);
+/* Registers in the epoll set what the connection waits for now (input, writability). */
+void http_conn_update_events(http_conn_t *c);
+/* (Re)starts the deadline of what the connection waits for (request, idle, writes). */
+void http_conn_arm_timer(http_conn_t *c);
+/* Resumes a parser paused for a full queue once responses have drained it. */
+void http_conn_maybe_resume(http_conn_t *c);
+/* http_parse.c */
+http_parse_state_t *http_parse_state_new(http_conn_t *c);
+/* Aborts the requests still queued and frees the state (NULL is fine). */
+void http_parse_state_free(http_parse_state_t *st);
+/* Keeps the last non-blank byte of a parsed chunk (obsolete line folding across chunks). */
+void http_parse_remember_tail(http_parse_state_t *st, const char *data, size_t len);
+/* A new request at the tail of the connection's queue. */
+http_request_t *http_request_new(http_conn_t *c);
+void http_request_free(http_request_t *req);
+/* Releases the body once the handler no longer reads it (answered). */
+void http_request_drop_body(http_request_t *req);
+/* Unlinks the head request of the queue. */
+void http_request_pop_head(http_parse_state_t *st);
+/* Aborts and frees every queued request (the connection is going away). */
+void http_requests_abort_all(http_parse_state_t *st);
+/* http_output.c */
+/* Answers waiting past max_queued_output: reading pauses. */
+int http_conn_output_full(const http_conn_t *c);
+/* The socket is writable: as much of the queue as the kernel takes, in one system call. */
+void http_conn_send_queue(http_conn_t *c);
+/* Drops the output queue (the connection is closing). */
+void http_conn_output_clear(http_conn_t *c);
+/* Writes the answered requests at the head of the queue, in order. */
+void http_conn_flush_responses(http_conn_t *c);
 /* http_server.c */
 void http_server_conn_closed(http_server_t *s, http_conn_t *c);
 /* Queues a connection whose socket was closed, to be freed from the reaper. */

@@ -5,7 +5,7 @@
 
 #include "http/http_internal.h"
 
-const char *http_status_reason(int status)
+static const char *status_reason(int status)
 {
     switch (status) {
     case 100:
@@ -125,7 +125,7 @@ void http_response_serialize(http_request_t *req, int status, const char *conten
 {
     buf_t *out = &req->response;
     buf_reset(out);
-    buf_printf(out, "HTTP/1.1 %d %s\r\n", status, http_status_reason(status));
+    buf_printf(out, "HTTP/1.1 %d %s\r\n", status, status_reason(status));
     buf_printf(out, "Date: %s\r\n", date);
     if (content_type && (len || status != 204))
         buf_printf(out, "Content-Type: %s\r\n", content_type);

@@ -20,21 +20,22 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "config/config.h"
 #include "http/http_internal.h"
 
 void http_limits_default(http_limits_t *limits)
 {
-    limits->max_header_bytes = 16 * 1024;
-    limits->max_body_bytes = 1024 * 1024;
-    limits->header_timeout_ms = 10000;
-    limits->body_timeout_ms = 30000;
-    limits->idle_timeout_ms = 60000;
+    limits->max_header_bytes = CONFIG_HTTP_MAX_HEADER_BYTES;
+    limits->max_body_bytes = CONFIG_HTTP_MAX_BODY_BYTES;
+    limits->header_timeout_ms = CONFIG_HTTP_HEADER_TIMEOUT_MS;
+    limits->body_timeout_ms = CONFIG_HTTP_BODY_TIMEOUT_MS;
+    limits->idle_timeout_ms = CONFIG_HTTP_IDLE_TIMEOUT_MS;
     limits->max_connections = 10000;
-    limits->max_pipelined = 16;
-    limits->max_queued_output = 64 * 1024;
-    limits->linger_ms = 2000;
-    limits->immediate_writes_per_turn = 16;
-    limits->max_client_bytes = (size_t)256 * 1024 * 1024;
+    limits->max_pipelined = CONFIG_HTTP_MAX_PIPELINED;
+    limits->max_queued_output = CONFIG_HTTP_MAX_QUEUED_OUTPUT_BYTES;
+    limits->linger_ms = CONFIG_HTTP_LINGER_MS;
+    limits->immediate_writes_per_turn = CONFIG_HTTP_IMMEDIATE_WRITES_PER_TURN;
+    limits->max_client_bytes = CONFIG_LIMITS_MAX_CLIENT_BYTES;
 }
 
 size_t http_connection_capacity(size_t reserved, size_t *nofile)
@@ -274,11 +275,6 @@ const http_stats_t *http_server_stats(const http_server_t *s)
 membudget_t *http_server_budget(http_server_t *s)
 {
     return &s->budget;
-}
-
-uv_loop_t *http_server_loop(const http_server_t *s)
-{
-    return s->loop;
 }
 
 const char *http_server_date(http_server_t *s)

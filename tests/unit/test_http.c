@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "http/http.h"
 
 typedef struct fixture {
@@ -235,9 +236,34 @@ static void idle_connection_is_closed(void **state)
     assert_int_equal(http_server_connection_count(f->server), 0);
 }
 
+/* A server built without a configuration behaves as one with the default configuration. */
+static void limits_default_are_the_configuration_defaults(void **state)
+{
+    (void)state;
+    config_t cfg;
+    config_defaults(&cfg);
+    http_limits_t lim;
+    http_limits_default(&lim);
+    assert_int_equal(lim.max_header_bytes, cfg.http.max_header_bytes);
+    assert_int_equal(lim.max_body_bytes, cfg.http.max_body_bytes);
+    assert_int_equal(lim.header_timeout_ms, cfg.http.header_timeout_ms);
+    assert_int_equal(lim.body_timeout_ms, cfg.http.body_timeout_ms);
+    assert_int_equal(lim.idle_timeout_ms, cfg.http.idle_timeout_ms);
+    assert_int_equal(lim.max_pipelined, cfg.http.max_pipelined);
+    assert_int_equal(lim.max_queued_output, cfg.http.max_queued_output_bytes);
+    assert_int_equal(lim.linger_ms, cfg.http.linger_ms);
+    assert_int_equal(lim.immediate_writes_per_turn, cfg.http.immediate_writes_per_turn);
+    assert_int_equal(lim.max_client_bytes, cfg.limits.max_client_bytes);
+    /* The configuration's 0 is "what the open-file limit allows"; a bare server has a number. */
+    assert_int_equal(cfg.http.max_connections, 0);
+    assert_int_equal(lim.max_connections, 10000);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(limits_default_are_the_configuration_defaults),
         cmocka_unit_test_setup_teardown(late_answer_still_goes_out_first, setup, teardown),
         cmocka_unit_test_setup_teardown(client_leaving_aborts_the_pending_request, setup, teardown),
         cmocka_unit_test_setup_teardown(upgrade_hands_over_following_bytes, setup, teardown),
