@@ -11,6 +11,7 @@
 #include <sys/time.h>
 
 #include "base/log.h"
+#include "base/json_out.h"
 #include "base/mem.h"
 #include "cluster/cluster.h"
 #include "plugins/plugin_host.h"
@@ -20,6 +21,36 @@ static void route_healthz(void *user, http_request_t *req, const router_match_t 
     (void)user, (void)m;
     static const char body[] = "{\"status\":\"ok\"}";
     http_respond_json_text(req, 200, body, sizeof(body) - 1);
+}
+
+/* Readiness, for load balancers and orchestrators (/healthz is liveness): 200 while this node
+ * takes work, 503 naming each failing check (the fleet's Redis unreachable, shutting down). */
+static void route_readyz(void *user, http_request_t *req, const router_match_t *m)
+{
+    (void)m;
+    gateway_t *gw = user;
+    json_t *failing = json_object();
+    if (gw->stopping) json_object_set_new(failing, "shutdown", json_string("draining"));
+    if (gw->cluster && !cluster_ready(gw->cluster)) {
+        const redis_link_stats_t *ls = cluster_link_stats(gw->cluster);
+        buf_t why = BUF_INIT;
+        buf_printf(&why, "Redis %s%s%s",
+                   ls->state == REDIS_LINK_CONNECTING ? "connecting" : "unreachable",
+                   ls->last_error[0] ? ": " : "", ls->last_error);
+        json_object_set_new(failing, "cluster", json_stringn(why.data, why.len));
+        buf_free(&why);
+    }
+    json_t *body = json_object();
+    int ready = json_object_size(failing) == 0;
+    json_object_set_new(body, "status", json_string(ready ? "ready" : "not_ready"));
+    if (!ready) json_object_set(body, "failing", failing);
+    buf_t text = BUF_INIT;
+    json_out_append(&text, body);
+    if (!ready) http_response_header(req, "Retry-After", "1");
+    http_respond_json_text(req, ready ? 200 : 503, text.data, text.len);
+    buf_free(&text);
+    json_decref(body);
+    json_decref(failing);
 }
 
 static void on_request(void *user, http_request_t *req)
@@ -129,7 +160,8 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     http_limits_t limits;
     limits_from_config(cfg, &limits);
     gw->http = http_server_new(loop, &limits, on_request, gw);
-    if (rest_add_route(gw->rest, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0)
+    if (rest_add_route(gw->rest, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0 ||
+        rest_add_route(gw->rest, "GET", "/readyz", route_readyz, gw, err, err_size) != 0)
         return -1;
     if (!authenticator_enabled(gw->auth))
         log_warn("auth", "no JWT key configured ([auth] jwt_secret, jwt_secret_file or "
@@ -180,6 +212,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     if (uses_redis(cfg)) {
         gw->cluster = cluster_new(loop, cfg, gw->sio, err, err_size);
         if (!gw->cluster) return -1;
+        gw->testing.cluster = gw->cluster;
     }
     return 0;
 }
@@ -196,6 +229,15 @@ static void on_drained(void *user)
     log_info("gateway", "stopped");
 }
 
+/* Leaves the fleet: nothing more is published or received (shutdown). */
+static void cluster_leave(gateway_t *gw)
+{
+    if (!gw->cluster) return;
+    cluster_close(gw->cluster, NULL, NULL);
+    gw->cluster = NULL;
+    gw->testing.cluster = NULL;
+}
+
 void gateway_stop(gateway_t *gw)
 {
     if (gw->stopping) return;
@@ -205,10 +247,7 @@ void gateway_stop(gateway_t *gw)
     /* Sessions first: their disconnect hooks may still use the plugins' timers. */
     sio_server_close_all(gw->sio);
     if (gw->echo) eio_server_close_all(gw->echo);
-    if (gw->cluster) {
-        cluster_close(gw->cluster, NULL, NULL);
-        gw->cluster = NULL;
-    }
+    cluster_leave(gw);
     plugin_host_stop(gw->plugins);
     http_server_shutdown(gw->http, (uint64_t)gw->cfg->server.shutdown_grace_ms, on_drained, gw);
 }
@@ -232,10 +271,7 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size)
         /* Close the handles the attempt opened (and the plugins' timers) before
          * anything is freed. */
         gw->stopping = 1;
-        if (gw->cluster) {
-            cluster_close(gw->cluster, NULL, NULL);
-            gw->cluster = NULL;
-        }
+        cluster_leave(gw);
         plugin_host_stop(gw->plugins);
         http_server_shutdown(gw->http, 0, on_drained, gw);
         uv_run(gw->loop, UV_RUN_DEFAULT);

@@ -27,7 +27,7 @@ struct gateway {
     eio_server_t *echo;    /* [testing] engineio_echo_path: plain Engine.IO echo endpoint */
     sio_server_t *sio;     /* Socket.IO at [socketio] path */
     struct plugin_host *plugins;
-    struct cluster *cluster; /* [cluster] adapter = "redis"; NULL for one node alone */
+    struct cluster *cluster;  /* [cluster] adapter = "redis"; NULL for one node alone */
     testing_routes_t testing; /* [testing] emit_routes */
     uv_signal_t sigint, sigterm;
     int stopping;

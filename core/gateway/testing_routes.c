@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/json_out.h"
+#include "cluster/cluster.h"
 
 static void route_emit(void *user, http_request_t *req, const router_match_t *m)
 {
@@ -101,6 +102,21 @@ static void route_stats(void *user, http_request_t *req, const router_match_t *m
                sio_server_unjoined_count(t->sio), (unsigned long long)e->handshakes_refused,
                (unsigned long long)s->binary_packets_dropped, b->used, b->peak,
                (unsigned long long)b->shed, (unsigned long long)b->episodes);
+    if (t->cluster) {
+        /* The fleet: this node's adapter and its Redis link. */
+        const cluster_stats_t *c = cluster_stats(t->cluster);
+        const redis_link_stats_t *l = cluster_link_stats(t->cluster);
+        out.len--; /* reopen the object */
+        buf_printf(&out,
+                   ",\"cluster\":{\"ready\":%s,\"published\":%llu,\"received\":%llu,"
+                   "\"requestsAnswered\":%llu,\"echoes\":%llu,\"ignored\":%llu,"
+                   "\"malformed\":%llu,\"queued\":%zu,\"dropped\":%llu,\"reconnects\":%llu}}",
+                   cluster_ready(t->cluster) ? "true" : "false", (unsigned long long)c->published,
+                   (unsigned long long)c->received, (unsigned long long)c->requests_answered,
+                   (unsigned long long)c->echoes, (unsigned long long)c->ignored,
+                   (unsigned long long)c->malformed, l->queued, (unsigned long long)l->dropped,
+                   (unsigned long long)l->reconnects);
+    }
     http_respond_json_text(req, 200, out.data, out.len);
     buf_free(&out);
 }

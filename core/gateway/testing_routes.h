@@ -12,6 +12,7 @@
 typedef struct testing_routes {
     sio_server_t *sio;
     http_server_t *http;
+    struct cluster *cluster; /* NULL for one node alone */
 } testing_routes_t;
 
 /* Registers POST /testing/emit and GET /testing/stats on rest; t must outlive the routes.

@@ -1,0 +1,46 @@
+// A TCP relay on a free loopback port to a target port, which a test can cut: every relayed
+// connection is destroyed and new ones are closed at once until restore(). It makes "Redis
+// unreachable" for the processes behind it while the test's own clients keep a direct line.
+import net from 'node:net';
+
+export async function startProxy(targetPort) {
+  const live = new Set();
+  let cut = false;
+  const server = net.createServer((client) => {
+    if (cut) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    const pair = [client, upstream];
+    live.add(pair);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      live.delete(pair);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((res) => server.listen(0, '127.0.0.1', res));
+  return {
+    port: server.address().port,
+    cut() {
+      cut = true;
+      for (const [a, b] of live) {
+        a.destroy();
+        b.destroy();
+      }
+      live.clear();
+    },
+    restore() {
+      cut = false;
+    },
+    close() {
+      this.cut();
+      return new Promise((res) => server.close(res));
+    },
+  };
+}
