@@ -395,6 +395,28 @@ static void on_broadcast(cluster_t *c, const char *nsp_name, const char *channel
 
 /* ------------------------------------------------------------------ requests */
 
+/* The id of a request to answer with data, or NULL (counted) for this node's own request or
+ * one without an id. */
+static const char *answerable(cluster_t *c, const json_t *req, int own)
+{
+    const char *id = json_string_value(json_object_get(req, "requestId"));
+    if (own)
+        c->stats.echoes++;
+    else if (!id)
+        c->stats.malformed++;
+    return own ? NULL : id;
+}
+
+/* Answers {requestId: id, key: list} (list consumed). */
+static void reply_with(cluster_t *c, const char *nsp, const char *id, const char *key, json_t *list)
+{
+    json_t *resp = json_object();
+    json_object_set_new(resp, "requestId", json_string(id));
+    json_object_set_new(resp, key, list);
+    publish_response_json(c, nsp, resp);
+    c->stats.requests_answered++;
+}
+
 /* The legacy one-socket requests are answered {requestId} once done. */
 static void acknowledge(cluster_t *c, const char *nsp, const json_t *req)
 {
@@ -558,6 +580,26 @@ static void answer_broadcast_with_ack(cluster_t *c, const char *nsp_name, sio_ns
     json_decref(args);
 }
 
+/* One socket as fetchSockets() returns it: {id, handshake, rooms, data}. data is what a Node
+ * app keeps in socket.data; iogate keeps the user: {"userId": sub} for an authenticated socket. */
+static void describe_socket(void *user, sio_socket_t *s)
+{
+    json_t *list = user;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(sio_socket_id(s)));
+    const char *hs = sio_socket_handshake_json(s);
+    json_t *handshake = hs ? json_parse_js(hs, strlen(hs)) : NULL;
+    json_object_set_new(o, "handshake", handshake ? handshake : json_object());
+    json_t *rooms = json_array();
+    sio_socket_each_room(s, add_room_name, rooms);
+    json_object_set_new(o, "rooms", rooms);
+    json_t *data = json_object();
+    if (sio_socket_user_id(s))
+        json_object_set_new(data, "userId", json_string(sio_socket_user_id(s)));
+    json_object_set_new(o, "data", data);
+    json_array_append_new(list, o);
+}
+
 static void on_server_side_emit(cluster_t *c, const char *nsp_name, const json_t *req)
 {
     const json_t *uid = json_object_get(req, "uid");
@@ -627,19 +669,11 @@ static void on_request(cluster_t *c, const char *nsp_name, const void *data, siz
     }
     switch (json_integer_value(type)) {
     case REQ_ALL_ROOMS: {
-        const char *id = json_string_value(json_object_get(req, "requestId"));
-        if (own) {
-            c->stats.echoes++;
-        } else if (!id) {
-            c->stats.malformed++;
-        } else {
-            json_t *resp = json_object();
-            json_object_set_new(resp, "requestId", json_string(id));
+        const char *id = answerable(c, req, own);
+        if (id) {
             json_t *list = json_array();
             sio_nsp_each_room(nsp, add_room_name, list);
-            json_object_set_new(resp, "rooms", list);
-            publish_response_json(c, nsp_name, resp);
-            c->stats.requests_answered++;
+            reply_with(c, nsp_name, id, "rooms", list);
         }
         break;
     }
@@ -689,6 +723,15 @@ static void on_request(cluster_t *c, const char *nsp_name, const void *data, siz
         }
         break;
     }
+    case REQ_REMOTE_FETCH: {
+        const char *id = answerable(c, req, own);
+        if (id) {
+            json_t *list = json_array();
+            sio_nsp_each_socket(nsp, rooms, nrooms, except, nexcept, describe_socket, list);
+            reply_with(c, nsp_name, id, "sockets", list);
+        }
+        break;
+    }
     case REQ_SERVER_SIDE_EMIT:
         on_server_side_emit(c, nsp_name, req);
         break;
@@ -701,7 +744,7 @@ static void on_request(cluster_t *c, const char *nsp_name, const void *data, siz
             answer_broadcast_with_ack(c, nsp_name, nsp, req, &bins, rooms, nrooms, except, nexcept);
         break;
     default:
-        c->stats.ignored++; /* SOCKETS (0) is gone since 8.0; REMOTE_FETCH is not answered yet */
+        c->stats.ignored++; /* SOCKETS (0) is gone since 8.0 */
         break;
     }
     free(rooms);

@@ -179,6 +179,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         .max_unjoined = (size_t)cfg->socketio.max_unjoined_sessions,
         .max_unjoined_per_address = (size_t)cfg->socketio.max_unjoined_per_address,
         .auth = gw->auth,
+        .keep_handshake = uses_redis(cfg), /* fetchSockets() of the fleet's Node peers */
     };
     gw->sio = sio_server_new(loop, &eo, &so);
     for (size_t i = 0; i < cfg->socketio.namespaces.len; i++)

@@ -91,6 +91,10 @@ const char *http_request_query(const http_request_t *req, size_t *len); /* NULL 
 /* The first header with that name (case-insensitive), NUL-terminated, or NULL. */
 const char *http_request_header(const http_request_t *req, const char *name);
 const char *http_request_body(const http_request_t *req, size_t *len);
+/* Calls fn(user, name, value) for every header in arrival order (names as sent). */
+void http_request_each_header(const http_request_t *req,
+                              void (*fn)(void *user, const char *name, const char *value),
+                              void *user);
 int http_request_is_upgrade(const http_request_t *req);
 /* The peer's address as text ("127.0.0.1"), stable for the request's life. */
 const char *http_request_remote_addr(http_request_t *req);

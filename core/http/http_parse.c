@@ -416,6 +416,17 @@ const char *http_request_header(const http_request_t *req, const char *name)
     return NULL;
 }
 
+void http_request_each_header(const http_request_t *req,
+                              void (*fn)(void *user, const char *name, const char *value),
+                              void *user)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *name, *value;
+        header_at(req, i, &name, &value);
+        fn(user, name, value);
+    }
+}
+
 const char *http_request_body(const http_request_t *req, size_t *len)
 {
     if (len) *len = req->body.len;

@@ -19,6 +19,8 @@
 #include "base/random.h"
 #include "base/objmap.h"
 #include "base/strmap.h"
+#include "base/json_in.h"
+#include "http/url.h"
 #include "sio/rooms.h"
 
 typedef struct handler {
@@ -59,6 +61,7 @@ struct sio_socket {
     int64_t next_ack_id;
     pending_ack_t *acks;
     const char *dead_reason;
+    char *handshake; /* keep_handshake: the client's handshake with this socket's auth */
 };
 
 struct sio_client {
@@ -71,6 +74,7 @@ struct sio_client {
     sio_decoder_t decoder;
     sio_socket_t *sockets;
     sio_identity_t *identity;  /* from the handshake cookie, shared with its sockets */
+    char *handshake;           /* keep_handshake: socket.handshake without auth, JSON text */
     uint64_t connect_deadline; /* loop time; 0 once a namespace was joined */
     uint8_t dead;
     uint8_t unjoined; /* counted among the sessions that joined no namespace yet */
@@ -582,6 +586,7 @@ static void socket_finalize(sio_socket_t *s)
     nsp->nsockets--;
     srv->stats.disconnects++;
     identity_unref(s->identity);
+    free(s->handshake);
     free(s);
 }
 
@@ -602,6 +607,7 @@ static void client_free(sio_client_t *c)
     membudget_release(eio_server_budget(c->srv->eio), sio_decoder_pending_bytes(&c->decoder));
     sio_decoder_free(&c->decoder);
     identity_unref(c->identity);
+    free(c->handshake);
     free(c);
 }
 
@@ -716,6 +722,111 @@ static sio_identity_t *identity_from_result(sio_server_t *srv, auth_result_t r, 
     return NULL;
 }
 
+/* ------------------------------------------------------------------ handshake records */
+
+static void add_header(void *user, const char *name, const char *value)
+{
+    json_t *headers = user;
+    buf_t lower = BUF_INIT;
+    for (const char *p = name; *p; p++)
+        buf_append_byte(&lower, (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
+    if (strcmp(lower.data, "cookie") == 0 || strcmp(lower.data, "authorization") == 0)
+        value = "[redacted]";
+    /* A repeated header is joined with ", ", as Node's IncomingMessage does. */
+    const json_t *prev = json_object_get(headers, lower.data);
+    if (prev && strcmp(value, "[redacted]") != 0) {
+        buf_t joined = BUF_INIT;
+        buf_printf(&joined, "%s, %s", json_string_value(prev), value);
+        json_object_set_new(headers, lower.data, json_stringn(joined.data, joined.len));
+        buf_free(&joined);
+    } else {
+        json_object_set_new(headers, lower.data, json_string(value));
+    }
+    buf_free(&lower);
+}
+
+/* socket.handshake of Node's socket.io, minus auth (per socket): the client's record. */
+static char *handshake_record(http_request_t *req)
+{
+    json_t *h = json_object();
+    json_t *headers = json_object();
+    http_request_each_header(req, add_header, headers);
+    int xdomain = json_object_get(headers, "origin") != NULL;
+    json_object_set_new(h, "headers", headers);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    char when[96];
+    struct tm tm;
+    time_t secs = tv.tv_sec;
+    gmtime_r(&secs, &tm);
+    strftime(when, sizeof(when), "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+    json_object_set_new(h, "time", json_string(when));
+    json_object_set_new(h, "address", json_string(http_request_remote_addr(req)));
+    json_object_set_new(h, "xdomain", json_boolean(xdomain));
+    json_object_set_new(h, "secure", json_false()); /* iogate serves plain HTTP; TLS is a proxy's */
+    json_object_set_new(h, "issued",
+                        json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000));
+    json_object_set_new(h, "url", json_string(http_request_target(req)));
+    json_t *query = json_object();
+    size_t qlen;
+    const char *qs = http_request_query(req, &qlen);
+    url_query_t q = URL_QUERY_INIT;
+    if (qs && url_query_parse(&q, qs, qlen, 64) == 0)
+        for (size_t i = 0; i < q.len; i++)
+            if (!json_object_get(query, q.items[i].name))
+                json_object_set_new(query, q.items[i].name, json_string(q.items[i].value));
+    url_query_free(&q);
+    json_object_set_new(h, "query", query);
+    buf_t text = BUF_INIT;
+    json_out_append(&text, h);
+    json_decref(h);
+    return buf_steal(&text, NULL);
+}
+
+/* Keys of a CONNECT payload that carry credentials: their values are never repeated. */
+static int is_credential_key(const char *key)
+{
+    static const char *const words[] = {"token",  "jwt",           "password",
+                                        "secret", "authorization", "cookie"};
+    char lower[128];
+    size_t n = 0;
+    for (; key[n] && n < sizeof(lower) - 1; n++)
+        lower[n] = (char)(key[n] >= 'A' && key[n] <= 'Z' ? key[n] + 32 : key[n]);
+    lower[n] = '\0';
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(lower, words[i])) return 1;
+    return 0;
+}
+
+/* The client's record with this socket's auth payload, redacted. */
+static char *socket_handshake(const char *client_record, const json_t *auth)
+{
+    json_t *h = json_parse_js(client_record, strlen(client_record));
+    json_t *a = json_is_object(auth) ? json_deep_copy(auth) : json_object();
+    const char *key;
+    json_t *value;
+    json_object_foreach(a, key, value)
+    {
+        if (is_credential_key(key)) json_object_set_new(a, key, json_string("[redacted]"));
+    }
+    json_object_set_new(h, "auth", a);
+    buf_t text = BUF_INIT;
+    json_out_append(&text, h);
+    json_decref(h);
+    return buf_steal(&text, NULL);
+}
+
+const char *sio_socket_handshake_json(const sio_socket_t *s)
+{
+    return s->handshake;
+}
+
+void sio_socket_each_room(const sio_socket_t *s,
+                          void (*fn)(void *user, const char *room, size_t len), void *user)
+{
+    rooms_member_foreach(&s->nsp->rooms, &s->member, fn, user);
+}
+
 /* ------------------------------------------------------------------ connect / packets */
 
 /* The client joined its first namespace, or is gone: it no longer counts as unjoined. */
@@ -772,6 +883,7 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
         identity_unref(s->identity);
         s->identity = NULL;
     }
+    if (c->handshake) s->handshake = socket_handshake(c->handshake, auth);
     if (s->identity) {
         buf_t room = BUF_INIT;
         sio_user_room(&room, s->identity->user_id);
@@ -929,6 +1041,7 @@ static void on_eio_open(void *user, eio_socket_t *e, http_request_t *handshake)
         c->unjoined_addr = keycount_add(&srv->unjoined_by_addr, addr, strlen(addr));
     }
     eio_socket_set_user(e, c);
+    if (srv->opts.keep_handshake) c->handshake = handshake_record(handshake);
     if (srv->opts.auth) {
         /* A cookie from a foreign page is ignored (counted): the socket connects
          * unauthenticated, and an auth payload may still authenticate it. */

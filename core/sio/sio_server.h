@@ -44,6 +44,10 @@ typedef struct sio_options {
     /* Who the handshake's Bearer header or cookie, or the CONNECT auth payload, names
      * (borrowed). NULL: nobody authenticates (sockets join no user room). */
     const authenticator_t *auth;
+    /* Keep each client's handshake (headers, address, time, url, query) and each socket's
+     * CONNECT payload, credentials redacted, for sio_socket_handshake_json(): what a fleet's
+     * fetchSockets() returns. Off: nothing kept (it costs a few hundred bytes a client). */
+    int keep_handshake;
 } sio_options_t;
 
 /* An event received from a client. args is the array of arguments after the
@@ -122,6 +126,14 @@ sio_nsp_t *sio_socket_nsp(const sio_socket_t *s);
 const char *sio_socket_user_id(const sio_socket_t *s);
 /* The token's exp (seconds since the epoch), 0 when none or not authenticated. */
 int64_t sio_socket_expires_at(const sio_socket_t *s);
+/* The socket's handshake as Node's socket.handshake, compact JSON: {headers, time, address,
+ * xdomain, secure, issued, url, query, auth}, with the cookie and authorization headers and
+ * credential-like auth keys (token, password, ...) replaced by "[redacted]". NULL unless
+ * keep_handshake. Valid while the socket is. */
+const char *sio_socket_handshake_json(const sio_socket_t *s);
+/* Calls fn(user, room, len) for every room of the socket (socket.rooms), own id first. */
+void sio_socket_each_room(const sio_socket_t *s,
+                          void (*fn)(void *user, const char *room, size_t len), void *user);
 /* The token's claims as compact JSON text, or NULL. */
 const char *sio_socket_claims_json(const sio_socket_t *s);
 int sio_socket_join(sio_socket_t *s, const char *room);

@@ -155,8 +155,9 @@ test('the Node server and the emitter reach iogate sockets, binary included', as
 });
 
 test('a Node peer can ask the iogate nodes: rooms, join, leave, disconnect, broadcast with acks', async () => {
-  const u5a = await client(nodeA.port, { cookie: `token=${token('u5')}` });
-  const u5b = await client(nodeB.port, { cookie: `token=${token('u5')}`, transports: ['polling'] });
+  const tok5 = token('u5');
+  const u5a = await client(nodeA.port, { cookie: `token=${tok5}` });
+  const u5b = await client(nodeB.port, { cookie: `token=${tok5}`, transports: ['polling'] });
   for (const c of [u5a, u5b]) c.socket.on('ask', (n, ack) => ack({ from: c.socket.id, n }));
 
   assert.equal(await peer.of('/').adapter.serverCount(), 3);
@@ -165,6 +166,27 @@ test('a Node peer can ask the iogate nodes: rooms, join, leave, disconnect, broa
     assert.ok(rooms.has(c.socket.id), 'each socket id is a room');
   }
   assert.ok(rooms.has('user:u5'));
+
+  // fetchSockets(): Node's shape, credentials redacted.
+  const withAuth = await client(nodeB.port, { auth: { token: tok5, theme: 'dark' } });
+  const fetched = await peer.in('user:u5').fetchSockets();
+  assert.deepEqual(new Set(fetched.map((f) => f.id)), new Set([u5a.socket.id, u5b.socket.id, withAuth.socket.id]));
+  const byId = Object.fromEntries(fetched.map((f) => [f.id, f]));
+  const hA = byId[u5a.socket.id].handshake;
+  assert.equal(hA.headers.cookie, '[redacted]');
+  assert.equal(hA.address, '127.0.0.1');
+  assert.equal(hA.xdomain, false);
+  assert.equal(hA.secure, false);
+  assert.match(hA.url, /^\/socket\.io\/\?EIO=4&transport=polling/);
+  assert.equal(hA.query.EIO, '4');
+  assert.ok(Math.abs(hA.issued - Date.now()) < 60000 && !Number.isNaN(Date.parse(hA.time)));
+  assert.deepEqual(hA.auth, {});
+  assert.deepEqual(byId[withAuth.socket.id].handshake.auth, { token: '[redacted]', theme: 'dark' });
+  const plain = fetched.map((f) => ({ id: f.id, handshake: f.handshake, rooms: [...f.rooms], data: f.data }));
+  assert.ok(!JSON.stringify(plain).includes(tok5.split('.')[2]), 'no token anywhere');
+  assert.deepEqual([...byId[u5b.socket.id].rooms].sort(), [u5b.socket.id, 'user:u5'].sort());
+  assert.deepEqual(byId[u5b.socket.id].data, { userId: 'u5' });
+  withAuth.close();
 
   // socketsJoin / socketsLeave through the fleet, then a room emit from node B proves them.
   peer.in('user:u5').socketsJoin('team');
