@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/json_in.h"
 #include "base/json_out.h"
 #include "cluster/cluster.h"
 
@@ -21,8 +22,7 @@ static void route_emit(void *user, http_request_t *req, const router_match_t *m)
     testing_routes_t *t = user;
     size_t len;
     const char *body = http_request_body(req, &len);
-    json_error_t jerr;
-    json_t *doc = json_loadb(body, len, 0, &jerr);
+    json_t *doc = json_parse_js(body, len); /* as JSON.parse: NUL in strings included */
     const char *event = doc ? json_string_value(json_object_get(doc, "event")) : NULL;
     if (!json_is_object(doc) || !event) {
         json_decref(doc);

@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Emitter } from '@socket.io/redis-emitter';
+import notepack from 'notepack.io';
 import { startServer } from './lib/server.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { signJwt, nowS, httpApi, connectClient, waitFor } from './lib/auth-helpers.mjs';
@@ -208,6 +209,57 @@ test('a Node peer can ask the iogate nodes: rooms, join, leave, disconnect, broa
   const gone = [u5a, u5b].map((c) => new Promise((res) => c.socket.on('disconnect', res)));
   peer.in('user:u5').disconnectSockets();
   assert.deepEqual(await Promise.all(gone), ['io server disconnect', 'io server disconnect']);
+});
+
+// Every MessagePack width notepack.io picks, and the JSON escapes, both ways between iogate
+// and the Node peer. Not numbers of 2^64 and more: notepack.io itself wraps them (a Node peer
+// gets garbage from another Node peer too), and iogate writes them as float 64 instead.
+const FIDELITY = {
+  ints: [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -32, -33, -128, -129,
+    -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53) + 1],
+  floats: [1.5, -2.25, 1e-7, 5e-324, 2 ** 63, -(2 ** 63)],
+  strings: [31, 32, 255, 256, 65535, 65536].map((n) => 'x'.repeat(n)),
+  escapes: '\u0000\u0001\n\t"\\/\u2028\u2029é😀\ud7ff',
+  arrays: [new Array(15).fill(1), new Array(16).fill(2), new Array(65536).fill(0)],
+  maps: [Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`k${i}`, i])),
+    Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, i]))],
+  misc: [null, true, false, {}, [], { nested: { deeper: [{ a: [null] }] } }],
+};
+
+test('payload fidelity: every MessagePack width and JSON escape, iogate to Node and back', async () => {
+  const ua = await client(nodeA.port, { cookie: `token=${token('f1')}` });
+  const up = await client(peerPort, { auth: { user: 'f1' } });
+  await apiA.emit({ userId: 'f1', event: 'fidelity', payload: FIDELITY });
+  await waitFor(() => count(up, 'fidelity') === 1, { what: 'fidelity on the Node peer' });
+  assert.deepEqual(up.received('fidelity')[0].args, [FIDELITY]);
+  peer.to('user:f1').emit('back', FIDELITY);
+  await waitFor(() => count(ua, 'back') === 1, { what: 'fidelity on iogate' });
+  assert.deepEqual(ua.received('back')[0].args, [FIDELITY]);
+  ua.close();
+  up.close();
+});
+
+test('the bytes of a one-room emit are the adapter\'s, on the room channel', async () => {
+  const tap = await redis.client();
+  const seen = [];
+  await tap.pSubscribe('socket.io#/#*', (message, channel) => seen.push({ message, channel }), true);
+  await apiA.emit({ userId: '42', event: 'notification', payload: { id: 7, text: 'hi' } });
+  await waitFor(() => seen.length === 1, { what: 'the publish' });
+  const { message, channel } = seen[0];
+  assert.equal(channel.toString(), 'socket.io#/#user:42#');
+  const uid = notepack.decode(message)[0];
+  assert.match(uid, /^[A-Za-z0-9_-]{6}$/);
+  const expected = notepack.encode([
+    uid,
+    { type: 2, data: ['notification', { id: 7, text: 'hi' }], nsp: '/' },
+    { rooms: ['user:42'], except: [], flags: {} },
+  ]);
+  assert.equal(message.toString('hex'), expected.toString('hex'));
+  // The reference capture, with this node's uid in place of "AbC123".
+  const capture = '93a641624331323383a47479706502a46461746192ac6e6f74696669636174696f6e82a2696407a474657874a26869a36e7370a12f83a5726f6f6d7391a7757365723a3432a665786365707490a5666c61677380';
+  assert.equal(message.toString('hex'), capture.replace(Buffer.from('AbC123').toString('hex'), Buffer.from(uid).toString('hex')));
+  await tap.pUnsubscribe();
+  await tap.disconnect();
 });
 
 // Apart from the others: the official adapter's onmessage does not catch a decoding error,
