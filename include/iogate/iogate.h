@@ -19,7 +19,7 @@
  *    and plugin_error() holds the message of the plugin's last failed call.
  *  - When: functions marked "init only" may be called only from init(); later
  *    they fail with IOG_ESTATE. Registrations of a plugin whose init fails are
- *    all removed.
+ *    all removed, and it gets no fini().
  *  - Versions: ABI major changes break compatibility; minors only append to
  *    the host table. Each entry says the version it arrived in.
  *
@@ -312,9 +312,21 @@ typedef struct iog_plugin_descriptor {
     uint16_t abi_minor;   /* IOG_ABI_MINOR as built: the newest host API it may use */
     const char *name;     /* [a-z0-9_-]+; its config table is [plugin.NAME] */
     const char *version;  /* the plugin's own version, free text */
-    /* Registers everything; returns 0, or an error with a message in err. */
+    /* Registers everything; returns 0, or a negative IOG_E* code with a message in err
+     * (err_size is 512: write one NUL-terminated line, e.g. with snprintf).
+     * On failure the host removes what the plugin registered, stops its timers, unloads it
+     * without calling fini (init releases what it acquired before returning the error)
+     * and stops startup, logging one line at level error under the component "gateway":
+     *   plugin FILE (NAME VERSION): init failed (STRERROR): MESSAGE
+     * STRERROR is strerror() of the code; MESSAGE is err, or plugin_error() if err is
+     * empty, or "no message". The line goes to stderr in the [log] format (text or JSON,
+     * control characters escaped); its text after the component is cut at 511 bytes. */
     int (*init)(iog_plugin_t *p, const iog_host_api_t *api, char *err, size_t err_size);
-    /* Called once at shutdown after the loop stopped (may be NULL). */
+    /* Called once at shutdown after the loop stopped, in the reverse order of loading,
+     * for each plugin whose init returned 0; never after a failed init (may be NULL).
+     * Hosts built before this rule was enforced also called it after a failed init: a
+     * fini that releases only what is still held (pointers set to NULL once freed) is
+     * right on every host. */
     void (*fini)(iog_plugin_t *p);
 } iog_plugin_descriptor_t;
 

@@ -45,6 +45,8 @@ enabled = true
 after(async () => {
   const r = await server.stop();
   assert.equal(r.code, 0);
+  // fini runs once at shutdown for a plugin whose init succeeded.
+  assert.equal(server.logs().match(/\[abi_full\] fini after a successful init/g)?.length, 1);
 });
 
 test('init-time entries: config getters, type errors, strerror, timers', async () => {
@@ -178,6 +180,11 @@ test('broken plugins stop startup with a message naming the file', () => {
     const r = run(`[server]\nport = 0\n[plugins]\ndir = "${PLUGINS}"\nload = ["${name}"]\n`);
     assert.equal(r.status, 1, `${name}: ${r.stderr}`);
     assert.match(r.stderr, re, name);
+    if (name === 'abi_failing_init') {
+      // The line iogate.h documents, and no fini after the failed init.
+      assert.match(r.stderr, /^\S+ error \[gateway\] plugin \/\S+\/abi_failing_init\.so \(abi_failing_init 1\.0\.0\): init failed \(I\/O or internal error\): database unreachable \(deliberate test failure\)$/m);
+      assert.doesNotMatch(r.stderr, /fini called/);
+    }
   }
   const bad = run(`[server]\nport = 0\n[plugins]\nload = ["../x"]\n`);
   assert.equal(bad.status, 1);

@@ -378,4 +378,10 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     return 0;
 }
 
-IOG_PLUGIN("abi_full", "1.0.0", init, NULL)
+/* Shutdown: fini runs once, after a successful init (the test looks for this line). */
+static void fini(iog_plugin_t *p)
+{
+    api->log(p, IOG_LOG_INFO, "fini after a successful init");
+}
+
+IOG_PLUGIN("abi_full", "1.0.0", init, fini)

@@ -1,13 +1,15 @@
 /* test_plugins.c - the loader and its version rules, with real .so files built
  * by tests/plugins through iogate_add_plugin(): wrong major, newer minor, no
  * entry symbol and missing files are refused with messages naming the file;
- * an older minor loads; a failing init leaves no route, event or timer; a plugin
- * or directory another user could write is refused unless the config allows it. */
+ * an older minor loads; a failing init leaves no route, event or timer and gets
+ * no fini; a plugin or directory another user could write is refused unless the
+ * config allows it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <iogate/iogate.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +95,17 @@ static void version_rules(void **state)
 static void failing_init_leaves_nothing(void **state)
 {
     fixture_t *f = *state;
+    /* Our own handle keeps the code mapped after the host's dlclose, counters included. */
+    void *dl = dlopen(PLUGIN("abi_failing_init"), RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(dl);
+    int (*init_calls)(void) = (int (*)(void))dlsym(dl, "abi_failing_init_init_calls");
+    int (*fini_calls)(void) = (int (*)(void))dlsym(dl, "abi_failing_init_fini_calls");
+    assert_non_null(init_calls);
+    assert_non_null(fini_calls);
     expect_refused(f, PLUGIN("abi_failing_init"), "database unreachable (deliberate test failure)");
+    assert_int_equal(init_calls(), 1);
+    assert_int_equal(fini_calls(), 0); /* fini follows only a successful init */
+    dlclose(dl);
     assert_false(route_exists(f, "GET", "/failing"));
     assert_int_equal(plugin_host_event_count(f->gw.plugins), 0);
     assert_int_equal(plugin_host_count(f->gw.plugins), 0);
