@@ -16,6 +16,7 @@
 #include "base/json_writer.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/objmap.h"
 #include "gateway/gateway.h"
 #include "http/url.h"
 #include "plugins/plugin_internal.h"
@@ -30,6 +31,7 @@ typedef struct host_principal {
 } host_principal_t;
 
 struct iog_request {
+    uintptr_t handle;     /* what the plugin holds: see request_live() */
     http_request_t *http; /* NULL once the client went away */
     hook_t *route;
     char *path;
@@ -358,8 +360,30 @@ static void principal_release(host_principal_t *hp)
 
 /* ------------------------------------------------------------------ REST routes */
 
+/* A plugin holds a request by a handle, a number never reused, not by its address:
+ * respond() frees the request, and a later call with the handle must find nothing rather
+ * than freed memory or, once the address is reused, another client's request. This is
+ * the host API's one process-wide state, because a request call is given nothing else to
+ * find its host by; like every host call it is used on the loop thread only. */
+static objmap_t live_requests;
+static uintptr_t last_request_handle;
+
+static const char *request_key(const void *obj, size_t *len)
+{
+    *len = sizeof(uintptr_t);
+    return (const char *)&((const iog_request_t *)obj)->handle;
+}
+
+/* The request behind a plugin's handle, or NULL once it is answered. */
+static iog_request_t *request_live(iog_request_t *handle)
+{
+    uintptr_t h = (uintptr_t)handle;
+    return h ? objmap_get(&live_requests, (const char *)&h, sizeof(h)) : NULL;
+}
+
 static void request_free(iog_request_t *r)
 {
+    objmap_remove(&live_requests, (const char *)&r->handle, sizeof(r->handle));
     for (size_t i = 0; i < r->nparams; i++) {
         free(r->param_names[i]);
         free(r->param_values[i]);
@@ -410,7 +434,10 @@ static void route_adapter(gateway_t *gw, http_request_t *http, const router_matc
         return;
     }
     http_request_on_abort(http, on_request_abort, r);
-    ((iog_route_fn)route->fn)(route->user, r);
+    if (!live_requests.key_of) objmap_init(&live_requests, request_key);
+    r->handle = ++last_request_handle;
+    objmap_add(&live_requests, r);
+    ((iog_route_fn)route->fn)(route->user, (iog_request_t *)r->handle);
 }
 
 static int api_register_route(iog_plugin_t *p, const char *method, const char *pattern, int flags,
@@ -436,36 +463,42 @@ static int api_register_route(iog_plugin_t *p, const char *method, const char *p
     return 0;
 }
 
-static const char *api_request_method(iog_request_t *r)
+static const char *api_request_method(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return r && r->http ? http_request_method(r->http) : "";
 }
 
-static const char *api_request_path(iog_request_t *r)
+static const char *api_request_path(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return r ? r->path : "";
 }
 
-static const char *api_request_param(iog_request_t *r, const char *name)
+static const char *api_request_param(iog_request_t *req, const char *name)
 {
+    iog_request_t *r = request_live(req);
     if (!r || !name) return NULL;
     for (size_t i = 0; i < r->nparams; i++)
         if (strcmp(r->param_names[i], name) == 0) return r->param_values[i];
     return NULL;
 }
 
-static const char *api_request_query(iog_request_t *r, const char *name)
+static const char *api_request_query(iog_request_t *req, const char *name)
 {
+    iog_request_t *r = request_live(req);
     return r && name ? url_query_get(&r->query, name) : NULL;
 }
 
-static const char *api_request_header(iog_request_t *r, const char *name)
+static const char *api_request_header(iog_request_t *req, const char *name)
 {
+    iog_request_t *r = request_live(req);
     return r && r->http && name ? http_request_header(r->http, name) : NULL;
 }
 
-static const char *api_request_body(iog_request_t *r, size_t *len)
+static const char *api_request_body(iog_request_t *req, size_t *len)
 {
+    iog_request_t *r = request_live(req);
     if (!r || !r->http) {
         if (len) *len = 0;
         return "";
@@ -473,24 +506,28 @@ static const char *api_request_body(iog_request_t *r, size_t *len)
     return http_request_body(r->http, len);
 }
 
-static const iog_principal_t *api_request_principal(iog_request_t *r)
+static const iog_principal_t *api_request_principal(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return r && r->has_principal ? &r->principal.pub : NULL;
 }
 
-static int api_request_aborted(iog_request_t *r)
+static int api_request_aborted(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return !r || !r->http;
 }
 
-static const char *api_request_remote_addr(iog_request_t *r)
+static const char *api_request_remote_addr(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return r && r->http ? http_request_remote_addr(r->http) : "";
 }
 
-static int api_respond(iog_request_t *r, int status, const char *json, size_t len)
+static int api_respond(iog_request_t *req, int status, const char *json, size_t len)
 {
-    if (!r) return IOG_EINVAL;
+    iog_request_t *r = request_live(req);
+    if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
     if (status < 200 || status > 599) status = 500;
     if (r->http) {
         http_request_on_abort(r->http, NULL, NULL);
@@ -503,10 +540,12 @@ static int api_respond(iog_request_t *r, int status, const char *json, size_t le
     return 0;
 }
 
-static int api_respond_bytes(iog_request_t *r, int status, const char *content_type,
+static int api_respond_bytes(iog_request_t *req, int status, const char *content_type,
                              const void *body, size_t len)
 {
-    if (!r || (len && !body) || (content_type && strpbrk(content_type, "\r\n"))) return IOG_EINVAL;
+    iog_request_t *r = request_live(req);
+    if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
+    if ((len && !body) || (content_type && strpbrk(content_type, "\r\n"))) return IOG_EINVAL;
     if (status < 200 || status > 599) status = 500;
     if (r->http) {
         http_request_on_abort(r->http, NULL, NULL);
@@ -517,9 +556,10 @@ static int api_respond_bytes(iog_request_t *r, int status, const char *content_t
     return 0;
 }
 
-static int api_respond_error(iog_request_t *r, int status, const char *code, const char *message)
+static int api_respond_error(iog_request_t *req, int status, const char *code, const char *message)
 {
-    if (!r) return IOG_EINVAL;
+    iog_request_t *r = request_live(req);
+    if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
     if (status < 400 || status > 599) status = 500;
     if (r->http) {
         http_request_on_abort(r->http, NULL, NULL);
@@ -529,10 +569,11 @@ static int api_respond_error(iog_request_t *r, int status, const char *code, con
     return 0;
 }
 
-static int api_response_header(iog_request_t *r, const char *name, const char *value)
+static int api_response_header(iog_request_t *req, const char *name, const char *value)
 {
-    if (!r || !name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
-        return IOG_EINVAL;
+    iog_request_t *r = request_live(req);
+    if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
+    if (!name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return IOG_EINVAL;
     if (r->http) http_response_header(r->http, name, value);
     return 0;
 }

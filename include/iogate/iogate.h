@@ -43,7 +43,7 @@ extern "C" {
 #define IOG_ENOMEM (-2)    /* out of memory */
 #define IOG_EEXIST (-3)    /* already registered (event name, route, namespace handler) */
 #define IOG_ENOENT (-4)    /* no such event, namespace, socket or key */
-#define IOG_ESTATE (-5)    /* not allowed now (e.g. registration after init, double respond) */
+#define IOG_ESTATE (-5)    /* not allowed now (registration after init, a request answered) */
 #define IOG_ETYPE (-6)     /* a config value has another type than asked */
 #define IOG_ERANGE (-7)    /* a value is out of range */
 #define IOG_EVERSION (-8)  /* incompatible ABI version */
@@ -191,7 +191,9 @@ typedef struct iog_host_api {
      * method or pattern. flags: IOG_ROUTE_*. */
     int (*register_route)(iog_plugin_t *p, const char *method, const char *pattern, int flags,
                           iog_route_fn fn, void *user);
-    /* Request accessors: valid until respond() is called. Strings are NUL-terminated. */
+    /* Request accessors. Their strings are NUL-terminated and valid until the request is
+     * answered. Given a request answered already, they return "" (method, path, body with
+     * *len = 0, remote address), NULL (param, query, header, principal) or 1 (aborted). */
     const char *(*request_method)(iog_request_t *req);
     const char *(*request_path)(iog_request_t *req);
     /* A path parameter (":id"), percent-decoded, or NULL. */
@@ -205,9 +207,11 @@ typedef struct iog_host_api {
     const iog_principal_t *(*request_principal)(iog_request_t *req);
     /* 1 when the client went away; respond() is still owed (it then only frees). */
     int (*request_aborted)(iog_request_t *req);
-    /* Answers with JSON text (copied); NULL/0 for no body. Exactly once per request: the
-     * request is freed by it, so the handle must not be used again (not even to respond:
-     * that is undefined behaviour, like a double free). */
+    /* Answers with JSON text (copied); NULL/0 for no body. Exactly once per request: it
+     * frees the request. A second answer (respond, respond_error, respond_bytes) or
+     * response_header() with the same handle then returns IOG_ESTATE and sends nothing;
+     * handles are never reused, so this holds however late the call comes. IOG_EINVAL
+     * for a NULL request. */
     int (*respond)(iog_request_t *req, int status, const char *json, size_t len);
     /* Answers with the standard error body {"error":{"code":...,"message":...}}. */
     int (*respond_error)(iog_request_t *req, int status, const char *code, const char *message);

@@ -104,6 +104,19 @@ test('respond_bytes: a route answers with HTML', async () => {
   assert.equal(await res.text(), '<!doctype html><title>abi</title><p>hello</p>');
 });
 
+test('a request answered once: every later call with its handle is refused, nothing is sent', async () => {
+  const res = await fetch(`${base}/abi/double?x=1`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-late'), null);
+  assert.equal(await res.text(), '{"first":true}');
+  const after = await (await fetch(`${base}/abi/double/result`)).json();
+  assert.deepEqual(after, {
+    respond: -5, respondError: -5, respondBytes: -5, header: -5, // IOG_ESTATE
+    nullRespond: -1, // IOG_EINVAL
+    path: '', paramNull: true, aborted: 1,
+  });
+});
+
 test('work_queue: a route answers later from the loop after off-loop work', async () => {
   const body = await (await fetch(`${base}/abi/async`)).json();
   assert.deepEqual(body, { result: 42, status: 0 });

@@ -25,6 +25,10 @@ static struct {
     int repeat_ticks;
     iog_timer_t *repeat;
     int64_t seq;
+    /* GET /abi/double: what the calls after its respond() returned */
+    int again_respond, again_error, again_bytes, again_header, null_respond;
+    const char *after_path, *after_param;
+    int after_aborted;
 } state;
 
 /* ---- event serializer: exercises every writer entry ---- */
@@ -204,6 +208,34 @@ static void route_emit(void *user, iog_request_t *req)
     api->respond(req, r >= 0 ? 200 : 404, body, (size_t)n);
 }
 
+/* Answers, then uses the handle again: every later call must be refused harmlessly. */
+static void route_double(void *user, iog_request_t *req)
+{
+    (void)user;
+    api->respond(req, 200, "{\"first\":true}", 14);
+    state.again_respond = api->respond(req, 200, "{\"second\":true}", 15);
+    state.again_error = api->respond_error(req, 500, "twice", "answered twice");
+    state.again_bytes = api->respond_bytes(req, 200, "text/plain", "x", 1);
+    state.again_header = api->response_header(req, "X-Late", "yes");
+    state.after_path = api->request_path(req);
+    state.after_param = api->request_param(req, "x");
+    state.after_aborted = api->request_aborted(req);
+    state.null_respond = api->respond(NULL, 200, NULL, 0);
+}
+
+static void route_double_result(void *user, iog_request_t *req)
+{
+    (void)user;
+    char body[256];
+    int n = snprintf(body, sizeof(body),
+                     "{\"respond\":%d,\"respondError\":%d,\"respondBytes\":%d,\"header\":%d,"
+                     "\"nullRespond\":%d,\"path\":\"%s\",\"paramNull\":%s,\"aborted\":%d}",
+                     state.again_respond, state.again_error, state.again_bytes, state.again_header,
+                     state.null_respond, state.after_path ? state.after_path : "?",
+                     state.after_param ? "false" : "true", state.after_aborted);
+    api->respond(req, 200, body, (size_t)n);
+}
+
 typedef struct async_job {
     iog_request_t *req;
     int result;
@@ -362,6 +394,10 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     if (!r) r = api->register_route(p, "POST", "/abi/emit", IOG_ROUTE_PUBLIC, route_emit, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/async", IOG_ROUTE_PUBLIC, route_async, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/page", IOG_ROUTE_PUBLIC, route_page, NULL);
+    if (!r) r = api->register_route(p, "GET", "/abi/double", IOG_ROUTE_PUBLIC, route_double, NULL);
+    if (!r)
+        r = api->register_route(p, "GET", "/abi/double/result", IOG_ROUTE_PUBLIC,
+                                route_double_result, NULL);
     if (!r) r = api->add_namespace(p, "/abi");
     if (!r) r = api->on_connect(p, "/abi", on_connect, NULL);
     if (!r) r = api->on_disconnect(p, "/abi", on_disconnect, NULL);
