@@ -22,12 +22,14 @@
 #include "plugins/plugin_internal.h"
 #include "sio/sio_server.h"
 
-/* The host's side of a principal: the ABI struct plus what backs it. */
+/* The host's side of a principal: the ABI struct plus what backs it. Aligned as malloc
+ * aligns, because the live ones are kept in an objmap, also when they are on the stack. */
 typedef struct host_principal {
-    iog_principal_t pub;
-    json_t *claims;    /* REST: the verifier's tree (not owned) */
-    char *claims_json; /* owned text when made here */
-    json_t *parsed;    /* sockets: claims parsed on the first principal_claim(), owned */
+    _Alignas(max_align_t) iog_principal_t pub;
+    const iog_principal_t *addr; /* &pub while live (its key in live_principals), else NULL */
+    json_t *claims;              /* REST: the verifier's tree (not owned) */
+    char *claims_json;           /* owned text when made here */
+    json_t *parsed;              /* sockets: claims parsed on the first principal_claim(), owned */
 } host_principal_t;
 
 struct iog_request {
@@ -320,6 +322,27 @@ static int api_emit_json(iog_plugin_t *p, const iog_target_t *t, const char *eve
 
 /* ------------------------------------------------------------------ principals */
 
+/* The principals plugins may pass back to principal_claim(), by address: those handed to
+ * a callback running now and those of requests not answered yet. A pointer the plugin
+ * passes in is looked up here before anything is read through it, so a copy, or a
+ * principal kept past its lifetime, is refused instead of being read as the host's struct
+ * and written into. Process-wide like live_requests below (loop thread only): the
+ * adapters that make principals would otherwise need the host passed down for this alone. */
+static objmap_t live_principals;
+
+static const char *principal_key(const void *obj, size_t *len)
+{
+    *len = sizeof(const iog_principal_t *);
+    return (const char *)&((const host_principal_t *)obj)->addr;
+}
+
+static void principal_register(host_principal_t *hp)
+{
+    if (!live_principals.key_of) objmap_init(&live_principals, principal_key);
+    hp->addr = &hp->pub;
+    objmap_add(&live_principals, hp);
+}
+
 static void principal_fill(host_principal_t *hp, const jwt_principal_t *jp)
 {
     memset(hp, 0, sizeof(*hp));
@@ -329,13 +352,20 @@ static void principal_fill(host_principal_t *hp, const jwt_principal_t *jp)
     hp->claims_json = jp->claims ? json_dumps(jp->claims, JSON_COMPACT) : NULL;
     hp->pub.claims_json = hp->claims_json ? hp->claims_json : "{}";
     hp->pub.expires_at = jp->exp;
+    principal_register(hp);
 }
 
 static const char *api_principal_claim(iog_plugin_t *p, const iog_principal_t *pr, const char *name)
 {
-    (void)p;
     if (!pr || !name) return NULL;
-    host_principal_t *hp = (host_principal_t *)pr;
+    host_principal_t *hp = objmap_get(&live_principals, (const char *)&pr, sizeof(pr));
+    if (!hp) {
+        if (p)
+            plugin_fail(p, IOG_EINVAL,
+                        "principal_claim: not a principal the host handed out, or one past its "
+                        "lifetime (a copy is never one: keep the claims you need instead)");
+        return NULL;
+    }
     if (!hp->claims && !hp->parsed && hp->pub.claims_json)
         hp->parsed = json_loads(hp->pub.claims_json, 0, NULL);
     return json_string_value(json_object_get(hp->claims ? hp->claims : hp->parsed, name));
@@ -350,10 +380,12 @@ static void principal_fill_socket(host_principal_t *hp, sio_socket_t *s)
     const char *claims = sio_socket_claims_json(s);
     hp->pub.claims_json = claims ? claims : "{}";
     hp->pub.expires_at = sio_socket_expires_at(s);
+    principal_register(hp);
 }
 
 static void principal_release(host_principal_t *hp)
 {
+    if (hp->addr) objmap_remove(&live_principals, (const char *)&hp->addr, sizeof(hp->addr));
     free(hp->claims_json);
     json_decref(hp->parsed);
 }
@@ -362,9 +394,9 @@ static void principal_release(host_principal_t *hp)
 
 /* A plugin holds a request by a handle, a number never reused, not by its address:
  * respond() frees the request, and a later call with the handle must find nothing rather
- * than freed memory or, once the address is reused, another client's request. This is
- * the host API's one process-wide state, because a request call is given nothing else to
- * find its host by; like every host call it is used on the loop thread only. */
+ * than freed memory or, once the address is reused, another client's request.
+ * Process-wide, with live_principals above, because a request call is given nothing else
+ * to find its host by; like every host call it is used on the loop thread only. */
 static objmap_t live_requests;
 static uintptr_t last_request_handle;
 

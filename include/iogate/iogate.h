@@ -62,7 +62,10 @@ typedef struct iog_request iog_request_t;         /* a REST request; see respond
 typedef struct iog_json_writer iog_json_writer_t; /* a JSON text builder */
 typedef struct iog_timer iog_timer_t;
 
-/* The authenticated user of a request or socket (since 1.0). */
+/* The authenticated user of a request or socket (since 1.0). It lives as long as what
+ * brought it: the callback's call (connections, client events), or the request until it is
+ * answered (request_principal()). Copy the fields you keep, strings included; only the
+ * host's own principals may be passed back (see principal_claim()). */
 typedef struct iog_principal {
     uint32_t struct_size;
     const char *user_id;     /* the token's "sub" */
@@ -275,7 +278,12 @@ typedef struct iog_host_api {
     void (*json_raw)(iog_json_writer_t *w, const char *json, size_t len);
 
     /* ---- 1.0: principals ---- */
-    /* A string claim of the principal's token ("role"), or NULL. */
+    /* A string claim of the principal's token ("role"), or NULL when it is absent or not a
+     * string. pr must be a principal the host handed you, within its lifetime (see
+     * iog_principal_t). The host looks pr up before reading through it: for anything else,
+     * a copy or a principal kept longer, it returns NULL and plugin_error() says why.
+     * (Memory may by then hold another live principal, which would be used: keep ids and
+     * claims, never the pointer.) The string lives as long as pr. */
     const char *(*principal_claim)(iog_plugin_t *p, const iog_principal_t *pr, const char *name);
 
     /* ---- 1.1 ---- */

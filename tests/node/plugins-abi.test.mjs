@@ -82,6 +82,9 @@ test('authenticated route: 401 without a token, principal and accessors with one
   assert.equal(me.header, 'hdr');
   assert.equal(me.remote, '127.0.0.1');
   assert.equal(me.aborted, false);
+  // principal_claim refuses a copy of the principal, and one kept past its request.
+  assert.equal(me.copyRefused, true);
+  assert.deepEqual(await (await fetch(`${base}/abi/kept-claim`)).json(), { kept: true, refused: true });
   // The cookie works as well as the Bearer header.
   res = await fetch(`${base}/abi/whoami`, { headers: { cookie: `token=${token({ sub: 'u2' })}` } });
   assert.equal((await res.json()).user, 'u2');
@@ -123,12 +126,12 @@ test('work_queue: a route answers later from the loop after off-loop work', asyn
 });
 
 test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', async () => {
-  const alice = io(`${base}/abi`, { forceNew: true, extraHeaders: { cookie: `token=${token({ sub: 'alice' })}` }, auth: { hi: 1 } });
+  const alice = io(`${base}/abi`, { forceNew: true, extraHeaders: { cookie: `token=${token({ sub: 'alice', role: 'pilot' })}` }, auth: { hi: 1 } });
   const [welcome] = await once(alice, 'welcome');
-  assert.deepEqual(welcome, { roomSize: 1, user: 'alice', auth: { hi: 1 } });
+  assert.deepEqual(welcome, { roomSize: 1, user: 'alice', role: 'pilot', auth: { hi: 1 } });
   const anon = io(`${base}/abi`, { forceNew: true });
   const [welcome2] = await once(anon, 'welcome');
-  assert.deepEqual(welcome2, { roomSize: 2, user: null, auth: {} });
+  assert.deepEqual(welcome2, { roomSize: 2, user: null, role: null, auth: {} });
 
   // Emits through registered serializers, to a room, with an except list, to authenticated only.
   const got = { alice: [], anon: [] };

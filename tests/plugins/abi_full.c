@@ -106,11 +106,19 @@ static void route_report(void *user, iog_request_t *req)
     respond_writer(req, 200, w);
 }
 
+/* The principal of the last /abi/whoami, kept past its request (a plugin bug, on purpose). */
+static const iog_principal_t *kept_principal;
+
 static void route_whoami(void *user, iog_request_t *req)
 {
     (void)user;
     const iog_principal_t *pr = api->request_principal(req);
     const char *role = api->principal_claim(self, pr, "role");
+    /* A copy is not the host's principal: refused, never read as the host's struct. */
+    iog_principal_t copy = *pr;
+    int copy_refused = api->principal_claim(self, &copy, "role") == NULL &&
+                       strstr(api->plugin_error(self), "not a principal") != NULL;
+    kept_principal = pr;
     api->response_header(req, "X-Abi-Test", "yes");
     iog_json_writer_t *w = api->json_new();
     api->json_object_begin(w);
@@ -143,8 +151,21 @@ static void route_whoami(void *user, iog_request_t *req)
     api->json_string(w, api->request_remote_addr(req));
     api->json_key(w, "aborted");
     api->json_bool(w, api->request_aborted(req));
+    api->json_key(w, "copyRefused");
+    api->json_bool(w, copy_refused);
     api->json_object_end(w);
     respond_writer(req, 200, w);
+}
+
+/* GET /abi/kept-claim: the principal kept from /abi/whoami, after its request was answered. */
+static void route_kept_claim(void *user, iog_request_t *req)
+{
+    (void)user;
+    const char *role = kept_principal ? api->principal_claim(self, kept_principal, "role") : "";
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"kept\":%s,\"refused\":%s}",
+                     kept_principal ? "true" : "false", role ? "false" : "true");
+    api->respond(req, 200, body, (size_t)n);
 }
 
 static void route_params(void *user, iog_request_t *req)
@@ -274,11 +295,13 @@ static void on_connect(void *user, const iog_connection_t *c)
 {
     (void)user;
     api->join(self, c->nsp, c->socket_id, "abi-room");
+    const char *role = c->principal ? api->principal_claim(self, c->principal, "role") : NULL;
     char args[512];
-    int n = snprintf(args, sizeof(args), "[{\"roomSize\":%lld,\"user\":%s%s%s,\"auth\":%s}]",
+    int n = snprintf(args, sizeof(args),
+                     "[{\"roomSize\":%lld,\"user\":%s%s%s,\"role\":%s%s%s,\"auth\":%s}]",
                      (long long)api->room_size(self, c->nsp, "abi-room"), c->principal ? "\"" : "",
                      c->principal ? c->principal->user_id : "null", c->principal ? "\"" : "",
-                     c->auth_json);
+                     role ? "\"" : "", role ? role : "null", role ? "\"" : "", c->auth_json);
     api->emit_to_socket(self, c->nsp, c->socket_id, "welcome", args, (size_t)n, NULL, 0);
 }
 
@@ -395,6 +418,9 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     if (!r) r = api->register_route(p, "GET", "/abi/async", IOG_ROUTE_PUBLIC, route_async, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/page", IOG_ROUTE_PUBLIC, route_page, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/double", IOG_ROUTE_PUBLIC, route_double, NULL);
+    if (!r)
+        r = api->register_route(p, "GET", "/abi/kept-claim", IOG_ROUTE_PUBLIC, route_kept_claim,
+                                NULL);
     if (!r)
         r = api->register_route(p, "GET", "/abi/double/result", IOG_ROUTE_PUBLIC,
                                 route_double_result, NULL);
