@@ -556,11 +556,20 @@ static const char *api_request_remote_addr(iog_request_t *req)
     return r && r->http ? http_request_remote_addr(r->http) : "";
 }
 
+/* A status out of the entry's range is answered as 500, as 1.0 shipped, but not silently. */
+static int status_or_500(const iog_request_t *r, const char *what, int status, int lowest)
+{
+    if (status >= lowest && status <= 599) return status;
+    log_warn(r->route->plugin->name, "%s: status %d is not %d to 599; answered 500 instead", what,
+             status, lowest);
+    return 500;
+}
+
 static int api_respond(iog_request_t *req, int status, const char *json, size_t len)
 {
     iog_request_t *r = request_live(req);
     if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
-    if (status < 200 || status > 599) status = 500;
+    status = status_or_500(r, "respond", status, 200);
     if (r->http) {
         http_request_on_abort(r->http, NULL, NULL);
         if (json && len)
@@ -578,7 +587,7 @@ static int api_respond_bytes(iog_request_t *req, int status, const char *content
     iog_request_t *r = request_live(req);
     if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
     if ((len && !body) || (content_type && strpbrk(content_type, "\r\n"))) return IOG_EINVAL;
-    if (status < 200 || status > 599) status = 500;
+    status = status_or_500(r, "respond_bytes", status, 200);
     if (r->http) {
         http_request_on_abort(r->http, NULL, NULL);
         http_respond(r->http, status, content_type ? content_type : "application/octet-stream",
@@ -592,7 +601,7 @@ static int api_respond_error(iog_request_t *req, int status, const char *code, c
 {
     iog_request_t *r = request_live(req);
     if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
-    if (status < 400 || status > 599) status = 500;
+    status = status_or_500(r, "respond_error", status, 400);
     if (r->http) {
         http_request_on_abort(r->http, NULL, NULL);
         http_respond_error(r->http, status, code ? code : "error", message ? message : "");
@@ -958,7 +967,12 @@ static void on_timer(uv_timer_t *h)
 static iog_timer_t *api_timer_start(iog_plugin_t *p, uint64_t delay_ms, uint64_t repeat_ms,
                                     iog_timer_fn fn, void *user)
 {
-    if (!p || !fn || p->host->stopping) return NULL;
+    if (!p) return NULL;
+    if (!fn || p->host->stopping) {
+        plugin_fail(p, fn ? IOG_ESTATE : IOG_EINVAL, "timer_start: %s",
+                    fn ? "shutdown has begun" : "NULL callback");
+        return NULL;
+    }
     iog_timer_t *t = xcalloc(1, sizeof(*t));
     t->plugin = p;
     t->fn = fn;

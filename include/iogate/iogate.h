@@ -14,9 +14,12 @@
  *    valid for the duration of the call only, unless a function says
  *    otherwise; what you pass to the host is copied before the call returns.
  *    Memory is freed by the side that allocated it.
- *  - Errors: functions returning int give 0 (or a count) on success and a
- *    negative IOG_E* code on failure; iog_host_api_t.strerror() names a code,
- *    and plugin_error() holds the message of the plugin's last failed call.
+ *  - Errors: functions returning int (or int64_t) give a negative IOG_E* code
+ *    on failure, and on success 0, except the counts: emit(), emit_to_user()
+ *    and emit_json() return the sockets reached, room_size() the sockets in a
+ *    room, emit_to_socket() 1 (its one socket). Pointer-returning functions
+ *    give NULL on failure. iog_host_api_t.strerror() names a code, and
+ *    plugin_error() holds the message of the plugin's last failed call.
  *  - When: functions marked "init only" may be called only from init(); later
  *    they fail with IOG_ESTATE. Registrations of a plugin whose init fails are
  *    all removed, and it gets no fini().
@@ -210,15 +213,19 @@ typedef struct iog_host_api {
     const iog_principal_t *(*request_principal)(iog_request_t *req);
     /* 1 when the client went away; respond() is still owed (it then only frees). */
     int (*request_aborted)(iog_request_t *req);
-    /* Answers with JSON text (copied); NULL/0 for no body. Exactly once per request: it
-     * frees the request. A second answer (respond, respond_error, respond_bytes) or
-     * response_header() with the same handle then returns IOG_ESTATE and sends nothing;
-     * handles are never reused, so this holds however late the call comes. IOG_EINVAL
-     * for a NULL request. */
+    /* Answers with JSON text (copied); NULL/0 for no body. status is 200 to 599: any
+     * other is answered as 500 (returning 0) and logged as a warning under the plugin's
+     * name. Exactly once per request: it frees the request. A second answer (respond,
+     * respond_error, respond_bytes) or response_header() with the same handle then returns
+     * IOG_ESTATE and sends nothing; handles are never reused, so this holds however late
+     * the call comes. IOG_EINVAL for a NULL request. */
     int (*respond)(iog_request_t *req, int status, const char *json, size_t len);
-    /* Answers with the standard error body {"error":{"code":...,"message":...}}. */
+    /* Answers with the standard error body {"error":{"code":...,"message":...}} (code
+     * NULL: "error", message NULL: ""). status is 400 to 599; any other is answered as
+     * 500 (returning 0) and logged as a warning. Otherwise as respond(). */
     int (*respond_error)(iog_request_t *req, int status, const char *code, const char *message);
-    /* Adds a response header before respond() (copied). */
+    /* Adds a response header before respond() (copied). IOG_EINVAL for a NULL name or
+     * value, a name holding CR, LF or ':', a value holding CR or LF. */
     int (*response_header)(iog_request_t *req, const char *name, const char *value);
 
     /* ---- 1.0: Socket.IO namespaces, connections and client events ---- */
@@ -231,14 +238,18 @@ typedef struct iog_host_api {
     int (*on_event)(iog_plugin_t *p, const char *nsp, const char *event, iog_client_event_fn fn,
                     void *user);
     /* Answers a client's ack request with a JSON array of arguments (NULL for []).
-     * IOG_ENOENT when the socket is gone. Any time. */
+     * Any time. 0; IOG_ENOENT when no such socket (gone, or socket_id NULL); IOG_EINVAL
+     * for a negative ack_id or arguments that are not a JSON array. In every Socket.IO
+     * call below as here, nsp NULL means "/". */
     int (*ack)(iog_plugin_t *p, const char *nsp, const char *socket_id, int64_t ack_id,
                const char *args_json, size_t len);
-    /* Room membership and disconnect by socket id. IOG_ENOENT when the socket is gone. */
+    /* Room membership and disconnect by socket id. 0; IOG_ENOENT when no such socket;
+     * IOG_EINVAL for a NULL room (join: also empty or longer than 1024 bytes). */
     int (*join)(iog_plugin_t *p, const char *nsp, const char *socket_id, const char *room);
     int (*leave)(iog_plugin_t *p, const char *nsp, const char *socket_id, const char *room);
     int (*disconnect)(iog_plugin_t *p, const char *nsp, const char *socket_id);
-    /* Sockets in a room of a namespace (0 when none). */
+    /* The number of sockets in a room of a namespace: 0 when none, also when the room or
+     * the namespace does not exist. IOG_EINVAL (negative) when p or room is NULL. */
     int64_t (*room_size)(iog_plugin_t *p, const char *nsp, const char *room);
 
     /* ---- 1.0: timers and off-loop work ---- */
@@ -246,7 +257,8 @@ typedef struct iog_host_api {
      * timer_stop() stops and frees it (call it at most once, also for one-shot timers;
      * any time, including from hooks and fini()). When shutdown begins the host stops
      * every timer; their handles stay valid for timer_stop() until the plugin is
-     * unloaded. NULL on bad arguments or once shutdown has begun. */
+     * unloaded. NULL when p or fn is NULL, or once shutdown has begun; plugin_error()
+     * then says which (when p is not NULL). */
     iog_timer_t *(*timer_start)(iog_plugin_t *p, uint64_t delay_ms, uint64_t repeat_ms,
                                 iog_timer_fn fn, void *user);
     void (*timer_stop)(iog_timer_t *t);
@@ -295,21 +307,27 @@ typedef struct iog_host_api {
                      const char *json, size_t len);
     /* Emits to one socket with several arguments (args_json is a JSON array, NULL for
      * none) and optional binary attachments named by placeholders in args_json.
-     * IOG_ENOENT when the socket is gone. */
+     * Returns 1, the socket reached (a count, as emit() returns); IOG_ENOENT when no such
+     * socket; IOG_EINVAL for a missing or reserved event name, args_json that is not a
+     * JSON array, or attachments NULL with attachments_len > 0. */
     int (*emit_to_socket)(iog_plugin_t *p, const char *nsp, const char *socket_id,
                           const char *event, const char *args_json, size_t len,
                           const iog_bytes_t *attachments, size_t attachments_len);
-    /* ack() with binary attachments named by placeholders in args_json. */
+    /* ack() with binary attachments named by placeholders in args_json. Returns as ack(). */
     int (*ack_binary)(iog_plugin_t *p, const char *nsp, const char *socket_id, int64_t ack_id,
                       const char *args_json, size_t len, const iog_bytes_t *attachments,
                       size_t attachments_len);
-    /* Answers with any body (copied) and content type, e.g. an HTML page or a file.
-     * Otherwise as respond(). */
+    /* Answers with any body (copied) and content type (NULL: application/octet-stream),
+     * e.g. an HTML page or a file. Otherwise as respond(), status range included; but
+     * IOG_EINVAL for body NULL with len > 0 or a content type holding CR or LF, and then
+     * nothing is answered: the request is still owed. */
     int (*respond_bytes)(iog_request_t *req, int status, const char *content_type, const void *body,
                          size_t len);
     /* emit_to_socket() asking the client for an acknowledgement: cb runs once, with the
      * client's arguments, or with NULL if the socket leaves or timeout_ms (0 = none)
-     * passes first. IOG_ENOENT (and no callback) when the socket is gone already. */
+     * passes first. Returns 0, not a count: the callback tells what happened. IOG_ENOENT
+     * (and no callback) when no such socket; IOG_EINVAL (no callback) as emit_to_socket(),
+     * or for cb NULL. */
     int (*emit_with_ack)(iog_plugin_t *p, const char *nsp, const char *socket_id, const char *event,
                          const char *args_json, size_t len, const iog_bytes_t *attachments,
                          size_t attachments_len, uint64_t timeout_ms, iog_ack_fn cb, void *user);

@@ -27,6 +27,24 @@ function token(claims) {
 
 let server;
 let base;
+
+// Resolves once the server's output matches re (it is read as it arrives), or fails after ms.
+function logged(re, ms = 5000) {
+  if (re.test(server.logs())) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      server.proc.stderr.off('data', check);
+      reject(new Error(`no log line ${re} within ${ms} ms`));
+    }, ms);
+    const check = () => {
+      if (!re.test(server.logs())) return;
+      clearTimeout(timer);
+      server.proc.stderr.off('data', check);
+      resolve();
+    };
+    server.proc.stderr.on('data', check);
+  });
+}
 before(async () => {
   server = await startServer(`
 [auth]
@@ -112,12 +130,37 @@ test('a request answered once: every later call with its handle is refused, noth
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('x-late'), null);
   assert.equal(await res.text(), '{"first":true}');
-  const after = await (await fetch(`${base}/abi/double/result`)).json();
+  const after = (await (await fetch(`${base}/abi/returns`)).json()).double;
   assert.deepEqual(after, {
     respond: -5, respondError: -5, respondBytes: -5, header: -5, // IOG_ESTATE
     nullRespond: -1, // IOG_EINVAL
     path: '', paramNull: true, aborted: 1,
   });
+});
+
+// The entries whose return conventions differ from "0 or a negative code", pinned as
+// iogate.h states them.
+test('return conventions: statuses out of range, counts, timer_start, room_size', async () => {
+  const cases = [
+    ['respond', 204, 204], ['respond', 700, 500], ['respond', 199, 500],
+    ['error', 404, 404], ['error', 200, 500], ['bytes', 201, 201], ['bytes', 99, 500],
+  ];
+  for (const [kind, code, want] of cases) {
+    const res = await fetch(`${base}/abi/status?kind=${kind}&code=${code}`);
+    assert.equal(res.status, want, `${kind} ${code}`);
+    await res.arrayBuffer();
+    const returns = await (await fetch(`${base}/abi/returns`)).json();
+    assert.equal(returns.status, 0, `${kind} ${code} returns 0`);
+  }
+  const name = { respond: 'respond', error: 'respond_error', bytes: 'respond_bytes' };
+  for (const [kind, code, want] of cases.filter(([, c, w]) => c !== w)) {
+    const lowest = kind === 'error' ? 400 : 200;
+    await logged(new RegExp(`warn  \\[abi_full\\] ${name[kind]}: status ${code} is not ${lowest} to 599; answered ${want} instead`));
+  }
+  const returns = await (await fetch(`${base}/abi/returns`)).json();
+  assert.equal(returns.timerNull, true);
+  assert.equal(returns.roomSizeNoNamespace, 0);
+  assert.equal(returns.roomSizeNullRoom, -1); // IOG_EINVAL
 });
 
 test('work_queue: a route answers later from the loop after off-loop work', async () => {
@@ -172,6 +215,10 @@ test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', as
   const gone = once(anon, 'disconnect');
   anon.emit('kick');
   assert.equal((await gone)[0], 'io server disconnect');
+  // emit_to_socket counts its one socket; emit_with_ack returns 0 (its callback reports).
+  const returns = await (await fetch(`${base}/abi/returns`)).json();
+  assert.equal(returns.emitToSocket, 1);
+  assert.equal(returns.emitWithAck, 0);
   alice.close();
   anon.close();
   await new Promise((res) => setTimeout(res, 100));

@@ -29,6 +29,9 @@ static struct {
     int again_respond, again_error, again_bytes, again_header, null_respond;
     const char *after_path, *after_param;
     int after_aborted;
+    /* What entries with their own return conventions returned (GET /abi/returns) */
+    int welcome_rc, ask_rc, status_rc, timer_null_ok;
+    int64_t room_size_no_nsp, room_size_null_room;
 } state;
 
 /* ---- event serializer: exercises every writer entry ---- */
@@ -244,16 +247,37 @@ static void route_double(void *user, iog_request_t *req)
     state.null_respond = api->respond(NULL, 200, NULL, 0);
 }
 
-static void route_double_result(void *user, iog_request_t *req)
+/* GET /abi/status?kind=respond|error|bytes&code=N: answers with that status. */
+static void route_status(void *user, iog_request_t *req)
 {
     (void)user;
-    char body[256];
-    int n = snprintf(body, sizeof(body),
-                     "{\"respond\":%d,\"respondError\":%d,\"respondBytes\":%d,\"header\":%d,"
-                     "\"nullRespond\":%d,\"path\":\"%s\",\"paramNull\":%s,\"aborted\":%d}",
-                     state.again_respond, state.again_error, state.again_bytes, state.again_header,
-                     state.null_respond, state.after_path ? state.after_path : "?",
-                     state.after_param ? "false" : "true", state.after_aborted);
+    const char *kind = api->request_query(req, "kind");
+    const char *code = api->request_query(req, "code");
+    int status = code ? atoi(code) : 0;
+    if (kind && strcmp(kind, "error") == 0)
+        state.status_rc = api->respond_error(req, status, "status_test", "as asked");
+    else if (kind && strcmp(kind, "bytes") == 0)
+        state.status_rc = api->respond_bytes(req, status, "text/plain", "bytes", 5);
+    else
+        state.status_rc = api->respond(req, status, "{\"json\":true}", 13);
+}
+
+/* GET /abi/returns: what the calls above and the Socket.IO handlers below returned. */
+static void route_returns(void *user, iog_request_t *req)
+{
+    (void)user;
+    char body[512];
+    int n = snprintf(
+        body, sizeof(body),
+        "{\"emitToSocket\":%d,\"emitWithAck\":%d,\"status\":%d,\"timerNull\":%s,"
+        "\"roomSizeNoNamespace\":%lld,\"roomSizeNullRoom\":%lld,\"double\":{\"respond\":%d,"
+        "\"respondError\":%d,\"respondBytes\":%d,\"header\":%d,\"nullRespond\":%d,"
+        "\"path\":\"%s\",\"paramNull\":%s,\"aborted\":%d}}",
+        state.welcome_rc, state.ask_rc, state.status_rc, state.timer_null_ok ? "true" : "false",
+        (long long)state.room_size_no_nsp, (long long)state.room_size_null_room,
+        state.again_respond, state.again_error, state.again_bytes, state.again_header,
+        state.null_respond, state.after_path ? state.after_path : "?",
+        state.after_param ? "false" : "true", state.after_aborted);
     api->respond(req, 200, body, (size_t)n);
 }
 
@@ -302,7 +326,8 @@ static void on_connect(void *user, const iog_connection_t *c)
                      (long long)api->room_size(self, c->nsp, "abi-room"), c->principal ? "\"" : "",
                      c->principal ? c->principal->user_id : "null", c->principal ? "\"" : "",
                      role ? "\"" : "", role ? role : "null", role ? "\"" : "", c->auth_json);
-    api->emit_to_socket(self, c->nsp, c->socket_id, "welcome", args, (size_t)n, NULL, 0);
+    state.welcome_rc =
+        api->emit_to_socket(self, c->nsp, c->socket_id, "welcome", args, (size_t)n, NULL, 0);
 }
 
 static void on_disconnect(void *user, const iog_connection_t *c)
@@ -346,8 +371,8 @@ static void on_answer(void *user, const char *nsp, const char *socket_id, const 
 static void on_ask(void *user, const iog_client_event_t *ev)
 {
     (void)user;
-    api->emit_with_ack(self, ev->nsp, ev->socket_id, "question", ev->args_json, ev->args_len, NULL,
-                       0, 2000, on_answer, NULL);
+    state.ask_rc = api->emit_with_ack(self, ev->nsp, ev->socket_id, "question", ev->args_json,
+                                      ev->args_len, NULL, 0, 2000, on_answer, NULL);
 }
 
 static void on_kick(void *user, const iog_client_event_t *ev)
@@ -421,9 +446,9 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     if (!r)
         r = api->register_route(p, "GET", "/abi/kept-claim", IOG_ROUTE_PUBLIC, route_kept_claim,
                                 NULL);
+    if (!r) r = api->register_route(p, "GET", "/abi/status", IOG_ROUTE_PUBLIC, route_status, NULL);
     if (!r)
-        r = api->register_route(p, "GET", "/abi/double/result", IOG_ROUTE_PUBLIC,
-                                route_double_result, NULL);
+        r = api->register_route(p, "GET", "/abi/returns", IOG_ROUTE_PUBLIC, route_returns, NULL);
     if (!r) r = api->add_namespace(p, "/abi");
     if (!r) r = api->on_connect(p, "/abi", on_connect, NULL);
     if (!r) r = api->on_disconnect(p, "/abi", on_disconnect, NULL);
@@ -435,6 +460,10 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
         snprintf(err, err_size, "%s", api->plugin_error(p));
         return r;
     }
+    state.timer_null_ok = api->timer_start(p, 10, 0, NULL, NULL) == NULL &&
+                          strcmp(api->plugin_error(p), "timer_start: NULL callback") == 0;
+    state.room_size_no_nsp = api->room_size(p, "/no-such-namespace", "abi-room");
+    state.room_size_null_room = api->room_size(p, "/", NULL);
     once_timer = api->timer_start(p, 10, 0, on_once, NULL);
     state.repeat = api->timer_start(p, 5, 5, on_repeat, NULL);
     return 0;
