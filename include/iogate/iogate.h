@@ -108,8 +108,13 @@ typedef struct iog_client_event {
     size_t attachments_len;
 } iog_client_event_t;
 
+/* The room every authenticated socket of user X is in, in its namespace: this prefix then
+ * X ("user:42"). The host joins it when the socket's token is valid; IOG_TARGET_USER emits
+ * to it. (A constant of the header, added after 1.1; every 1.x host uses this name.) */
+#define IOG_USER_ROOM_PREFIX "user:"
+
 /* Where an emit goes (since 1.0). */
-#define IOG_TARGET_USER 1          /* every socket of user `id` (room "user:{id}") */
+#define IOG_TARGET_USER 1          /* every socket of user `id` (IOG_USER_ROOM_PREFIX id) */
 #define IOG_TARGET_ROOM 2          /* every socket in room `id` */
 #define IOG_TARGET_ALL 3           /* every socket of the namespace */
 #define IOG_TARGET_AUTHENTICATED 4 /* every authenticated socket of the namespace */
@@ -145,8 +150,9 @@ typedef void (*iog_work_done_fn)(void *user, int status);
  * (the auth cookie or "Authorization: Bearer"); the handler then always has a principal. */
 #define IOG_ROUTE_AUTHENTICATED 1
 
-/* The host API. Never build one yourself; never copy it (compare struct_size / abi_minor
- * before using an entry added after 1.0). */
+/* The host API. Never build one yourself; never copy it. A host has every entry up to the
+ * minor in your descriptor (it refuses you otherwise); check a newer one with
+ * IOG_API_HAS() before using it. */
 typedef struct iog_host_api {
     uint32_t struct_size;
     uint16_t abi_major;
@@ -334,6 +340,15 @@ typedef struct iog_host_api {
 
     /* New entries are appended here, each group marked with the minor that added it. */
 } iog_host_api_t;
+
+/* Whether the host table api has the entry `member`: its struct_size covers it and it is
+ * not NULL. For a plugin that also loads into older hosts (IOG_PLUGIN_AT) and uses a newer
+ * entry where there is one:
+ *   if (IOG_API_HAS(api, emit_with_ack)) api->emit_with_ack(...); else api->emit_to_socket(...);
+ * (A macro of the header, added after 1.1: it works with every host.) */
+#define IOG_API_HAS(api, member)                                                                   \
+    ((api)->struct_size >= offsetof(iog_host_api_t, member) + sizeof((api)->member) &&             \
+     (api)->member != NULL)
 
 /* What a plugin's entry point returns (static storage). */
 typedef struct iog_plugin_descriptor {

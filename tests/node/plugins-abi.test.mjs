@@ -78,7 +78,7 @@ test('init-time entries: config getters, type errors, strerror, timers', async (
 
 test('an older-minor plugin loads and serves its route', async () => {
   const body = await (await fetch(`${base}/old-plugin`)).json();
-  assert.deepEqual(body, { abi: '1.0', hostMinor: 1 });
+  assert.deepEqual(body, { abi: '1.0', hostMinor: 1, hasEmitJson: true });
 });
 
 test('authenticated route: 401 without a token, principal and accessors with one', async () => {
@@ -186,10 +186,13 @@ test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', as
   assert.equal(r.recipients, 1);
   r = await (await fetch(`${base}/abi/emit?kind=all&except=abi-room`, { method: 'POST' })).json();
   assert.equal(r.recipients, 0);
+  // IOG_USER_ROOM_PREFIX names the room the host joined alice's socket to.
+  r = await (await fetch(`${base}/abi/emit?kind=userroom&id=alice`, { method: 'POST' })).json();
+  assert.equal(r.recipients, 1);
   const missing = await fetch(`${base}/abi/emit?kind=missing&id=alice`, { method: 'POST' });
   assert.equal(missing.status, 404);
   await new Promise((res) => setTimeout(res, 200));
-  assert.equal(got.alice.length, 2);
+  assert.equal(got.alice.length, 3);
   assert.equal(got.anon.length, 1);
   assert.deepEqual(got.alice[0], {
     seq: got.alice[0].seq, greeting: 'bonjour', prefix: 'bo', ratio: 0.25, enabled: true,
@@ -278,7 +281,7 @@ test('a plugin directory or file others can write stops startup, unless allowed'
     // The key lets it load, with a warning naming the path.
     const server = await startServer(config('allow_insecure_permissions = true'));
     const body = await (await fetch(`http://127.0.0.1:${server.port}/old-plugin`)).json();
-    assert.deepEqual(body, { abi: '1.0', hostMinor: 1 });
+    assert.deepEqual(body, { abi: '1.0', hostMinor: 1, hasEmitJson: true });
     assert.match(server.logs(), new RegExp(`the file ${so} is writable by others.*loading .* anyway`));
     assert.equal((await server.stop()).code, 0);
   } finally {

@@ -199,7 +199,8 @@ static void route_page(void *user, iog_request_t *req)
     api->respond_bytes(req, 200, "text/html; charset=utf-8", page, sizeof(page) - 1);
 }
 
-/* POST /abi/emit?kind=user|room|all|authenticated|json&id=... */
+/* POST /abi/emit?kind=user|userroom|room|all|authenticated|json&id=... (userroom: a room
+ * target naming the user's room through IOG_USER_ROOM_PREFIX, in /abi) */
 static void route_emit(void *user, iog_request_t *req)
 {
     (void)user;
@@ -213,6 +214,11 @@ static void route_emit(void *user, iog_request_t *req)
     }
     if (strcmp(kind, "user") == 0) {
         r = api->emit_to_user(self, id, "abi:ping", &ping);
+    } else if (strcmp(kind, "userroom") == 0) {
+        char room[128];
+        snprintf(room, sizeof(room), IOG_USER_ROOM_PREFIX "%s", id ? id : "");
+        iog_target_t t = {sizeof(t), IOG_TARGET_ROOM, "/abi", room, NULL, 0};
+        r = api->emit(self, &t, "abi:ping", &ping);
     } else if (strcmp(kind, "json") == 0) {
         iog_target_t t = {sizeof(t), IOG_TARGET_ROOM, "/abi", id, NULL, 0};
         r = api->emit_json(self, &t, "abi:json", "{\"free\":\"form\"}", 15);

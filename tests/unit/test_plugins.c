@@ -19,6 +19,7 @@
 
 #include "gateway/gateway.h"
 #include "plugins/plugin_host.h"
+#include "sio/sio_server.h"
 
 #define PLUGIN(name) IOGATE_BINARY_DIR "/test-plugins/" name ".so"
 
@@ -253,9 +254,32 @@ static void allow_insecure_permissions_loads_them(void **state)
     remove_copy(&c);
 }
 
+static void fake_entry(void) {}
+
+/* The header's helpers agree with the host: the user room it names is the one the core
+ * joins, and IOG_API_HAS sees only what a table of a given size holds. */
+static void header_helpers(void **state)
+{
+    (void)state;
+    assert_string_equal(IOG_USER_ROOM_PREFIX, SIO_USER_ROOM_PREFIX);
+    iog_host_api_t api;
+    memset(&api, 0, sizeof(api));
+    api.principal_claim = (const char *(*)(iog_plugin_t *, const iog_principal_t *, const char *))(
+        void (*)(void))fake_entry;
+    api.emit_json = (int (*)(iog_plugin_t *, const iog_target_t *, const char *, const char *,
+                             size_t))(void (*)(void))fake_entry;
+    api.struct_size = offsetof(iog_host_api_t, request_remote_addr); /* a 1.0 host's table */
+    assert_true(IOG_API_HAS(&api, principal_claim));
+    assert_false(IOG_API_HAS(&api, emit_json));
+    api.struct_size = sizeof(api);
+    assert_true(IOG_API_HAS(&api, emit_json));
+    assert_false(IOG_API_HAS(&api, emit_with_ack)); /* covered, but NULL */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(header_helpers),
         cmocka_unit_test_setup_teardown(version_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_init_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicates_are_refused, setup, teardown),
