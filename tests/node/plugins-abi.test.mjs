@@ -28,23 +28,6 @@ function token(claims) {
 let server;
 let base;
 
-// Resolves once the server's output matches re (it is read as it arrives), or fails after ms.
-function logged(re, ms = 5000) {
-  if (re.test(server.logs())) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      server.proc.stderr.off('data', check);
-      reject(new Error(`no log line ${re} within ${ms} ms`));
-    }, ms);
-    const check = () => {
-      if (!re.test(server.logs())) return;
-      clearTimeout(timer);
-      server.proc.stderr.off('data', check);
-      resolve();
-    };
-    server.proc.stderr.on('data', check);
-  });
-}
 before(async () => {
   server = await startServer(`
 [auth]
@@ -155,7 +138,7 @@ test('return conventions: statuses out of range, counts, timer_start, room_size'
   const name = { respond: 'respond', error: 'respond_error', bytes: 'respond_bytes' };
   for (const [kind, code, want] of cases.filter(([, c, w]) => c !== w)) {
     const lowest = kind === 'error' ? 400 : 200;
-    await logged(new RegExp(`warn  \\[abi_full\\] ${name[kind]}: status ${code} is not ${lowest} to 599; answered ${want} instead`));
+    await server.waitForLog(new RegExp(`warn  \\[abi_full\\] ${name[kind]}: status ${code} is not ${lowest} to 599; answered ${want} instead`));
   }
   const returns = await (await fetch(`${base}/abi/returns`)).json();
   assert.equal(returns.timerNull, true);
