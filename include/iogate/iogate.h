@@ -23,8 +23,13 @@
  *  - When: functions marked "init only" may be called only from init(); later
  *    they fail with IOG_ESTATE. Registrations of a plugin whose init fails are
  *    all removed, and it gets no fini().
- *  - Versions: ABI major changes break compatibility; minors only append to
- *    the host table. Each entry says the version it arrived in.
+ *  - Versions: ABI major changes break compatibility; minors only append:
+ *    entries at the end of the host table, members at the end of a struct
+ *    (struct_size says how far it goes). Each entry says the version it
+ *    arrived in. A shipped entry never changes meaning: what it does, accepts
+ *    and returns stays as this header states it. A change is a new entry at
+ *    the end of the table, with a new minor; plugins built against the header
+ *    of an older minor keep working unchanged.
  *
  * C11 or C++; only standard headers. */
 #ifndef IOGATE_IOGATE_H
@@ -338,7 +343,8 @@ typedef struct iog_host_api {
                          const char *args_json, size_t len, const iog_bytes_t *attachments,
                          size_t attachments_len, uint64_t timeout_ms, iog_ack_fn cb, void *user);
 
-    /* New entries are appended here, each group marked with the minor that added it. */
+    /* New entries are appended here, each group marked with the minor that added it. An
+     * entry above never changes meaning, place or signature. */
 } iog_host_api_t;
 
 /* Whether the host table api has the entry `member`: its struct_size covers it and it is
