@@ -5,25 +5,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import { mkdtempSync, writeFileSync, copyFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, BIN, BUILD_DIR, ROOT } from './lib/server.mjs';
 import { once } from './lib/events.mjs';
+import { waitFor, signJwt, nowS } from './lib/auth-helpers.mjs';
 
 const PLUGINS = join(BUILD_DIR, 'test-plugins');
 const SECRET = 'abi-test-secret-0123456789abcdef0123';
 
-function token(claims) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const head = b64({ alg: 'HS256', typ: 'JWT' });
-  const body = b64({ exp: Math.floor(Date.now() / 1000) + 600, ...claims });
-  const sig = crypto.createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url');
-  return `${head}.${body}.${sig}`;
-}
-
+// exp: undefined drops the claim (a test needs a token without one).
+const token = (claims) => signJwt({ exp: nowS() + 600, ...claims }, { secret: SECRET });
 
 let server;
 let base;
@@ -51,8 +45,11 @@ after(async () => {
 });
 
 test('init-time entries: config getters, type errors, strerror, timers', async () => {
-  await new Promise((r) => setTimeout(r, 100)); // let the timers fire
-  const report = await (await fetch(`${base}/abi/report`)).json();
+  // Once the timers have fired (the one-shot, and the repeating one three times).
+  const report = await waitFor(async () => {
+    const r = await (await fetch(`${base}/abi/report`)).json();
+    return r.timerFired && r.repeatTicks === 3 && r;
+  }, { what: 'the timers' });
   assert.deepEqual(report, {
     greeting: 'bonjour', count: 3, ratio: 0.25, enabled: true, typeErrorOk: true,
     unknownKeyOk: true, strerrorOk: true, timerFired: true, repeatTicks: 3, hostAbi: 101,
@@ -174,7 +171,7 @@ test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', as
   assert.equal(r.recipients, 1);
   const missing = await fetch(`${base}/abi/emit?kind=missing&id=alice`, { method: 'POST' });
   assert.equal(missing.status, 404);
-  await new Promise((res) => setTimeout(res, 200));
+  await waitFor(() => got.alice.length >= 3 && got.anon.length >= 1, { what: 'the pings' });
   assert.equal(got.alice.length, 3);
   assert.equal(got.anon.length, 1);
   assert.deepEqual(got.alice[0], {
@@ -207,8 +204,7 @@ test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', as
   assert.equal(returns.emitWithAck, 0);
   alice.close();
   anon.close();
-  await new Promise((res) => setTimeout(res, 100));
-  assert.match(server.logs(), /\[abi_full\] socket \S+ left \/abi: server namespace disconnect/);
+  await server.waitForLog(/\[abi_full\] socket \S+ left \/abi: server namespace disconnect/);
 });
 
 test('broken plugins stop startup with a message naming the file', () => {
