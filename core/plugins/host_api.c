@@ -16,19 +16,23 @@
 #include "base/json_writer.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/objmap.h"
 #include "http/url.h"
 #include "plugins/plugin_internal.h"
 #include "sio/sio_server.h"
 
-/* The host's side of a principal: the ABI struct plus what backs it. */
+/* The host's side of a principal: the ABI struct plus what backs it. Aligned as malloc
+ * aligns, because the live ones are kept in an objmap, also when they are on the stack. */
 typedef struct host_principal {
-    iog_principal_t pub;
-    json_t *claims;    /* REST: the verifier's tree (not owned) */
-    char *claims_json; /* owned text when made here */
-    json_t *parsed;    /* sockets: claims parsed on the first principal_claim(), owned */
+    _Alignas(max_align_t) iog_principal_t pub;
+    const iog_principal_t *addr; /* &pub while live (its key in live_principals), else NULL */
+    json_t *claims;              /* REST: the verifier's tree (not owned) */
+    char *claims_json;           /* owned text when made here */
+    json_t *parsed;              /* sockets: claims parsed on the first principal_claim(), owned */
 } host_principal_t;
 
 struct iog_request {
+    uintptr_t handle;     /* what the plugin holds: see request_live() */
     http_request_t *http; /* NULL once the client went away */
     hook_t *route;
     char *path;
@@ -309,6 +313,27 @@ static int api_emit_json(iog_plugin_t *p, const iog_target_t *t, const char *eve
 
 /* ------------------------------------------------------------------ principals */
 
+/* The principals plugins may pass back to principal_claim(), by address: those handed to
+ * a callback running now and those of requests not answered yet. A pointer the plugin
+ * passes in is looked up here before anything is read through it, so a copy, or a
+ * principal kept past its lifetime, is refused instead of being read as the host's struct
+ * and written into. Process-wide like live_requests below (loop thread only): the
+ * adapters that make principals would otherwise need the host passed down for this alone. */
+static objmap_t live_principals;
+
+static const char *principal_key(const void *obj, size_t *len)
+{
+    *len = sizeof(const iog_principal_t *);
+    return (const char *)&((const host_principal_t *)obj)->addr;
+}
+
+static void principal_register(host_principal_t *hp)
+{
+    if (!live_principals.key_of) objmap_init(&live_principals, principal_key);
+    hp->addr = &hp->pub;
+    objmap_add(&live_principals, hp);
+}
+
 static void principal_fill(host_principal_t *hp, const jwt_principal_t *jp)
 {
     memset(hp, 0, sizeof(*hp));
@@ -318,13 +343,20 @@ static void principal_fill(host_principal_t *hp, const jwt_principal_t *jp)
     hp->claims_json = jp->claims ? json_dumps(jp->claims, JSON_COMPACT) : NULL;
     hp->pub.claims_json = hp->claims_json ? hp->claims_json : "{}";
     hp->pub.expires_at = jp->exp;
+    principal_register(hp);
 }
 
 static const char *api_principal_claim(iog_plugin_t *p, const iog_principal_t *pr, const char *name)
 {
-    (void)p;
     if (!pr || !name) return NULL;
-    host_principal_t *hp = (host_principal_t *)pr;
+    host_principal_t *hp = objmap_get(&live_principals, (const char *)&pr, sizeof(pr));
+    if (!hp) {
+        if (p)
+            plugin_fail(p, IOG_EINVAL,
+                        "principal_claim: not a principal the host handed out, or one past its "
+                        "lifetime (a copy is never one: keep the claims you need instead)");
+        return NULL;
+    }
     if (!hp->claims && !hp->parsed && hp->pub.claims_json)
         hp->parsed = json_loads(hp->pub.claims_json, 0, NULL);
     return json_string_value(json_object_get(hp->claims ? hp->claims : hp->parsed, name));
@@ -339,18 +371,42 @@ static void principal_fill_socket(host_principal_t *hp, sio_socket_t *s)
     const char *claims = sio_socket_claims_json(s);
     hp->pub.claims_json = claims ? claims : "{}";
     hp->pub.expires_at = sio_socket_expires_at(s);
+    principal_register(hp);
 }
 
 static void principal_release(host_principal_t *hp)
 {
+    if (hp->addr) objmap_remove(&live_principals, (const char *)&hp->addr, sizeof(hp->addr));
     free(hp->claims_json);
     json_decref(hp->parsed);
 }
 
 /* ------------------------------------------------------------------ REST routes */
 
+/* A plugin holds a request by a handle, a number never reused, not by its address:
+ * respond() frees the request, and a later call with the handle must find nothing rather
+ * than freed memory or, once the address is reused, another client's request.
+ * Process-wide, with live_principals above, because a request call is given nothing else
+ * to find its host by; like every host call it is used on the loop thread only. */
+static objmap_t live_requests;
+static uintptr_t last_request_handle;
+
+static const char *request_key(const void *obj, size_t *len)
+{
+    *len = sizeof(uintptr_t);
+    return (const char *)&((const iog_request_t *)obj)->handle;
+}
+
+/* The request behind a plugin's handle, or NULL once it is answered. */
+static iog_request_t *request_live(iog_request_t *handle)
+{
+    uintptr_t h = (uintptr_t)handle;
+    return h ? objmap_get(&live_requests, (const char *)&h, sizeof(h)) : NULL;
+}
+
 static void request_free(iog_request_t *r)
 {
+    objmap_remove(&live_requests, (const char *)&r->handle, sizeof(r->handle));
     for (size_t i = 0; i < r->nparams; i++) {
         free(r->param_names[i]);
         free(r->param_values[i]);
@@ -401,7 +457,10 @@ static void route_adapter(void *user, http_request_t *http, const router_match_t
         return;
     }
     http_request_on_abort(http, on_request_abort, r);
-    ((iog_route_fn)route->fn)(route->user, r);
+    if (!live_requests.key_of) objmap_init(&live_requests, request_key);
+    r->handle = ++last_request_handle;
+    objmap_add(&live_requests, r);
+    ((iog_route_fn)route->fn)(route->user, (iog_request_t *)r->handle);
 }
 
 static int api_register_route(iog_plugin_t *p, const char *method, const char *pattern, int flags,
@@ -427,36 +486,42 @@ static int api_register_route(iog_plugin_t *p, const char *method, const char *p
     return 0;
 }
 
-static const char *api_request_method(iog_request_t *r)
+static const char *api_request_method(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return r && r->http ? http_request_method(r->http) : "";
 }
 
-static const char *api_request_path(iog_request_t *r)
+static const char *api_request_path(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return r ? r->path : "";
 }
 
-static const char *api_request_param(iog_request_t *r, const char *name)
+static const char *api_request_param(iog_request_t *req, const char *name)
 {
+    iog_request_t *r = request_live(req);
     if (!r || !name) return NULL;
     for (size_t i = 0; i < r->nparams; i++)
         if (strcmp(r->param_names[i], name) == 0) return r->param_values[i];
     return NULL;
 }
 
-static const char *api_request_query(iog_request_t *r, const char *name)
+static const char *api_request_query(iog_request_t *req, const char *name)
 {
+    iog_request_t *r = request_live(req);
     return r && name ? url_query_get(&r->query, name) : NULL;
 }
 
-static const char *api_request_header(iog_request_t *r, const char *name)
+static const char *api_request_header(iog_request_t *req, const char *name)
 {
+    iog_request_t *r = request_live(req);
     return r && r->http && name ? http_request_header(r->http, name) : NULL;
 }
 
-static const char *api_request_body(iog_request_t *r, size_t *len)
+static const char *api_request_body(iog_request_t *req, size_t *len)
 {
+    iog_request_t *r = request_live(req);
     if (!r || !r->http) {
         if (len) *len = 0;
         return "";
@@ -464,25 +529,38 @@ static const char *api_request_body(iog_request_t *r, size_t *len)
     return http_request_body(r->http, len);
 }
 
-static const iog_principal_t *api_request_principal(iog_request_t *r)
+static const iog_principal_t *api_request_principal(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return r && r->has_principal ? &r->principal.pub : NULL;
 }
 
-static int api_request_aborted(iog_request_t *r)
+static int api_request_aborted(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return !r || !r->http;
 }
 
-static const char *api_request_remote_addr(iog_request_t *r)
+static const char *api_request_remote_addr(iog_request_t *req)
 {
+    iog_request_t *r = request_live(req);
     return r && r->http ? http_request_remote_addr(r->http) : "";
 }
 
-static int api_respond(iog_request_t *r, int status, const char *json, size_t len)
+/* A status out of the entry's range is answered as 500, as 1.0 shipped, but not silently. */
+static int status_or_500(const iog_request_t *r, const char *what, int status, int lowest)
 {
-    if (!r) return IOG_EINVAL;
-    if (status < 200 || status > 599) status = 500;
+    if (status >= lowest && status <= 599) return status;
+    log_warn(r->route->plugin->name, "%s: status %d is not %d to 599; answered 500 instead", what,
+             status, lowest);
+    return 500;
+}
+
+static int api_respond(iog_request_t *req, int status, const char *json, size_t len)
+{
+    iog_request_t *r = request_live(req);
+    if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
+    status = status_or_500(r, "respond", status, 200);
     if (r->http) {
         http_request_on_abort(r->http, NULL, NULL);
         if (json && len)
@@ -494,11 +572,13 @@ static int api_respond(iog_request_t *r, int status, const char *json, size_t le
     return 0;
 }
 
-static int api_respond_bytes(iog_request_t *r, int status, const char *content_type,
+static int api_respond_bytes(iog_request_t *req, int status, const char *content_type,
                              const void *body, size_t len)
 {
-    if (!r || (len && !body) || (content_type && strpbrk(content_type, "\r\n"))) return IOG_EINVAL;
-    if (status < 200 || status > 599) status = 500;
+    iog_request_t *r = request_live(req);
+    if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
+    if ((len && !body) || (content_type && strpbrk(content_type, "\r\n"))) return IOG_EINVAL;
+    status = status_or_500(r, "respond_bytes", status, 200);
     if (r->http) {
         http_request_on_abort(r->http, NULL, NULL);
         http_respond(r->http, status, content_type ? content_type : "application/octet-stream",
@@ -508,10 +588,11 @@ static int api_respond_bytes(iog_request_t *r, int status, const char *content_t
     return 0;
 }
 
-static int api_respond_error(iog_request_t *r, int status, const char *code, const char *message)
+static int api_respond_error(iog_request_t *req, int status, const char *code, const char *message)
 {
-    if (!r) return IOG_EINVAL;
-    if (status < 400 || status > 599) status = 500;
+    iog_request_t *r = request_live(req);
+    if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
+    status = status_or_500(r, "respond_error", status, 400);
     if (r->http) {
         http_request_on_abort(r->http, NULL, NULL);
         http_respond_error(r->http, status, code ? code : "error", message ? message : "");
@@ -520,10 +601,11 @@ static int api_respond_error(iog_request_t *r, int status, const char *code, con
     return 0;
 }
 
-static int api_response_header(iog_request_t *r, const char *name, const char *value)
+static int api_response_header(iog_request_t *req, const char *name, const char *value)
 {
-    if (!r || !name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
-        return IOG_EINVAL;
+    iog_request_t *r = request_live(req);
+    if (!r) return req ? IOG_ESTATE : IOG_EINVAL;
+    if (!name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return IOG_EINVAL;
     if (r->http) http_response_header(r->http, name, value);
     return 0;
 }

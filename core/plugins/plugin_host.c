@@ -4,7 +4,8 @@
  * a plugin that needs a newer minor than this host is refused, an older
  * minor is accepted (the host table only ever grew). A plugin whose init
  * fails leaves nothing behind: routes and events it registered are removed,
- * Socket.IO handlers were only staged and are dropped, its timers stop.
+ * Socket.IO handlers were only staged and are dropped, its timers stop. It does
+ * not get fini(): it released what it held before returning its error.
  *
  * Before dlopen, the file and its directory must not be writable by group or others and
  * must belong to root or to the user iogate runs as, as sshd's StrictModes demands of its
@@ -269,8 +270,7 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
                                : "no message");
         p->state = PLUGIN_FAILED;
         plugin_unregister(p);
-        if (d->fini) d->fini(p);
-        dlclose(dl);
+        dlclose(dl); /* no fini: see the descriptor's init() in iogate.h */
         plugin_record_free(p);
         return -1;
     }

@@ -40,7 +40,12 @@ static void on_timer(uv_timer_t *h)
 iog_timer_t *plugin_timer_start(struct iog_plugin *p, uint64_t delay_ms, uint64_t repeat_ms,
                                 iog_timer_fn fn, void *user)
 {
-    if (!p || !fn || p->host->stopping) return NULL;
+    if (!p) return NULL;
+    if (!fn || p->host->stopping) {
+        plugin_fail(p, fn ? IOG_ESTATE : IOG_EINVAL, "timer_start: %s",
+                    fn ? "shutdown has begun" : "NULL callback");
+        return NULL;
+    }
     iog_timer_t *t = xcalloc(1, sizeof(*t));
     t->plugin = p;
     t->fn = fn;

@@ -7,10 +7,10 @@
  *    presence {"userId": "...", "online": true};
  *  - when a user's last socket disconnects, the room gets
  *    presence {"userId": "...", "online": false}.
- * A user's sockets are counted with room_size() on "user:{id}", the room the host
- * joins every authenticated socket to: in the connect hook the new socket is in it
- * already, in the disconnect hook the leaving one still is. So "first" is a count of
- * 1 in either hook. Unauthenticated sockets are ignored.
+ * A user's sockets are counted with room_size() on "user:{id}" (IOG_USER_ROOM_PREFIX
+ * then the id), the room the host joins every authenticated socket to: in the connect
+ * hook the new socket is in it already, in the disconnect hook the leaving one still is.
+ * So "first" is a count of 1 in either hook. Unauthenticated sockets are ignored.
  *
  * It also serves GET /presence/users/:id (authenticated):
  *   {"userId": "...", "online": true|false, "sockets": N}
@@ -44,12 +44,12 @@ static int serialize_presence(void *user, const void *payload, iog_json_writer_t
     return IOG_OK;
 }
 
-/* "user:{id}", malloc'd (NULL when out of memory). */
+/* The room of every socket of the user, "user:{id}", malloc'd (NULL when out of memory). */
 static char *user_room(const char *user_id)
 {
-    size_t n = strlen(user_id) + sizeof("user:");
+    size_t n = strlen(user_id) + sizeof(IOG_USER_ROOM_PREFIX);
     char *s = malloc(n);
-    if (s) snprintf(s, n, "user:%s", user_id);
+    if (s) snprintf(s, n, IOG_USER_ROOM_PREFIX "%s", user_id);
     return s;
 }
 
@@ -155,7 +155,7 @@ static int presence_init(iog_plugin_t *p, const iog_host_api_t *host, char *err,
     if (rc == 0) rc = api->config_string(p, "room", "presence", &room);
     if (rc == 0) rc = api->config_string(p, "namespace", "/", &nsp);
     if (rc != 0) return fail(p, rc, err, err_size);
-    if (room[0] == '\0' || strncmp(room, "user:", 5) == 0) {
+    if (room[0] == '\0' || strncmp(room, IOG_USER_ROOM_PREFIX, strlen(IOG_USER_ROOM_PREFIX)) == 0) {
         snprintf(err, err_size, "[plugin.presence] room: \"%s\" is empty or a user room", room);
         return IOG_EINVAL;
     }

@@ -14,14 +14,22 @@
  *    valid for the duration of the call only, unless a function says
  *    otherwise; what you pass to the host is copied before the call returns.
  *    Memory is freed by the side that allocated it.
- *  - Errors: functions returning int give 0 (or a count) on success and a
- *    negative IOG_E* code on failure; iog_host_api_t.strerror() names a code,
- *    and plugin_error() holds the message of the plugin's last failed call.
+ *  - Errors: functions returning int (or int64_t) give a negative IOG_E* code
+ *    on failure, and on success 0, except the counts: emit(), emit_to_user()
+ *    and emit_json() return the sockets reached, room_size() the sockets in a
+ *    room, emit_to_socket() 1 (its one socket). Pointer-returning functions
+ *    give NULL on failure. iog_host_api_t.strerror() names a code, and
+ *    plugin_error() holds the message of the plugin's last failed call.
  *  - When: functions marked "init only" may be called only from init(); later
  *    they fail with IOG_ESTATE. Registrations of a plugin whose init fails are
- *    all removed.
- *  - Versions: ABI major changes break compatibility; minors only append to
- *    the host table. Each entry says the version it arrived in.
+ *    all removed, and it gets no fini().
+ *  - Versions: ABI major changes break compatibility; minors only append:
+ *    entries at the end of the host table, members at the end of a struct
+ *    (struct_size says how far it goes). Each entry says the version it
+ *    arrived in. A shipped entry never changes meaning: what it does, accepts
+ *    and returns stays as this header states it. A change is a new entry at
+ *    the end of the table, with a new minor; plugins built against the header
+ *    of an older minor keep working unchanged.
  *
  * C11 or C++; only standard headers. */
 #ifndef IOGATE_IOGATE_H
@@ -43,7 +51,7 @@ extern "C" {
 #define IOG_ENOMEM (-2)    /* out of memory */
 #define IOG_EEXIST (-3)    /* already registered (event name, route, namespace handler) */
 #define IOG_ENOENT (-4)    /* no such event, namespace, socket or key */
-#define IOG_ESTATE (-5)    /* not allowed now (e.g. registration after init, double respond) */
+#define IOG_ESTATE (-5)    /* not allowed now (registration after init, a request answered) */
 #define IOG_ETYPE (-6)     /* a config value has another type than asked */
 #define IOG_ERANGE (-7)    /* a value is out of range */
 #define IOG_EVERSION (-8)  /* incompatible ABI version */
@@ -62,7 +70,10 @@ typedef struct iog_request iog_request_t;         /* a REST request; see respond
 typedef struct iog_json_writer iog_json_writer_t; /* a JSON text builder */
 typedef struct iog_timer iog_timer_t;
 
-/* The authenticated user of a request or socket (since 1.0). */
+/* The authenticated user of a request or socket (since 1.0). It lives as long as what
+ * brought it: the callback's call (connections, client events), or the request until it is
+ * answered (request_principal()). Copy the fields you keep, strings included; only the
+ * host's own principals may be passed back (see principal_claim()). */
 typedef struct iog_principal {
     uint32_t struct_size;
     const char *user_id;     /* the token's "sub" */
@@ -102,8 +113,13 @@ typedef struct iog_client_event {
     size_t attachments_len;
 } iog_client_event_t;
 
+/* The room every authenticated socket of user X is in, in its namespace: this prefix then
+ * X ("user:42"). The host joins it when the socket's token is valid; IOG_TARGET_USER emits
+ * to it. (A constant of the header, added after 1.1; every 1.x host uses this name.) */
+#define IOG_USER_ROOM_PREFIX "user:"
+
 /* Where an emit goes (since 1.0). */
-#define IOG_TARGET_USER 1          /* every socket of user `id` (room "user:{id}") */
+#define IOG_TARGET_USER 1          /* every socket of user `id` (IOG_USER_ROOM_PREFIX id) */
 #define IOG_TARGET_ROOM 2          /* every socket in room `id` */
 #define IOG_TARGET_ALL 3           /* every socket of the namespace */
 #define IOG_TARGET_AUTHENTICATED 4 /* every authenticated socket of the namespace */
@@ -139,8 +155,9 @@ typedef void (*iog_work_done_fn)(void *user, int status);
  * (the auth cookie or "Authorization: Bearer"); the handler then always has a principal. */
 #define IOG_ROUTE_AUTHENTICATED 1
 
-/* The host API. Never build one yourself; never copy it (compare struct_size / abi_minor
- * before using an entry added after 1.0). */
+/* The host API. Never build one yourself; never copy it. A host has every entry up to the
+ * minor in your descriptor (it refuses you otherwise); check a newer one with
+ * IOG_API_HAS() before using it. */
 typedef struct iog_host_api {
     uint32_t struct_size;
     uint16_t abi_major;
@@ -191,7 +208,9 @@ typedef struct iog_host_api {
      * method or pattern. flags: IOG_ROUTE_*. */
     int (*register_route)(iog_plugin_t *p, const char *method, const char *pattern, int flags,
                           iog_route_fn fn, void *user);
-    /* Request accessors: valid until respond() is called. Strings are NUL-terminated. */
+    /* Request accessors. Their strings are NUL-terminated and valid until the request is
+     * answered. Given a request answered already, they return "" (method, path, body with
+     * *len = 0, remote address), NULL (param, query, header, principal) or 1 (aborted). */
     const char *(*request_method)(iog_request_t *req);
     const char *(*request_path)(iog_request_t *req);
     /* A path parameter (":id"), percent-decoded, or NULL. */
@@ -205,13 +224,19 @@ typedef struct iog_host_api {
     const iog_principal_t *(*request_principal)(iog_request_t *req);
     /* 1 when the client went away; respond() is still owed (it then only frees). */
     int (*request_aborted)(iog_request_t *req);
-    /* Answers with JSON text (copied); NULL/0 for no body. Exactly once per request: the
-     * request is freed by it, so the handle must not be used again (not even to respond:
-     * that is undefined behaviour, like a double free). */
+    /* Answers with JSON text (copied); NULL/0 for no body. status is 200 to 599: any
+     * other is answered as 500 (returning 0) and logged as a warning under the plugin's
+     * name. Exactly once per request: it frees the request. A second answer (respond,
+     * respond_error, respond_bytes) or response_header() with the same handle then returns
+     * IOG_ESTATE and sends nothing; handles are never reused, so this holds however late
+     * the call comes. IOG_EINVAL for a NULL request. */
     int (*respond)(iog_request_t *req, int status, const char *json, size_t len);
-    /* Answers with the standard error body {"error":{"code":...,"message":...}}. */
+    /* Answers with the standard error body {"error":{"code":...,"message":...}} (code
+     * NULL: "error", message NULL: ""). status is 400 to 599; any other is answered as
+     * 500 (returning 0) and logged as a warning. Otherwise as respond(). */
     int (*respond_error)(iog_request_t *req, int status, const char *code, const char *message);
-    /* Adds a response header before respond() (copied). */
+    /* Adds a response header before respond() (copied). IOG_EINVAL for a NULL name or
+     * value, a name holding CR, LF or ':', a value holding CR or LF. */
     int (*response_header)(iog_request_t *req, const char *name, const char *value);
 
     /* ---- 1.0: Socket.IO namespaces, connections and client events ---- */
@@ -224,14 +249,18 @@ typedef struct iog_host_api {
     int (*on_event)(iog_plugin_t *p, const char *nsp, const char *event, iog_client_event_fn fn,
                     void *user);
     /* Answers a client's ack request with a JSON array of arguments (NULL for []).
-     * IOG_ENOENT when the socket is gone. Any time. */
+     * Any time. 0; IOG_ENOENT when no such socket (gone, or socket_id NULL); IOG_EINVAL
+     * for a negative ack_id or arguments that are not a JSON array. In every Socket.IO
+     * call below as here, nsp NULL means "/". */
     int (*ack)(iog_plugin_t *p, const char *nsp, const char *socket_id, int64_t ack_id,
                const char *args_json, size_t len);
-    /* Room membership and disconnect by socket id. IOG_ENOENT when the socket is gone. */
+    /* Room membership and disconnect by socket id. 0; IOG_ENOENT when no such socket;
+     * IOG_EINVAL for a NULL room (join: also empty or longer than 1024 bytes). */
     int (*join)(iog_plugin_t *p, const char *nsp, const char *socket_id, const char *room);
     int (*leave)(iog_plugin_t *p, const char *nsp, const char *socket_id, const char *room);
     int (*disconnect)(iog_plugin_t *p, const char *nsp, const char *socket_id);
-    /* Sockets in a room of a namespace (0 when none). */
+    /* The number of sockets in a room of a namespace: 0 when none, also when the room or
+     * the namespace does not exist. IOG_EINVAL (negative) when p or room is NULL. */
     int64_t (*room_size)(iog_plugin_t *p, const char *nsp, const char *room);
 
     /* ---- 1.0: timers and off-loop work ---- */
@@ -239,7 +268,8 @@ typedef struct iog_host_api {
      * timer_stop() stops and frees it (call it at most once, also for one-shot timers;
      * any time, including from hooks and fini()). When shutdown begins the host stops
      * every timer; their handles stay valid for timer_stop() until the plugin is
-     * unloaded. NULL on bad arguments or once shutdown has begun. */
+     * unloaded. NULL when p or fn is NULL, or once shutdown has begun; plugin_error()
+     * then says which (when p is not NULL). */
     iog_timer_t *(*timer_start)(iog_plugin_t *p, uint64_t delay_ms, uint64_t repeat_ms,
                                 iog_timer_fn fn, void *user);
     void (*timer_stop)(iog_timer_t *t);
@@ -271,7 +301,12 @@ typedef struct iog_host_api {
     void (*json_raw)(iog_json_writer_t *w, const char *json, size_t len);
 
     /* ---- 1.0: principals ---- */
-    /* A string claim of the principal's token ("role"), or NULL. */
+    /* A string claim of the principal's token ("role"), or NULL when it is absent or not a
+     * string. pr must be a principal the host handed you, within its lifetime (see
+     * iog_principal_t). The host looks pr up before reading through it: for anything else,
+     * a copy or a principal kept longer, it returns NULL and plugin_error() says why.
+     * (Memory may by then hold another live principal, which would be used: keep ids and
+     * claims, never the pointer.) The string lives as long as pr. */
     const char *(*principal_claim)(iog_plugin_t *p, const iog_principal_t *pr, const char *name);
 
     /* ---- 1.1 ---- */
@@ -283,27 +318,43 @@ typedef struct iog_host_api {
                      const char *json, size_t len);
     /* Emits to one socket with several arguments (args_json is a JSON array, NULL for
      * none) and optional binary attachments named by placeholders in args_json.
-     * IOG_ENOENT when the socket is gone. */
+     * Returns 1, the socket reached (a count, as emit() returns); IOG_ENOENT when no such
+     * socket; IOG_EINVAL for a missing or reserved event name, args_json that is not a
+     * JSON array, or attachments NULL with attachments_len > 0. */
     int (*emit_to_socket)(iog_plugin_t *p, const char *nsp, const char *socket_id,
                           const char *event, const char *args_json, size_t len,
                           const iog_bytes_t *attachments, size_t attachments_len);
-    /* ack() with binary attachments named by placeholders in args_json. */
+    /* ack() with binary attachments named by placeholders in args_json. Returns as ack(). */
     int (*ack_binary)(iog_plugin_t *p, const char *nsp, const char *socket_id, int64_t ack_id,
                       const char *args_json, size_t len, const iog_bytes_t *attachments,
                       size_t attachments_len);
-    /* Answers with any body (copied) and content type, e.g. an HTML page or a file.
-     * Otherwise as respond(). */
+    /* Answers with any body (copied) and content type (NULL: application/octet-stream),
+     * e.g. an HTML page or a file. Otherwise as respond(), status range included; but
+     * IOG_EINVAL for body NULL with len > 0 or a content type holding CR or LF, and then
+     * nothing is answered: the request is still owed. */
     int (*respond_bytes)(iog_request_t *req, int status, const char *content_type, const void *body,
                          size_t len);
     /* emit_to_socket() asking the client for an acknowledgement: cb runs once, with the
      * client's arguments, or with NULL if the socket leaves or timeout_ms (0 = none)
-     * passes first. IOG_ENOENT (and no callback) when the socket is gone already. */
+     * passes first. Returns 0, not a count: the callback tells what happened. IOG_ENOENT
+     * (and no callback) when no such socket; IOG_EINVAL (no callback) as emit_to_socket(),
+     * or for cb NULL. */
     int (*emit_with_ack)(iog_plugin_t *p, const char *nsp, const char *socket_id, const char *event,
                          const char *args_json, size_t len, const iog_bytes_t *attachments,
                          size_t attachments_len, uint64_t timeout_ms, iog_ack_fn cb, void *user);
 
-    /* New entries are appended here, each group marked with the minor that added it. */
+    /* New entries are appended here, each group marked with the minor that added it. An
+     * entry above never changes meaning, place or signature. */
 } iog_host_api_t;
+
+/* Whether the host table api has the entry `member`: its struct_size covers it and it is
+ * not NULL. For a plugin that also loads into older hosts (IOG_PLUGIN_AT) and uses a newer
+ * entry where there is one:
+ *   if (IOG_API_HAS(api, emit_with_ack)) api->emit_with_ack(...); else api->emit_to_socket(...);
+ * (A macro of the header, added after 1.1: it works with every host.) */
+#define IOG_API_HAS(api, member)                                                                   \
+    ((api)->struct_size >= offsetof(iog_host_api_t, member) + sizeof((api)->member) &&             \
+     (api)->member != NULL)
 
 /* What a plugin's entry point returns (static storage). */
 typedef struct iog_plugin_descriptor {
@@ -312,9 +363,21 @@ typedef struct iog_plugin_descriptor {
     uint16_t abi_minor;   /* IOG_ABI_MINOR as built: the newest host API it may use */
     const char *name;     /* [a-z0-9_-]+; its config table is [plugin.NAME] */
     const char *version;  /* the plugin's own version, free text */
-    /* Registers everything; returns 0, or an error with a message in err. */
+    /* Registers everything; returns 0, or a negative IOG_E* code with a message in err
+     * (err_size is 512: write one NUL-terminated line, e.g. with snprintf).
+     * On failure the host removes what the plugin registered, stops its timers, unloads it
+     * without calling fini (init releases what it acquired before returning the error)
+     * and stops startup, logging one line at level error under the component "gateway":
+     *   plugin FILE (NAME VERSION): init failed (STRERROR): MESSAGE
+     * STRERROR is strerror() of the code; MESSAGE is err, or plugin_error() if err is
+     * empty, or "no message". The line goes to stderr in the [log] format (text or JSON,
+     * control characters escaped); its text after the component is cut at 511 bytes. */
     int (*init)(iog_plugin_t *p, const iog_host_api_t *api, char *err, size_t err_size);
-    /* Called once at shutdown after the loop stopped (may be NULL). */
+    /* Called once at shutdown after the loop stopped, in the reverse order of loading,
+     * for each plugin whose init returned 0; never after a failed init (may be NULL).
+     * Hosts built before this rule was enforced also called it after a failed init: a
+     * fini that releases only what is still held (pointers set to NULL once freed) is
+     * right on every host. */
     void (*fini)(iog_plugin_t *p);
 } iog_plugin_descriptor_t;
 

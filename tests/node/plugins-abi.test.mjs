@@ -5,28 +5,23 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import { mkdtempSync, writeFileSync, copyFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, BIN, BUILD_DIR, ROOT } from './lib/server.mjs';
 import { once } from './lib/events.mjs';
+import { waitFor, signJwt, nowS } from './lib/auth-helpers.mjs';
 
 const PLUGINS = join(BUILD_DIR, 'test-plugins');
 const SECRET = 'abi-test-secret-0123456789abcdef0123';
 
-function token(claims) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const head = b64({ alg: 'HS256', typ: 'JWT' });
-  const body = b64({ exp: Math.floor(Date.now() / 1000) + 600, ...claims });
-  const sig = crypto.createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url');
-  return `${head}.${body}.${sig}`;
-}
-
+// exp: undefined drops the claim (a test needs a token without one).
+const token = (claims) => signJwt({ exp: nowS() + 600, ...claims }, { secret: SECRET });
 
 let server;
 let base;
+
 before(async () => {
   server = await startServer(`
 [auth]
@@ -45,11 +40,16 @@ enabled = true
 after(async () => {
   const r = await server.stop();
   assert.equal(r.code, 0);
+  // fini runs once at shutdown for a plugin whose init succeeded.
+  assert.equal(server.logs().match(/\[abi_full\] fini after a successful init/g)?.length, 1);
 });
 
 test('init-time entries: config getters, type errors, strerror, timers', async () => {
-  await new Promise((r) => setTimeout(r, 100)); // let the timers fire
-  const report = await (await fetch(`${base}/abi/report`)).json();
+  // Once the timers have fired (the one-shot, and the repeating one three times).
+  const report = await waitFor(async () => {
+    const r = await (await fetch(`${base}/abi/report`)).json();
+    return r.timerFired && r.repeatTicks === 3 && r;
+  }, { what: 'the timers' });
   assert.deepEqual(report, {
     greeting: 'bonjour', count: 3, ratio: 0.25, enabled: true, typeErrorOk: true,
     unknownKeyOk: true, strerrorOk: true, timerFired: true, repeatTicks: 3, hostAbi: 101,
@@ -58,7 +58,7 @@ test('init-time entries: config getters, type errors, strerror, timers', async (
 
 test('an older-minor plugin loads and serves its route', async () => {
   const body = await (await fetch(`${base}/old-plugin`)).json();
-  assert.deepEqual(body, { abi: '1.0', hostMinor: 1 });
+  assert.deepEqual(body, { abi: '1.0', hostMinor: 1, hasEmitJson: true });
 });
 
 test('authenticated route: 401 without a token, principal and accessors with one', async () => {
@@ -80,6 +80,9 @@ test('authenticated route: 401 without a token, principal and accessors with one
   assert.equal(me.header, 'hdr');
   assert.equal(me.remote, '127.0.0.1');
   assert.equal(me.aborted, false);
+  // principal_claim refuses a copy of the principal, and one kept past its request.
+  assert.equal(me.copyRefused, true);
+  assert.deepEqual(await (await fetch(`${base}/abi/kept-claim`)).json(), { kept: true, refused: true });
   // The cookie works as well as the Bearer header.
   res = await fetch(`${base}/abi/whoami`, { headers: { cookie: `token=${token({ sub: 'u2' })}` } });
   assert.equal((await res.json()).user, 'u2');
@@ -102,18 +105,56 @@ test('respond_bytes: a route answers with HTML', async () => {
   assert.equal(await res.text(), '<!doctype html><title>abi</title><p>hello</p>');
 });
 
+test('a request answered once: every later call with its handle is refused, nothing is sent', async () => {
+  const res = await fetch(`${base}/abi/double?x=1`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-late'), null);
+  assert.equal(await res.text(), '{"first":true}');
+  const after = (await (await fetch(`${base}/abi/returns`)).json()).double;
+  assert.deepEqual(after, {
+    respond: -5, respondError: -5, respondBytes: -5, header: -5, // IOG_ESTATE
+    nullRespond: -1, // IOG_EINVAL
+    path: '', paramNull: true, aborted: 1,
+  });
+});
+
+// The entries whose return conventions differ from "0 or a negative code", pinned as
+// iogate.h states them.
+test('return conventions: statuses out of range, counts, timer_start, room_size', async () => {
+  const cases = [
+    ['respond', 204, 204], ['respond', 700, 500], ['respond', 199, 500],
+    ['error', 404, 404], ['error', 200, 500], ['bytes', 201, 201], ['bytes', 99, 500],
+  ];
+  for (const [kind, code, want] of cases) {
+    const res = await fetch(`${base}/abi/status?kind=${kind}&code=${code}`);
+    assert.equal(res.status, want, `${kind} ${code}`);
+    await res.arrayBuffer();
+    const returns = await (await fetch(`${base}/abi/returns`)).json();
+    assert.equal(returns.status, 0, `${kind} ${code} returns 0`);
+  }
+  const name = { respond: 'respond', error: 'respond_error', bytes: 'respond_bytes' };
+  for (const [kind, code, want] of cases.filter(([, c, w]) => c !== w)) {
+    const lowest = kind === 'error' ? 400 : 200;
+    await server.waitForLog(new RegExp(`warn  \\[abi_full\\] ${name[kind]}: status ${code} is not ${lowest} to 599; answered ${want} instead`));
+  }
+  const returns = await (await fetch(`${base}/abi/returns`)).json();
+  assert.equal(returns.timerNull, true);
+  assert.equal(returns.roomSizeNoNamespace, 0);
+  assert.equal(returns.roomSizeNullRoom, -1); // IOG_EINVAL
+});
+
 test('work_queue: a route answers later from the loop after off-loop work', async () => {
   const body = await (await fetch(`${base}/abi/async`)).json();
   assert.deepEqual(body, { result: 42, status: 0 });
 });
 
 test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', async () => {
-  const alice = io(`${base}/abi`, { forceNew: true, extraHeaders: { cookie: `token=${token({ sub: 'alice' })}` }, auth: { hi: 1 } });
+  const alice = io(`${base}/abi`, { forceNew: true, extraHeaders: { cookie: `token=${token({ sub: 'alice', role: 'pilot' })}` }, auth: { hi: 1 } });
   const [welcome] = await once(alice, 'welcome');
-  assert.deepEqual(welcome, { roomSize: 1, user: 'alice', auth: { hi: 1 } });
+  assert.deepEqual(welcome, { roomSize: 1, user: 'alice', role: 'pilot', auth: { hi: 1 } });
   const anon = io(`${base}/abi`, { forceNew: true });
   const [welcome2] = await once(anon, 'welcome');
-  assert.deepEqual(welcome2, { roomSize: 2, user: null, auth: {} });
+  assert.deepEqual(welcome2, { roomSize: 2, user: null, role: null, auth: {} });
 
   // Emits through registered serializers, to a room, with an except list, to authenticated only.
   const got = { alice: [], anon: [] };
@@ -125,10 +166,13 @@ test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', as
   assert.equal(r.recipients, 1);
   r = await (await fetch(`${base}/abi/emit?kind=all&except=abi-room`, { method: 'POST' })).json();
   assert.equal(r.recipients, 0);
+  // IOG_USER_ROOM_PREFIX names the room the host joined alice's socket to.
+  r = await (await fetch(`${base}/abi/emit?kind=userroom&id=alice`, { method: 'POST' })).json();
+  assert.equal(r.recipients, 1);
   const missing = await fetch(`${base}/abi/emit?kind=missing&id=alice`, { method: 'POST' });
   assert.equal(missing.status, 404);
-  await new Promise((res) => setTimeout(res, 200));
-  assert.equal(got.alice.length, 2);
+  await waitFor(() => got.alice.length >= 3 && got.anon.length >= 1, { what: 'the pings' });
+  assert.equal(got.alice.length, 3);
   assert.equal(got.anon.length, 1);
   assert.deepEqual(got.alice[0], {
     seq: got.alice[0].seq, greeting: 'bonjour', prefix: 'bo', ratio: 0.25, enabled: true,
@@ -154,10 +198,13 @@ test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', as
   const gone = once(anon, 'disconnect');
   anon.emit('kick');
   assert.equal((await gone)[0], 'io server disconnect');
+  // emit_to_socket counts its one socket; emit_with_ack returns 0 (its callback reports).
+  const returns = await (await fetch(`${base}/abi/returns`)).json();
+  assert.equal(returns.emitToSocket, 1);
+  assert.equal(returns.emitWithAck, 0);
   alice.close();
   anon.close();
-  await new Promise((res) => setTimeout(res, 100));
-  assert.match(server.logs(), /\[abi_full\] socket \S+ left \/abi: server namespace disconnect/);
+  await server.waitForLog(/\[abi_full\] socket \S+ left \/abi: server namespace disconnect/);
 });
 
 test('broken plugins stop startup with a message naming the file', () => {
@@ -178,6 +225,11 @@ test('broken plugins stop startup with a message naming the file', () => {
     const r = run(`[server]\nport = 0\n[plugins]\ndir = "${PLUGINS}"\nload = ["${name}"]\n`);
     assert.equal(r.status, 1, `${name}: ${r.stderr}`);
     assert.match(r.stderr, re, name);
+    if (name === 'abi_failing_init') {
+      // The line iogate.h documents, and no fini after the failed init.
+      assert.match(r.stderr, /^\S+ error \[gateway\] plugin \/\S+\/abi_failing_init\.so \(abi_failing_init 1\.0\.0\): init failed \(I\/O or internal error\): database unreachable \(deliberate test failure\)$/m);
+      assert.doesNotMatch(r.stderr, /fini called/);
+    }
   }
   const bad = run(`[server]\nport = 0\n[plugins]\nload = ["../x"]\n`);
   assert.equal(bad.status, 1);
@@ -208,7 +260,7 @@ test('a plugin directory or file others can write stops startup, unless allowed'
     // The key lets it load, with a warning naming the path.
     const server = await startServer(config('allow_insecure_permissions = true'));
     const body = await (await fetch(`http://127.0.0.1:${server.port}/old-plugin`)).json();
-    assert.deepEqual(body, { abi: '1.0', hostMinor: 1 });
+    assert.deepEqual(body, { abi: '1.0', hostMinor: 1, hasEmitJson: true });
     assert.match(server.logs(), new RegExp(`the file ${so} is writable by others.*loading .* anyway`));
     assert.equal((await server.stop()).code, 0);
   } finally {

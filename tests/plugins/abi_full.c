@@ -25,6 +25,13 @@ static struct {
     int repeat_ticks;
     iog_timer_t *repeat;
     int64_t seq;
+    /* GET /abi/double: what the calls after its respond() returned */
+    int again_respond, again_error, again_bytes, again_header, null_respond;
+    const char *after_path, *after_param;
+    int after_aborted;
+    /* What entries with their own return conventions returned (GET /abi/returns) */
+    int welcome_rc, ask_rc, status_rc, timer_null_ok;
+    int64_t room_size_no_nsp, room_size_null_room;
 } state;
 
 /* ---- event serializer: exercises every writer entry ---- */
@@ -102,11 +109,19 @@ static void route_report(void *user, iog_request_t *req)
     respond_writer(req, 200, w);
 }
 
+/* The principal of the last /abi/whoami, kept past its request (a plugin bug, on purpose). */
+static const iog_principal_t *kept_principal;
+
 static void route_whoami(void *user, iog_request_t *req)
 {
     (void)user;
     const iog_principal_t *pr = api->request_principal(req);
     const char *role = api->principal_claim(self, pr, "role");
+    /* A copy is not the host's principal: refused, never read as the host's struct. */
+    iog_principal_t copy = *pr;
+    int copy_refused = api->principal_claim(self, &copy, "role") == NULL &&
+                       strstr(api->plugin_error(self), "not a principal") != NULL;
+    kept_principal = pr;
     api->response_header(req, "X-Abi-Test", "yes");
     iog_json_writer_t *w = api->json_new();
     api->json_object_begin(w);
@@ -139,8 +154,21 @@ static void route_whoami(void *user, iog_request_t *req)
     api->json_string(w, api->request_remote_addr(req));
     api->json_key(w, "aborted");
     api->json_bool(w, api->request_aborted(req));
+    api->json_key(w, "copyRefused");
+    api->json_bool(w, copy_refused);
     api->json_object_end(w);
     respond_writer(req, 200, w);
+}
+
+/* GET /abi/kept-claim: the principal kept from /abi/whoami, after its request was answered. */
+static void route_kept_claim(void *user, iog_request_t *req)
+{
+    (void)user;
+    const char *role = kept_principal ? api->principal_claim(self, kept_principal, "role") : "";
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"kept\":%s,\"refused\":%s}",
+                     kept_principal ? "true" : "false", role ? "false" : "true");
+    api->respond(req, 200, body, (size_t)n);
 }
 
 static void route_params(void *user, iog_request_t *req)
@@ -171,7 +199,8 @@ static void route_page(void *user, iog_request_t *req)
     api->respond_bytes(req, 200, "text/html; charset=utf-8", page, sizeof(page) - 1);
 }
 
-/* POST /abi/emit?kind=user|room|all|authenticated|json&id=... */
+/* POST /abi/emit?kind=user|userroom|room|all|authenticated|json&id=... (userroom: a room
+ * target naming the user's room through IOG_USER_ROOM_PREFIX, in /abi) */
 static void route_emit(void *user, iog_request_t *req)
 {
     (void)user;
@@ -185,6 +214,11 @@ static void route_emit(void *user, iog_request_t *req)
     }
     if (strcmp(kind, "user") == 0) {
         r = api->emit_to_user(self, id, "abi:ping", &ping);
+    } else if (strcmp(kind, "userroom") == 0) {
+        char room[128];
+        snprintf(room, sizeof(room), IOG_USER_ROOM_PREFIX "%s", id ? id : "");
+        iog_target_t t = {sizeof(t), IOG_TARGET_ROOM, "/abi", room, NULL, 0};
+        r = api->emit(self, &t, "abi:ping", &ping);
     } else if (strcmp(kind, "json") == 0) {
         iog_target_t t = {sizeof(t), IOG_TARGET_ROOM, "/abi", id, NULL, 0};
         r = api->emit_json(self, &t, "abi:json", "{\"free\":\"form\"}", 15);
@@ -202,6 +236,55 @@ static void route_emit(void *user, iog_request_t *req)
     int n = r >= 0 ? snprintf(body, sizeof(body), "{\"recipients\":%d}", r)
                    : snprintf(body, sizeof(body), "{\"error\":\"%s\"}", api->strerror(r));
     api->respond(req, r >= 0 ? 200 : 404, body, (size_t)n);
+}
+
+/* Answers, then uses the handle again: every later call must be refused harmlessly. */
+static void route_double(void *user, iog_request_t *req)
+{
+    (void)user;
+    api->respond(req, 200, "{\"first\":true}", 14);
+    state.again_respond = api->respond(req, 200, "{\"second\":true}", 15);
+    state.again_error = api->respond_error(req, 500, "twice", "answered twice");
+    state.again_bytes = api->respond_bytes(req, 200, "text/plain", "x", 1);
+    state.again_header = api->response_header(req, "X-Late", "yes");
+    state.after_path = api->request_path(req);
+    state.after_param = api->request_param(req, "x");
+    state.after_aborted = api->request_aborted(req);
+    state.null_respond = api->respond(NULL, 200, NULL, 0);
+}
+
+/* GET /abi/status?kind=respond|error|bytes&code=N: answers with that status. */
+static void route_status(void *user, iog_request_t *req)
+{
+    (void)user;
+    const char *kind = api->request_query(req, "kind");
+    const char *code = api->request_query(req, "code");
+    int status = code ? atoi(code) : 0;
+    if (kind && strcmp(kind, "error") == 0)
+        state.status_rc = api->respond_error(req, status, "status_test", "as asked");
+    else if (kind && strcmp(kind, "bytes") == 0)
+        state.status_rc = api->respond_bytes(req, status, "text/plain", "bytes", 5);
+    else
+        state.status_rc = api->respond(req, status, "{\"json\":true}", 13);
+}
+
+/* GET /abi/returns: what the calls above and the Socket.IO handlers below returned. */
+static void route_returns(void *user, iog_request_t *req)
+{
+    (void)user;
+    char body[512];
+    int n = snprintf(
+        body, sizeof(body),
+        "{\"emitToSocket\":%d,\"emitWithAck\":%d,\"status\":%d,\"timerNull\":%s,"
+        "\"roomSizeNoNamespace\":%lld,\"roomSizeNullRoom\":%lld,\"double\":{\"respond\":%d,"
+        "\"respondError\":%d,\"respondBytes\":%d,\"header\":%d,\"nullRespond\":%d,"
+        "\"path\":\"%s\",\"paramNull\":%s,\"aborted\":%d}}",
+        state.welcome_rc, state.ask_rc, state.status_rc, state.timer_null_ok ? "true" : "false",
+        (long long)state.room_size_no_nsp, (long long)state.room_size_null_room,
+        state.again_respond, state.again_error, state.again_bytes, state.again_header,
+        state.null_respond, state.after_path ? state.after_path : "?",
+        state.after_param ? "false" : "true", state.after_aborted);
+    api->respond(req, 200, body, (size_t)n);
 }
 
 typedef struct async_job {
@@ -242,12 +325,15 @@ static void on_connect(void *user, const iog_connection_t *c)
 {
     (void)user;
     api->join(self, c->nsp, c->socket_id, "abi-room");
+    const char *role = c->principal ? api->principal_claim(self, c->principal, "role") : NULL;
     char args[512];
-    int n = snprintf(args, sizeof(args), "[{\"roomSize\":%lld,\"user\":%s%s%s,\"auth\":%s}]",
+    int n = snprintf(args, sizeof(args),
+                     "[{\"roomSize\":%lld,\"user\":%s%s%s,\"role\":%s%s%s,\"auth\":%s}]",
                      (long long)api->room_size(self, c->nsp, "abi-room"), c->principal ? "\"" : "",
                      c->principal ? c->principal->user_id : "null", c->principal ? "\"" : "",
-                     c->auth_json);
-    api->emit_to_socket(self, c->nsp, c->socket_id, "welcome", args, (size_t)n, NULL, 0);
+                     role ? "\"" : "", role ? role : "null", role ? "\"" : "", c->auth_json);
+    state.welcome_rc =
+        api->emit_to_socket(self, c->nsp, c->socket_id, "welcome", args, (size_t)n, NULL, 0);
 }
 
 static void on_disconnect(void *user, const iog_connection_t *c)
@@ -291,8 +377,8 @@ static void on_answer(void *user, const char *nsp, const char *socket_id, const 
 static void on_ask(void *user, const iog_client_event_t *ev)
 {
     (void)user;
-    api->emit_with_ack(self, ev->nsp, ev->socket_id, "question", ev->args_json, ev->args_len, NULL,
-                       0, 2000, on_answer, NULL);
+    state.ask_rc = api->emit_with_ack(self, ev->nsp, ev->socket_id, "question", ev->args_json,
+                                      ev->args_len, NULL, 0, 2000, on_answer, NULL);
 }
 
 static void on_kick(void *user, const iog_client_event_t *ev)
@@ -362,6 +448,13 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     if (!r) r = api->register_route(p, "POST", "/abi/emit", IOG_ROUTE_PUBLIC, route_emit, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/async", IOG_ROUTE_PUBLIC, route_async, NULL);
     if (!r) r = api->register_route(p, "GET", "/abi/page", IOG_ROUTE_PUBLIC, route_page, NULL);
+    if (!r) r = api->register_route(p, "GET", "/abi/double", IOG_ROUTE_PUBLIC, route_double, NULL);
+    if (!r)
+        r = api->register_route(p, "GET", "/abi/kept-claim", IOG_ROUTE_PUBLIC, route_kept_claim,
+                                NULL);
+    if (!r) r = api->register_route(p, "GET", "/abi/status", IOG_ROUTE_PUBLIC, route_status, NULL);
+    if (!r)
+        r = api->register_route(p, "GET", "/abi/returns", IOG_ROUTE_PUBLIC, route_returns, NULL);
     if (!r) r = api->add_namespace(p, "/abi");
     if (!r) r = api->on_connect(p, "/abi", on_connect, NULL);
     if (!r) r = api->on_disconnect(p, "/abi", on_disconnect, NULL);
@@ -373,9 +466,19 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
         snprintf(err, err_size, "%s", api->plugin_error(p));
         return r;
     }
+    state.timer_null_ok = api->timer_start(p, 10, 0, NULL, NULL) == NULL &&
+                          strcmp(api->plugin_error(p), "timer_start: NULL callback") == 0;
+    state.room_size_no_nsp = api->room_size(p, "/no-such-namespace", "abi-room");
+    state.room_size_null_room = api->room_size(p, "/", NULL);
     once_timer = api->timer_start(p, 10, 0, on_once, NULL);
     state.repeat = api->timer_start(p, 5, 5, on_repeat, NULL);
     return 0;
 }
 
-IOG_PLUGIN("abi_full", "1.0.0", init, NULL)
+/* Shutdown: fini runs once, after a successful init (the test looks for this line). */
+static void fini(iog_plugin_t *p)
+{
+    api->log(p, IOG_LOG_INFO, "fini after a successful init");
+}
+
+IOG_PLUGIN("abi_full", "1.0.0", init, fini)

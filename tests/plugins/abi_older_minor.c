@@ -1,5 +1,7 @@
-/* abi_older_minor.c - a plugin built against ABI 1.0 (an older minor than the
- * host): it loads, and uses only 1.0 entries. Its REST route proves it runs. */
+/* abi_older_minor.c - a plugin built with today's header that declares ABI 1.0 (an older
+ * minor than the host): it loads, uses 1.0 entries, and looks for a 1.1 entry with
+ * IOG_API_HAS. Its REST route proves it runs. (tests/plugins/abi_v1_0.c is built
+ * against the 1.0 header itself.) */
 #include <iogate/iogate.h>
 #include <stdio.h>
 
@@ -9,7 +11,8 @@ static void route_hello(void *user, iog_request_t *req)
 {
     (void)user;
     char body[96];
-    int n = snprintf(body, sizeof(body), "{\"abi\":\"1.0\",\"hostMinor\":%u}", api->abi_minor);
+    int n = snprintf(body, sizeof(body), "{\"abi\":\"1.0\",\"hostMinor\":%u,\"hasEmitJson\":%s}",
+                     api->abi_minor, IOG_API_HAS(api, emit_json) ? "true" : "false");
     api->respond(req, 200, body, (size_t)n);
 }
 
@@ -23,5 +26,6 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     return 0;
 }
 
-/* Built as a 1.0 plugin: it uses only 1.0 entries, so it also loads into 1.0 hosts. */
+/* Declared as a 1.0 plugin: it would use a 1.1 entry only after IOG_API_HAS, so it also
+ * loads into 1.0 hosts. */
 IOG_PLUGIN_AT(0, "abi_older_minor", "0.9.0", init, NULL)

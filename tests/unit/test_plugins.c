@@ -1,13 +1,15 @@
 /* test_plugins.c - the loader and its version rules, with real .so files built
  * by tests/plugins through iogate_add_plugin(): wrong major, newer minor, no
  * entry symbol and missing files are refused with messages naming the file;
- * an older minor loads; a failing init leaves no route, event or timer; a plugin
- * or directory another user could write is refused unless the config allows it. */
+ * an older minor loads, also when built against the frozen 1.0 and 1.1 headers;
+ * a failing init leaves no route, event or timer and gets no fini; a plugin or
+ * directory another user could write is refused unless the config allows it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <iogate/iogate.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 #include "gateway/gateway.h"
 #include "plugins/plugin_host.h"
+#include "sio/sio_server.h"
 
 #define PLUGIN(name) IOGATE_BINARY_DIR "/test-plugins/" name ".so"
 
@@ -85,12 +88,30 @@ static void version_rules(void **state)
         plugin_host_load_file(f->gw.plugins, PLUGIN("abi_older_minor"), err, sizeof(err)), 0);
     assert_true(route_exists(f, "GET", "/old-plugin"));
     assert_int_equal(plugin_host_count(f->gw.plugins), 1);
+    /* Built against the frozen 1.0 and 1.1 headers themselves (tests/plugins/abi/). */
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_0"), err, sizeof(err)),
+                     0);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_1"), err, sizeof(err)),
+                     0);
+    assert_true(route_exists(f, "GET", "/v10/report"));
+    assert_true(route_exists(f, "GET", "/v11/page"));
+    assert_int_equal(plugin_host_count(f->gw.plugins), 3);
 }
 
 static void failing_init_leaves_nothing(void **state)
 {
     fixture_t *f = *state;
+    /* Our own handle keeps the code mapped after the host's dlclose, counters included. */
+    void *dl = dlopen(PLUGIN("abi_failing_init"), RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(dl);
+    int (*init_calls)(void) = (int (*)(void))dlsym(dl, "abi_failing_init_init_calls");
+    int (*fini_calls)(void) = (int (*)(void))dlsym(dl, "abi_failing_init_fini_calls");
+    assert_non_null(init_calls);
+    assert_non_null(fini_calls);
     expect_refused(f, PLUGIN("abi_failing_init"), "database unreachable (deliberate test failure)");
+    assert_int_equal(init_calls(), 1);
+    assert_int_equal(fini_calls(), 0); /* fini follows only a successful init */
+    dlclose(dl);
     assert_false(route_exists(f, "GET", "/failing"));
     assert_int_equal(plugin_host_event_count(f->gw.plugins), 0);
     assert_int_equal(plugin_host_count(f->gw.plugins), 0);
@@ -240,9 +261,32 @@ static void allow_insecure_permissions_loads_them(void **state)
     remove_copy(&c);
 }
 
+static void fake_entry(void) {}
+
+/* The header's helpers agree with the host: the user room it names is the one the core
+ * joins, and IOG_API_HAS sees only what a table of a given size holds. */
+static void header_helpers(void **state)
+{
+    (void)state;
+    assert_string_equal(IOG_USER_ROOM_PREFIX, SIO_USER_ROOM_PREFIX);
+    iog_host_api_t api;
+    memset(&api, 0, sizeof(api));
+    api.principal_claim = (const char *(*)(iog_plugin_t *, const iog_principal_t *, const char *))(
+        void (*)(void))fake_entry;
+    api.emit_json = (int (*)(iog_plugin_t *, const iog_target_t *, const char *, const char *,
+                             size_t))(void (*)(void))fake_entry;
+    api.struct_size = offsetof(iog_host_api_t, request_remote_addr); /* a 1.0 host's table */
+    assert_true(IOG_API_HAS(&api, principal_claim));
+    assert_false(IOG_API_HAS(&api, emit_json));
+    api.struct_size = sizeof(api);
+    assert_true(IOG_API_HAS(&api, emit_json));
+    assert_false(IOG_API_HAS(&api, emit_with_ack)); /* covered, but NULL */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(header_helpers),
         cmocka_unit_test_setup_teardown(version_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_init_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicates_are_refused, setup, teardown),

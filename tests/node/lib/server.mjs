@@ -17,7 +17,8 @@ export const CONFORMANCE_PLUGIN = `[plugins]\ndir = "${join(BUILD_DIR, 'test-plu
 // Starts iogate with `config` (TOML text, without [server] port/host, which are
 // added here). `port` picks a fixed port (0, the default, a free one), e.g. to
 // restart a server where its clients expect it. `prefix` runs the binary through a command
-// (e.g. ['prlimit', '--nofile=200:400', '--']). Resolves to { port, proc, logs(), stop() }.
+// (e.g. ['prlimit', '--nofile=200:400', '--']). Resolves to { port, proc, logs(),
+// waitForLog(), stop() }.
 export async function startServer(config = '', { env = {}, args = [], port: wantPort = 0, prefix = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'iogate-test-'));
   const file = join(dir, 'iogate.toml');
@@ -60,6 +61,23 @@ export async function startServer(config = '', { env = {}, args = [], port: want
     dir,
     exited,
     logs: () => output,
+    // Resolves once the output matches re (it is read as it arrives); rejects after ms.
+    waitForLog(re, ms = 5000) {
+      if (re.test(output)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          proc.stderr.off('data', check);
+          reject(new Error(`no log line ${re} within ${ms} ms:\n${output}`));
+        }, ms);
+        const check = () => {
+          if (!re.test(output)) return;
+          clearTimeout(timer);
+          proc.stderr.off('data', check);
+          resolve();
+        };
+        proc.stderr.on('data', check);
+      });
+    },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       const r = await exited;
