@@ -147,6 +147,27 @@ test('the Node server and the emitter reach iogate sockets, binary included', as
   }
   assert.equal(count(other, 'from-node') + count(other, 'from-emitter'), 0);
 
+  // The iogate:broadcast convention from a Node backend: authenticated sockets only.
+  const anon = await client(nodeB.port, {});
+  emitter.serverSideEmit('iogate:broadcast', 'to-authenticated', { n: 1 });
+  peer.serverSideEmit('iogate:broadcast', 'to-authenticated', { n: 2 });
+  emitter.serverSideEmit('iogate:broadcast', '', 'ignored: no event name');
+  emitter.serverSideEmit('iogate:broadcast', 'disconnect', 'ignored: reserved');
+  // One marker per publisher: Redis orders each publisher's messages, not the two together.
+  emitter.emit('after-broadcast', 1);
+  peer.emit('after-broadcast-peer', 1);
+  await waitFor(
+    () => [...all, anon].every((c) => count(c, 'after-broadcast') === 1 && count(c, 'after-broadcast-peer') === 1),
+    { what: 'both markers' },
+  );
+  for (const c of all) {
+    const got = c.received('to-authenticated').map((e) => e.args[0].n);
+    assert.deepEqual(got.sort(), [1, 2]);
+  }
+  assert.equal(count(anon, 'to-authenticated'), 0);
+  assert.ok(anon.socket.connected && all.every((c) => c.socket.connected));
+  anon.close();
+
   // The except list: everyone but user u4.
   emitter.except('user:u4').emit('but-u4', true);
   emitter.emit('after-except', 1);
