@@ -3,6 +3,7 @@
  * broadcast with acks and its acks). */
 #include "cluster/cluster.h"
 
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,9 @@ struct cluster {
     char *prefix;
     cluster_stats_t stats;
     size_t queue_max;
-    struct ack_wait *waits; /* broadcasts with acks still collecting, detached at close */
+    struct ack_wait *waits;   /* broadcasts with acks still collecting, detached at close */
+    struct count_req *counts; /* this node's requests awaiting the fleet's answers */
+    uint64_t request_timeout_ms;
     void (*done)(void *arg);
     void *done_arg;
 };
@@ -164,8 +167,26 @@ static int write_event_data(buf_t *out, const char *event, const sio_args_t *arg
     return rc;
 }
 
-/* An emit to every authenticated socket: the server-side event CLUSTER_BROADCAST_EVENT on the
- * request channel, as JSON (what serverSideEmit sends; binary cannot travel in it). */
+/* A server-side event, [event, ...args] (data, consumed), on the request channel as JSON: what
+ * serverSideEmit sends (binary cannot travel in it). */
+static void publish_server_event(cluster_t *c, const char *nsp, json_t *data)
+{
+    json_t *req = json_object();
+    json_object_set_new(req, "uid", json_string(c->uid));
+    json_object_set_new(req, "type", json_integer(REQ_SERVER_SIDE_EMIT));
+    json_object_set_new(req, "data", data);
+    publish_json(c, "-request", nsp, req);
+}
+
+static void on_server_emit(void *ctx, const char *nsp, const char *event, const json_t *args)
+{
+    json_t *data = json_array();
+    json_array_append_new(data, json_string(event));
+    if (json_is_array(args)) json_array_extend(data, (json_t *)args);
+    publish_server_event(ctx, nsp, data);
+}
+
+/* An emit to every authenticated socket: the server-side event CLUSTER_BROADCAST_EVENT. */
 static void publish_authenticated(cluster_t *c, const char *nsp, const char *event,
                                   const sio_args_t *args)
 {
@@ -183,11 +204,7 @@ static void publish_authenticated(cluster_t *c, const char *nsp, const char *eve
         }
         json_array_append_new(data, v);
     }
-    json_t *req = json_object();
-    json_object_set_new(req, "uid", json_string(c->uid));
-    json_object_set_new(req, "type", json_integer(REQ_SERVER_SIDE_EMIT));
-    json_object_set_new(req, "data", data);
-    publish_json(c, "-request", nsp, req);
+    publish_server_event(c, nsp, data);
 }
 
 static void on_publish(void *ctx, const char *nsp, const sio_target_t *t, const char *event,
@@ -615,7 +632,20 @@ static void on_server_side_emit(cluster_t *c, const char *nsp_name, const json_t
     const char *name = json_string_value(json_array_get(data, 0));
     const json_t *event = json_array_get(data, 1);
     if (strcmp(name, CLUSTER_BROADCAST_EVENT) != 0) {
-        c->stats.ignored++; /* no handler for it on this node */
+        /* For this node's handlers (plugins' on_server_event), with the arguments after the
+         * name. An ack the sender may wait for is not given: it times out, as with a Node
+         * server whose handler never calls back. */
+        sio_nsp_t *nsp = sio_server_find_nsp(c->sio, nsp_name);
+        if (!nsp) {
+            c->stats.ignored++;
+            return;
+        }
+        json_t *args = json_array();
+        for (size_t i = 1; i < json_array_size(data); i++)
+            json_array_append(args, json_array_get(data, i));
+        sio_nsp_server_event(nsp, name, args);
+        json_decref(args);
+        c->stats.requests_answered++;
         return;
     }
     /* The event to send must be a name a client may receive; otherwise ignored, as a Node
@@ -754,6 +784,144 @@ done:
     msgpack_bins_free(&bins);
 }
 
+/* ------------------------------------------------------------------ this node's requests */
+
+/* A fleet-wide room size: a fetch-sockets request (type 5, what Node peers answer too) whose
+ * answers are counted. Freed once its timer is closed and no NUMSUB reply is awaited. */
+typedef struct count_req {
+    struct count_req *prev, *next;
+    cluster_t *c;
+    char id[CLUSTER_UID_LEN + 1];
+    char *nsp;
+    char *room;
+    int64_t count;
+    long expected; /* answers awaited: the other nodes, once NUMSUB told; -1 before */
+    long got;
+    uv_timer_t timer;
+    unsigned refs; /* the timer, and the NUMSUB command while it is out */
+    int done;
+    sio_count_fn cb;
+    void *user;
+} count_req_t;
+
+static void count_unref(count_req_t *r)
+{
+    if (--r->refs) return;
+    free(r->nsp);
+    free(r->room);
+    free(r);
+}
+
+static void on_count_timer_closed(uv_handle_t *h)
+{
+    count_unref(h->data);
+}
+
+/* Answers the plugin once and lets the request go. */
+static void count_finish(count_req_t *r, int status)
+{
+    if (r->done) return;
+    r->done = 1;
+    cluster_t *c = r->c;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->counts = r->next;
+    if (r->next) r->next->prev = r->prev;
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *)&r->timer, on_count_timer_closed);
+    r->cb(r->user, r->count, status);
+}
+
+static void on_count_timeout(uv_timer_t *t)
+{
+    count_req_t *r = t->data;
+    log_debug("cluster", "room size of %s: %ld of %ld nodes answered in time", r->room, r->got,
+              r->expected);
+    count_finish(r, SIO_COUNT_PARTIAL);
+}
+
+static void on_numsub(void *arg, const struct redisReply *reply, int status)
+{
+    count_req_t *r = arg;
+    if (!r->done) {
+        if (status != 0 || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+            reply->element[1]->type != REDIS_REPLY_INTEGER) {
+            count_finish(r, SIO_COUNT_PARTIAL);
+        } else if (reply->element[1]->integer <= 1) {
+            count_finish(r, 0); /* this node is the fleet */
+        } else {
+            r->expected = (long)reply->element[1]->integer - 1;
+            json_t *req = json_object();
+            json_object_set_new(req, "uid", json_string(r->c->uid));
+            json_object_set_new(req, "requestId", json_string(r->id));
+            json_object_set_new(req, "type", json_integer(REQ_REMOTE_FETCH));
+            json_t *opts = json_object();
+            json_t *rooms = json_array();
+            json_array_append_new(rooms, json_string(r->room));
+            json_object_set_new(opts, "rooms", rooms);
+            json_object_set_new(opts, "except", json_array());
+            json_object_set_new(req, "opts", opts);
+            publish_json(r->c, "-request", r->nsp, req);
+        }
+    }
+    count_unref(r);
+}
+
+static void on_room_size(void *ctx, const char *nsp, const char *room, int64_t local,
+                         sio_count_fn cb, void *user)
+{
+    cluster_t *c = ctx;
+    count_req_t *r = xcalloc(1, sizeof(*r));
+    r->c = c;
+    random_id(r->id, CLUSTER_UID_LEN);
+    r->nsp = xstrdup(nsp);
+    r->room = xstrdup(room);
+    r->count = local;
+    r->expected = -1;
+    r->cb = cb;
+    r->user = user;
+    r->refs = 1;
+    uv_timer_init(c->loop, &r->timer);
+    r->timer.data = r;
+    r->next = c->counts;
+    if (c->counts) c->counts->prev = r;
+    c->counts = r;
+    uv_timer_start(&r->timer, on_count_timeout, c->request_timeout_ms, 0);
+    buf_t channel = BUF_INIT;
+    channel_name(&channel, c, "-request", nsp, NULL);
+    const char *argv[3] = {"PUBSUB", "NUMSUB", channel.data};
+    r->refs++;
+    if (redis_link_command(c->link, 3, argv, NULL, on_numsub, r) != 0) {
+        r->refs--;
+        count_finish(r, SIO_COUNT_PARTIAL); /* the fleet is unreachable: what is known */
+    }
+    buf_free(&channel);
+}
+
+/* An answer on a response channel: counted when it answers one of this node's requests. */
+static void on_response(cluster_t *c, const void *data, size_t len)
+{
+    json_t *resp = NULL;
+    char err[160];
+    if (len && ((const char *)data)[0] == '{')
+        resp = json_parse_js(data, len);
+    else if (msgpack_decode(data, len, &resp, NULL, err, sizeof(err)) != 0)
+        resp = NULL;
+    const char *id = json_string_value(json_object_get(resp, "requestId"));
+    count_req_t *r = c->counts;
+    while (r && !(id && strcmp(r->id, id) == 0))
+        r = r->next;
+    const json_t *sockets = json_object_get(resp, "sockets");
+    if (!r || r->expected < 0 || !json_is_array(sockets)) {
+        c->stats.ignored++; /* another node's, or not an answer this node waits for */
+    } else {
+        r->count += (int64_t)json_array_size(sockets);
+        if (++r->got >= r->expected) count_finish(r, 0);
+    }
+    json_decref(resp);
+}
+
 /* ------------------------------------------------------------------ the link */
 
 static void on_message(void *user, const char *channel, const char *pattern, const void *data,
@@ -769,7 +937,7 @@ static void on_message(void *user, const char *channel, const char *pattern, con
     } else if (nsp_of(c, channel, "-request", "", &nsp)) {
         on_request(c, nsp.data, data, len);
     } else {
-        c->stats.ignored++; /* responses: this node sends no requests yet */
+        on_response(c, data, len);
     }
     buf_free(&nsp);
 }
@@ -816,7 +984,12 @@ cluster_t *cluster_new(uv_loop_t *loop, const config_t *cfg, sio_server_t *sio, 
     redis_url_describe(&url, where, sizeof(where));
     log_info("cluster", "node %s joining the fleet on %s (key prefix \"%s\")", c->uid, where,
              c->prefix);
-    sio_adapter_t a = {.ctx = c, .publish = on_publish, .nsp_added = on_nsp_added};
+    c->request_timeout_ms = (uint64_t)cfg->cluster.request_timeout_ms;
+    sio_adapter_t a = {.ctx = c,
+                       .server_emit = on_server_emit,
+                       .room_size = on_room_size,
+                       .publish = on_publish,
+                       .nsp_added = on_nsp_added};
     sio_server_set_adapter(sio, &a);
     return c;
 }
@@ -857,5 +1030,7 @@ void cluster_close(cluster_t *c, void (*done)(void *arg), void *arg)
     c->waits = NULL;
     c->done = done;
     c->done_arg = arg;
-    redis_link_close(c->link, on_link_closed, c);
+    redis_link_close(c->link, on_link_closed, c); /* NUMSUB replies are cancelled first */
+    while (c->counts)
+        count_finish(c->counts, SIO_COUNT_PARTIAL);
 }

@@ -62,6 +62,14 @@ PIN(iog_target_t, except, 24, 8);
 PIN(iog_target_t, except_len, 32, 8);
 PIN_SIZE(iog_target_t, 40);
 
+/* 1.2 */
+PIN(iog_server_event_t, struct_size, 0, 4);
+PIN(iog_server_event_t, nsp, 8, 8);
+PIN(iog_server_event_t, event, 16, 8);
+PIN(iog_server_event_t, args_json, 24, 8);
+PIN(iog_server_event_t, args_len, 32, 8);
+PIN_SIZE(iog_server_event_t, 40);
+
 /* 1.0: what the loader reads before it knows the plugin's version. */
 PIN(iog_plugin_descriptor_t, struct_size, 0, 4);
 PIN(iog_plugin_descriptor_t, abi_major, 4, 2);

@@ -51,6 +51,8 @@ static const char *api_strerror(int err)
         return "cancelled";
     case IOG_EIO:
         return "I/O or internal error";
+    case IOG_EPARTIAL:
+        return "not every node answered";
     default:
         return err > 0 ? "success" : "unknown error";
     }
@@ -262,10 +264,13 @@ const iog_host_api_t plugin_host_api = {
     .ack_binary = api_ack_binary,
     .respond_bytes = api_respond_bytes,
     .emit_with_ack = api_emit_with_ack,
+    .on_server_event = api_on_server_event,
+    .server_emit = api_server_emit,
+    .fleet_room_size = api_fleet_room_size,
 };
 
-/* The table's layout is the contract: entries only ever append. These pin the 1.0 and
- * 1.1 layout (a header of 8 bytes, then one pointer per entry). */
+/* The table's layout is the contract: entries only ever append. These pin the 1.0, 1.1
+ * and 1.2 layout (a header of 8 bytes, then one pointer per entry). */
 #define API_SLOT(i) (8 + (i) * sizeof(void (*)(void)))
 _Static_assert(offsetof(iog_host_api_t, strerror) == API_SLOT(0), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, register_event) == API_SLOT(8), "host API layout changed");
@@ -281,4 +286,8 @@ _Static_assert(offsetof(iog_host_api_t, emit_json) == API_SLOT(52), "host API la
 _Static_assert(offsetof(iog_host_api_t, ack_binary) == API_SLOT(54), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, respond_bytes) == API_SLOT(55), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, emit_with_ack) == API_SLOT(56), "host API layout changed");
-_Static_assert(sizeof(iog_host_api_t) == API_SLOT(57), "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, on_server_event) == API_SLOT(57),
+               "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, fleet_room_size) == API_SLOT(59),
+               "host API layout changed");
+_Static_assert(sizeof(iog_host_api_t) == API_SLOT(60), "host API layout changed");

@@ -89,6 +89,12 @@ int api_join(iog_plugin_t *p, const char *nsp, const char *socket_id, const char
 int api_leave(iog_plugin_t *p, const char *nsp, const char *socket_id, const char *room);
 int api_disconnect(iog_plugin_t *p, const char *nsp, const char *socket_id);
 int64_t api_room_size(iog_plugin_t *p, const char *nsp, const char *room);
+int api_on_server_event(iog_plugin_t *p, const char *nsp, const char *event, iog_server_event_fn fn,
+                        void *user);
+int api_server_emit(iog_plugin_t *p, const char *nsp, const char *event, const char *args_json,
+                    size_t len);
+int api_fleet_room_size(iog_plugin_t *p, const char *nsp, const char *room, iog_count_fn cb,
+                        void *user);
 
 /* host_json.c */
 iog_json_writer_t *api_json_new(void);

@@ -35,8 +35,8 @@ struct iog_request {
 /* A plugin holds a request by a handle, a number never reused, not by its address:
  * respond() frees the request, and a later call with the handle must find nothing rather
  * than freed memory or, once the address is reused, another client's request.
- * Process-wide, with live_principals (host_principal.c), because a request call is given nothing else
- * to find its host by; like every host call it is used on the loop thread only. */
+ * Process-wide, with live_principals (host_principal.c), because a request call is given nothing
+ * else to find its host by; like every host call it is used on the loop thread only. */
 static objmap_t live_requests;
 static uintptr_t last_request_handle;
 

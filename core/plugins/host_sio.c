@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/objmap.h"
+#include "cluster/cluster.h"
 #include "http/url.h"
 #include "plugins/host_api_internal.h"
 #include "plugins/plugin_internal.h"
@@ -39,15 +40,25 @@ int api_register_event(iog_plugin_t *p, const char *name, iog_serialize_fn seria
     return 0;
 }
 
+/* Whether a plugin's target holds member m: older headers made shorter targets. */
+#define TARGET_HAS(t, m) ((t)->struct_size >= offsetof(iog_target_t, m) + sizeof((t)->m))
+
 /* An ABI target as the Socket.IO layer's. Returns 0, or an IOG_E* code with the message set. */
 static int target_from_abi(iog_plugin_t *p, const iog_target_t *t, sio_target_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->nsp = t->nsp;
     out->id = t->id;
-    out->except = t->except;
-    out->nexcept = t->except ? t->except_len : 0;
-    switch (t->kind) {
+    if (TARGET_HAS(t, except_len) && t->except) {
+        out->except = t->except;
+        out->nexcept = t->except_len;
+    }
+    int flags = t->kind & ~0xff;
+    if (flags & ~(IOG_EMIT_LOCAL | IOG_EMIT_VOLATILE))
+        return plugin_fail(p, IOG_EINVAL, "emit: unknown target kind %d", t->kind);
+    out->flags = ((flags & IOG_EMIT_LOCAL) ? SIO_EMIT_LOCAL : 0) |
+                 ((flags & IOG_EMIT_VOLATILE) ? SIO_EMIT_VOLATILE : 0);
+    switch (t->kind & 0xff) {
     case IOG_TARGET_USER:
         if (!t->id) return plugin_fail(p, IOG_EINVAL, "emit: a user target needs an id");
         out->kind = SIO_TO_USER;
@@ -96,7 +107,7 @@ static int check_target(iog_plugin_t *p, const iog_target_t *t, const char *even
 {
     if (!p || !t || !event)
         return p ? plugin_fail(p, IOG_EINVAL, "emit: NULL argument") : IOG_EINVAL;
-    if (t->struct_size < sizeof(iog_target_t) - sizeof(size_t))
+    if (t->struct_size < offsetof(iog_target_t, except_len))
         return plugin_fail(p, IOG_EINVAL, "emit: target struct_size too small");
     if (sio_event_name_is_reserved(event, strlen(event)))
         return plugin_fail(p, IOG_EINVAL, "emit: \"%s\" is a reserved event name", event);
@@ -240,9 +251,21 @@ static void event_adapter(void *user, sio_socket_t *s, const sio_event_t *ev)
     principal_release(&hp);
 }
 
+static void server_event_adapter(void *user, const char *nsp, const char *event, const json_t *args)
+{
+    hook_t *h = user;
+    buf_t text = BUF_INIT;
+    json_out_append(&text, args);
+    iog_server_event_t ev = {sizeof(ev), nsp, event, text.data, text.len};
+    ((iog_server_event_fn)h->fn)(h->user, &ev);
+    buf_free(&text);
+}
+
 void plugin_hook_sio(hook_t *h, int kind, sio_nsp_t *nsp, const char *event)
 {
-    if (kind == STAGED_CONNECT)
+    if (kind == STAGED_SERVER_EVENT)
+        sio_nsp_on_server_event(nsp, event, server_event_adapter, h);
+    else if (kind == STAGED_CONNECT)
         sio_nsp_on_connect(nsp, connect_adapter, h);
     else if (kind == STAGED_DISCONNECT)
         sio_nsp_on_disconnect(nsp, disconnect_adapter, h);
@@ -417,4 +440,62 @@ int64_t api_room_size(iog_plugin_t *p, const char *nsp, const char *room)
     if (!p || !room) return IOG_EINVAL;
     sio_nsp_t *n = sio_server_find_nsp(p->host->deps.sio, nsp ? nsp : "/");
     return n ? (int64_t)sio_nsp_room_size(n, room) : 0;
+}
+
+/* ------------------------------------------------------------------ the fleet (1.2) */
+
+int api_on_server_event(iog_plugin_t *p, const char *nsp, const char *event, iog_server_event_fn fn,
+                        void *user)
+{
+    if (!p || !fn || !event || !event[0])
+        return p ? plugin_fail(p, IOG_EINVAL, "on_server_event: missing event or handler")
+                 : IOG_EINVAL;
+    REQUIRE_INIT(p, "on_server_event");
+    if (strcmp(event, CLUSTER_BROADCAST_EVENT) == 0)
+        return plugin_fail(p, IOG_EINVAL, "on_server_event: \"%s\" is the host's own", event);
+    return plugin_stage(p, STAGED_SERVER_EVENT, nsp, event, (void (*)(void))fn, user);
+}
+
+int api_server_emit(iog_plugin_t *p, const char *nsp, const char *event, const char *args_json,
+                    size_t len)
+{
+    if (!p || !event || !event[0])
+        return p ? plugin_fail(p, IOG_EINVAL, "server_emit: missing event") : IOG_EINVAL;
+    json_t *args = args_json ? json_parse_js(args_json, len) : json_array();
+    if (!json_is_array(args)) {
+        json_decref(args);
+        return plugin_fail(p, IOG_EINVAL, "server_emit: arguments must be a JSON array");
+    }
+    int r = sio_server_side_emit(p->host->deps.sio, nsp, event, args);
+    json_decref(args);
+    return r == 0 ? 0 : plugin_fail(p, IOG_ENOENT, "server_emit: no namespace %s", nsp ? nsp : "/");
+}
+
+/* Carries a plugin's count callback through the fleet's answer. */
+typedef struct plugin_count {
+    iog_count_fn cb;
+    void *user;
+} plugin_count_t;
+
+static void on_fleet_count(void *user, int64_t count, int status)
+{
+    plugin_count_t *pc = user;
+    pc->cb(pc->user, count, status == 0 ? 0 : IOG_EPARTIAL);
+    free(pc);
+}
+
+int api_fleet_room_size(iog_plugin_t *p, const char *nsp, const char *room, iog_count_fn cb,
+                        void *user)
+{
+    if (!p || !room || !cb)
+        return p ? plugin_fail(p, IOG_EINVAL, "fleet_room_size: missing room or callback")
+                 : IOG_EINVAL;
+    plugin_count_t *pc = xcalloc(1, sizeof(*pc));
+    pc->cb = cb;
+    pc->user = user;
+    if (sio_fleet_room_size(p->host->deps.sio, nsp, room, on_fleet_count, pc) != 0) {
+        free(pc);
+        return plugin_fail(p, IOG_ENOENT, "fleet_room_size: no namespace %s", nsp ? nsp : "/");
+    }
+    return 0;
 }

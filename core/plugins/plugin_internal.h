@@ -22,7 +22,7 @@ typedef struct staged {
     void (*fn)(void);
     void *user;
 } staged_t;
-enum { STAGED_NAMESPACE, STAGED_CONNECT, STAGED_DISCONNECT, STAGED_EVENT };
+enum { STAGED_NAMESPACE, STAGED_CONNECT, STAGED_DISCONNECT, STAGED_EVENT, STAGED_SERVER_EVENT };
 
 /* Owned by the plugin that registered it; the adapter's user pointer. */
 typedef struct hook {

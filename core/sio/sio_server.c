@@ -46,7 +46,8 @@ struct sio_nsp {
     rooms_t rooms;
     size_t nsockets;
     handler_t *on_connect, *on_disconnect;
-    strmap_t events; /* event name -> handler_t list */
+    strmap_t events;        /* event name -> handler_t list */
+    strmap_t server_events; /* server-side event name -> handler_t list */
 };
 
 struct sio_socket {
@@ -347,6 +348,7 @@ sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name)
         &n->rooms,
         &(rooms_personal_t){.find = personal_find, .name_of = personal_name_of, .user = n});
     strmap_init(&n->events);
+    strmap_init(&n->server_events);
     sio_nsp_t **tail = &srv->nsps;
     while (*tail)
         tail = &(*tail)->next;
@@ -1174,6 +1176,10 @@ void sio_server_free(sio_server_t *srv)
         while ((e = strmap_next(&n->events, &pos)))
             handlers_free(e->value);
         strmap_free(&n->events);
+        pos = 0;
+        while ((e = strmap_next(&n->server_events, &pos)))
+            handlers_free(e->value);
+        strmap_free(&n->server_events);
         handlers_free(n->on_connect);
         handlers_free(n->on_disconnect);
         rooms_free(&n->rooms);
@@ -1276,6 +1282,43 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
     if (!one && !(t->flags & SIO_EMIT_LOCAL) && srv->adapter.publish)
         srv->adapter.publish(srv->adapter.ctx, nsp->name, t, event, args);
     return (int64_t)ctx.count;
+}
+
+void sio_nsp_on_server_event(sio_nsp_t *nsp, const char *event, sio_server_event_fn fn, void *user)
+{
+    handler_t *list = strmap_get(&nsp->server_events, event, strlen(event));
+    handler_append(&list, (void (*)(void))fn, user);
+    strmap_put(&nsp->server_events, event, strlen(event), list);
+}
+
+void sio_nsp_server_event(sio_nsp_t *nsp, const char *event, const json_t *args)
+{
+    sio_server_t *srv = nsp->srv;
+    GUARD_BEGIN(srv);
+    for (handler_t *h = strmap_get(&nsp->server_events, event, strlen(event)); h; h = h->next)
+        ((sio_server_event_fn)h->fn)(h->user, nsp->name, event, args);
+    GUARD_END(srv);
+}
+
+int sio_server_side_emit(sio_server_t *srv, const char *nsp, const char *event, const json_t *args)
+{
+    if (!sio_server_find_nsp(srv, nsp ? nsp : "/")) return SIO_EMIT_ENOENT;
+    if (srv->adapter.server_emit)
+        srv->adapter.server_emit(srv->adapter.ctx, nsp ? nsp : "/", event, args);
+    return 0;
+}
+
+int sio_fleet_room_size(sio_server_t *srv, const char *nsp, const char *room, sio_count_fn cb,
+                        void *user)
+{
+    sio_nsp_t *n = sio_server_find_nsp(srv, nsp ? nsp : "/");
+    if (!n) return SIO_EMIT_ENOENT;
+    int64_t local = (int64_t)sio_nsp_room_size(n, room);
+    if (srv->adapter.room_size)
+        srv->adapter.room_size(srv->adapter.ctx, n->name, room, local, cb, user);
+    else
+        cb(user, local, 0);
+    return 0;
 }
 
 void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *adapter)

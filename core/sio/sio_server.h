@@ -202,10 +202,39 @@ struct sio_args {
 int64_t sio_emit(sio_server_t *srv, const sio_target_t *target, const char *event,
                  const sio_args_t *args);
 
+/* ---- server-side events and counts: between the nodes of a fleet ---- */
+
+/* A server-side event (socket.io's serverSideEmit): its arguments after the name. */
+typedef void (*sio_server_event_fn)(void *user, const char *nsp, const char *event,
+                                    const json_t *args);
+/* The fleet's answer to a count: status 0 and the total, or status SIO_COUNT_PARTIAL (some
+ * node did not answer in time, or the fleet is unreachable) and what was counted. */
+typedef void (*sio_count_fn)(void *user, int64_t count, int status);
+#define SIO_COUNT_PARTIAL (-1)
+
+/* Handlers of server-side events that other nodes send (several run in order). */
+void sio_nsp_on_server_event(sio_nsp_t *nsp, const char *event, sio_server_event_fn fn, void *user);
+/* Runs this node's handlers of a server-side event (the adapter calls it). */
+void sio_nsp_server_event(sio_nsp_t *nsp, const char *event, const json_t *args);
+/* Sends a server-side event to every other node of the fleet; this node's handlers do not
+ * run, as in socket.io. Alone, nobody hears it. Returns 0, or SIO_EMIT_ENOENT for no such
+ * namespace. */
+int sio_server_side_emit(sio_server_t *srv, const char *nsp, const char *event, const json_t *args);
+/* Counts the sockets in room across the fleet; cb runs once, possibly before this returns
+ * (alone: at once, with this node's count). Returns 0, or SIO_EMIT_ENOENT for no such
+ * namespace (cb does not run). */
+int sio_fleet_room_size(sio_server_t *srv, const char *nsp, const char *room, sio_count_fn cb,
+                        void *user);
+
 /* ---- the adapter: how emits reach the other nodes of a fleet (core/cluster) ---- */
 
 typedef struct sio_adapter {
     void *ctx;
+    /* A server-side event for the other nodes. */
+    void (*server_emit)(void *ctx, const char *nsp, const char *event, const json_t *args);
+    /* The sockets of room on the other nodes: cb(user, local + theirs, status) once. */
+    void (*room_size)(void *ctx, const char *nsp, const char *room, int64_t local, sio_count_fn cb,
+                      void *user);
     /* An emit made on this node, after its local delivery (see sio_emit). All arguments are
      * valid during the call only. */
     void (*publish)(void *ctx, const char *nsp, const sio_target_t *target, const char *event,

@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define IOG_ABI_MAJOR 1
-#define IOG_ABI_MINOR 1
+#define IOG_ABI_MINOR 2
 
 /* ---- errors (since 1.0) ---- */
 #define IOG_OK 0
@@ -57,6 +57,7 @@ extern "C" {
 #define IOG_EVERSION (-8)  /* incompatible ABI version */
 #define IOG_ECANCELED (-9) /* work cancelled at shutdown */
 #define IOG_EIO (-10)      /* an I/O or internal failure */
+#define IOG_EPARTIAL (-11) /* since 1.2: a fleet-wide answer without every node's part */
 
 /* ---- log levels (since 1.0) ---- */
 #define IOG_LOG_DEBUG 0
@@ -125,12 +126,15 @@ typedef struct iog_client_event {
 #define IOG_TARGET_AUTHENTICATED 4 /* every authenticated socket of the namespace */
 typedef struct iog_target {
     uint32_t struct_size;
-    int kind;                  /* IOG_TARGET_* */
+    int kind;                  /* IOG_TARGET_*, with IOG_EMIT_* flags since 1.2 */
     const char *nsp;           /* NULL means "/" */
     const char *id;            /* user id or room name (USER, ROOM) */
     const char *const *except; /* rooms whose sockets are skipped, or NULL */
     size_t except_len;
 } iog_target_t;
+/* Emit flags, or'ed into a target's kind (since 1.2): IOG_TARGET_ALL | IOG_EMIT_LOCAL. */
+#define IOG_EMIT_LOCAL 0x100    /* this node's sockets only, not the fleet's (io.local) */
+#define IOG_EMIT_VOLATILE 0x200 /* a socket with output still waiting misses it (io.volatile) */
 
 /* Serializes an event payload as one JSON value through the writer. Called once per
  * emit, whatever the number of recipients. Returns 0 or a negative IOG_E* code. */
@@ -145,6 +149,19 @@ typedef void (*iog_client_event_fn)(void *user, const iog_client_event_t *ev);
 typedef void (*iog_ack_fn)(void *user, const char *nsp, const char *socket_id,
                            const char *args_json, size_t len, const iog_bytes_t *attachments,
                            size_t attachments_len);
+/* A server-side event (since 1.2): sent by server_emit() of another node of the fleet, a Node
+ * socket.io peer's io.serverSideEmit() or @socket.io/redis-emitter's serverSideEmit(). */
+typedef struct iog_server_event {
+    uint32_t struct_size;
+    const char *nsp;
+    const char *event;
+    const char *args_json; /* the arguments after the name, as a JSON array */
+    size_t args_len;
+} iog_server_event_t;
+typedef void (*iog_server_event_fn)(void *user, const iog_server_event_t *ev);
+/* A fleet-wide count (since 1.2): status 0 and the total, or IOG_EPARTIAL and what the nodes
+ * that answered in time ([cluster] request_timeout_ms) counted, this node's included. */
+typedef void (*iog_count_fn)(void *user, int64_t count, int status);
 typedef void (*iog_timer_fn)(void *user);
 typedef void (*iog_work_fn)(void *user);
 typedef void (*iog_work_done_fn)(void *user, int status);
@@ -342,6 +359,24 @@ typedef struct iog_host_api {
     int (*emit_with_ack)(iog_plugin_t *p, const char *nsp, const char *socket_id, const char *event,
                          const char *args_json, size_t len, const iog_bytes_t *attachments,
                          size_t attachments_len, uint64_t timeout_ms, iog_ack_fn cb, void *user);
+
+    /* ---- 1.2: a fleet of nodes ([cluster] adapter = "redis"; alone, the fleet is this node) */
+    /* A handler for a server-side event of the other nodes (init only). Several plugins may
+     * handle one event. "iogate:broadcast" is the host's own (README, "Running a fleet"):
+     * IOG_EINVAL. */
+    int (*on_server_event)(iog_plugin_t *p, const char *nsp, const char *event,
+                           iog_server_event_fn fn, void *user);
+    /* Sends a server-side event (args_json a JSON array, NULL for none) to every other node:
+     * their on_server_event() handlers run, not this node's (as io.serverSideEmit()). No
+     * acknowledgement. Alone, nobody hears it. Returns 0; IOG_ENOENT (no namespace),
+     * IOG_EINVAL (a bad name or arguments). Any time after init started. */
+    int (*server_emit)(iog_plugin_t *p, const char *nsp, const char *event, const char *args_json,
+                       size_t len);
+    /* Counts the sockets in a room across the fleet: cb runs once, later or before this
+     * returns (alone: at once, with room_size()). Returns 0 (cb will run), IOG_ENOENT (no
+     * namespace) or IOG_EINVAL (no callback); then cb does not run. */
+    int (*fleet_room_size)(iog_plugin_t *p, const char *nsp, const char *room, iog_count_fn cb,
+                           void *user);
 
     /* New entries are appended here, each group marked with the minor that added it. An
      * entry above never changes meaning, place or signature. */
