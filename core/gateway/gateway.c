@@ -146,6 +146,7 @@ static int uses_redis(const config_t *cfg)
 int gateway_check_config(const config_t *cfg, char *err, size_t err_size)
 {
     if (authenticator_check_config(cfg, err, err_size) != 0) return -1;
+    if (plugin_host_check_config(cfg, err, err_size) != 0) return -1;
     return uses_redis(cfg) ? cluster_check_config(cfg, err, err_size) : 0;
 }
 

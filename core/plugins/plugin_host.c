@@ -11,6 +11,7 @@
  * must belong to root or to the user iogate runs as, as sshd's StrictModes demands of its
  * key files: anyone who can replace a plugin runs code as the server. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,7 +162,7 @@ static const char *unsafe_reason(const char *path, char *why, size_t why_size)
 /* Checks the directory named in path, the file dlopen will open (symlinks followed), and
  * the directory that really holds it. The parents above are not checked: a directory put in
  * their place by another user would belong to that user and be refused here anyway. */
-static int check_permissions(plugin_host_t *h, const char *path, char *err, size_t err_size)
+static int check_permissions(const config_t *cfg, const char *path, char *err, size_t err_size)
 {
     const char *slash = strrchr(path, '/');
     char *dir = slash ? xmemdup0(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
@@ -182,7 +183,7 @@ static int check_permissions(plugin_host_t *h, const char *path, char *err, size
         char why[128];
         const char *problem = checks[i][1] ? unsafe_reason(checks[i][1], why, sizeof(why)) : NULL;
         if (!problem) continue;
-        if (h->deps.cfg->plugins.allow_insecure_permissions) {
+        if (cfg->plugins.allow_insecure_permissions) {
             log_warn("plugins",
                      "the %s %s %s; loading %s anyway ([plugins] "
                      "allow_insecure_permissions = true)",
@@ -203,7 +204,7 @@ static int check_permissions(plugin_host_t *h, const char *path, char *err, size
 
 int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t err_size)
 {
-    if (check_permissions(h, path, err, err_size) != 0) return -1;
+    if (check_permissions(h->deps.cfg, path, err, err_size) != 0) return -1;
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         snprintf(err, err_size, "plugin %s: cannot load: %s", path, dlerror());
@@ -304,14 +305,41 @@ static void default_plugin_dir(buf_t *dir)
     buf_printf(dir, "%s/../lib/iogate/plugins", exe);
 }
 
+/* The directory plugins are loaded from: [plugins] dir, or the one shipped with the binary. */
+static void plugin_dir(const config_t *cfg, buf_t *dir)
+{
+    if (cfg->plugins.dir[0])
+        buf_append_str(dir, cfg->plugins.dir);
+    else
+        default_plugin_dir(dir);
+}
+
+int plugin_host_check_config(const config_t *cfg, char *err, size_t err_size)
+{
+    buf_t dir = BUF_INIT, path = BUF_INIT;
+    plugin_dir(cfg, &dir);
+    int rc = 0;
+    for (size_t i = 0; i < cfg->plugins.load.len && rc == 0; i++) {
+        buf_reset(&path);
+        buf_printf(&path, "%s/%s.so", dir.data, cfg->plugins.load.items[i]);
+        struct stat st;
+        if (stat(path.data, &st) != 0) {
+            snprintf(err, err_size, "plugin %s: cannot load: %s", path.data, strerror(errno));
+            rc = -1;
+        } else {
+            rc = check_permissions(cfg, path.data, err, err_size);
+        }
+    }
+    buf_free(&path);
+    buf_free(&dir);
+    return rc;
+}
+
 int plugin_host_load_config(plugin_host_t *h, char *err, size_t err_size)
 {
     const config_t *cfg = h->deps.cfg;
     buf_t dir = BUF_INIT;
-    if (cfg->plugins.dir[0])
-        buf_append_str(&dir, cfg->plugins.dir);
-    else
-        default_plugin_dir(&dir);
+    plugin_dir(cfg, &dir);
     int rc = 0;
     for (size_t i = 0; i < cfg->plugins.load.len && rc == 0; i++) {
         const char *name = cfg->plugins.load.items[i];

@@ -24,6 +24,9 @@ typedef struct plugin_host_deps {
 } plugin_host_deps_t;
 
 plugin_host_t *plugin_host_new(const plugin_host_deps_t *deps);
+/* What loading [plugins] load would refuse without loading anything (--check-config): a
+ * missing file, or a file or directory another user could write. Returns 0, or -1 with err. */
+int plugin_host_check_config(const config_t *cfg, char *err, size_t err_size);
 /* Loads [plugins] load from [plugins] dir in order. The first failure stops startup:
  * returns -1 with a message naming the file and the reason. */
 int plugin_host_load_config(plugin_host_t *h, char *err, size_t err_size);

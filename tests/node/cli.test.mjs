@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, ROOT, startServer } from './lib/server.mjs';
+import { BIN, BUILD_DIR, ROOT, startServer } from './lib/server.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'iogate-cli-'));
 const run = (...args) => spawnSync(BIN, args, { cwd: ROOT, encoding: 'utf8' });
@@ -103,4 +103,26 @@ test('SIGINT stops the server cleanly with exit code 0', async () => {
   const r = await server.stop('SIGINT');
   assert.equal(r.code, 0);
   assert.match(server.logs(), /shutting down/);
+});
+
+test('--check-config finds the plugins that would not load: missing, or writable by others', () => {
+  const plugins = mkdtempSync(join(tmpdir(), 'iogate-cli-plugins-'));
+  const file = join(dir, 'plugins.toml');
+  writeFileSync(file, `[plugins]\ndir = "${plugins}"\nload = ["nothere"]\n`);
+  let r = run('--check-config', file);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`plugin ${plugins}/nothere\\.so: cannot load: No such file`));
+
+  copyFileSync(join(BUILD_DIR, 'plugins', 'notifications.so'), join(plugins, 'notifications.so'));
+  chmodSync(plugins, 0o755);
+  writeFileSync(file, `[plugins]\ndir = "${plugins}"\nload = ["notifications"]\n`);
+  r = run('--check-config', file);
+  assert.equal(r.status, 0, r.stderr);
+  chmodSync(join(plugins, 'notifications.so'), 0o666);
+  r = run('--check-config', file);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /notifications\.so: refused: the file .* is writable by group and others \(mode 0666\)/);
+  writeFileSync(file, `[plugins]\ndir = "${plugins}"\nload = ["notifications"]\nallow_insecure_permissions = true\n`);
+  assert.equal(run('--check-config', file).status, 0);
+  rmSync(plugins, { recursive: true, force: true });
 });
