@@ -84,10 +84,14 @@ static int build_verifier(const config_t *cfg, jwt_verifier_t **out, char *err, 
     if (!*out) {
         /* A problem with the secret names the key it came from: where it is set inline,
          * or the file it was read from. */
-        static const char prefix[] = "secret: ";
+        static const char prefix[] = "secret: ", key_prefix[] = "public key: ";
         const char *what = why;
         if (strncmp(why, prefix, sizeof(prefix) - 1) == 0) what = why + sizeof(prefix) - 1;
-        if (what == why) {
+        if (strncmp(why, key_prefix, sizeof(key_prefix) - 1) == 0 &&
+            cfg->auth.jwt_public_key_file) {
+            snprintf(err, err_size, "[auth] jwt_public_key_file \"%s\": %s",
+                     cfg->auth.jwt_public_key_file, why + sizeof(key_prefix) - 1);
+        } else if (what == why) {
             snprintf(err, err_size, "[auth] %s", why);
         } else if (cfg->auth.jwt_secret_file) {
             snprintf(err, err_size, "[auth] jwt_secret_file \"%s\": %s", cfg->auth.jwt_secret_file,

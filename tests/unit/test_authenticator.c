@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth/authenticator.h"
 
@@ -97,6 +98,20 @@ static void bad_keys_are_named(void **state)
     assert_null(from_text(&cfg, "[auth]\njwt_secret_file = \"/nonexistent/iogate-secret\"\n", err,
                           sizeof(err)));
     if (!strstr(err, "/nonexistent/iogate-secret")) fail_msg("message: %s", err);
+    config_free(&cfg);
+
+    /* A public key file that holds no key is named with its path. */
+    char pem[] = "/tmp/iogate-test-key-XXXXXX";
+    int fd = mkstemp(pem);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not a key\n", 10), 10);
+    close(fd);
+    char text[256];
+    snprintf(text, sizeof(text), "[auth]\njwt_public_key_file = \"%s\"\nalgorithms = [\"RS256\"]\n",
+             pem);
+    assert_null(from_text(&cfg, text, err, sizeof(err)));
+    if (!strstr(err, pem) || !strstr(err, "no PEM block")) fail_msg("message: %s", err);
+    unlink(pem);
     config_free(&cfg);
 
     assert_null(from_text(&cfg, "[auth]\njwt_secret = \"" SECRET "\"\njwt_secret_file = \"/x\"\n",
