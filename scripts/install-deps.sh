@@ -22,6 +22,8 @@ if [ "${1:-}" = "--test" ]; then
     packages+=(chromium)
     # tests/unit/test_redis_link.c starts its own redis-server on a free port.
     packages+=(redis-server)
+    # tests/node/metrics.test.mjs checks GET /metrics with promtool.
+    packages+=(prometheus)
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

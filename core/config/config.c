@@ -85,6 +85,11 @@ static const key_spec_t schema[] = {
     {"limits", "max_outbox_bytes", KEY_INT, CFG(limits.max_outbox_bytes), 4 * KIB, 1024 * MIB, NULL, 4 * MIB},
     {"limits", "max_client_bytes", KEY_INT, CFG(limits.max_client_bytes), 64 * KIB, 1024 * 1024 * MIB, NULL, CONFIG_LIMITS_MAX_CLIENT_BYTES},
 
+    {"metrics", "enabled", KEY_BOOL, CFG(metrics.enabled), 0, 0, NULL, 1},
+    {"metrics", "path", KEY_STRING, CFG(metrics.path), 0, 0, "/metrics", 0},
+    {"metrics", "allow", KEY_STRINGS, CFG(metrics.allow), 0, 0, "127.0.0.1,::1", 0},
+    {"metrics", "token", KEY_STRING, CFG(metrics.token), 0, 0, NULL, 0},
+
     {"cluster", "adapter", KEY_STRING, CFG(cluster.adapter), 0, 0, "local", 0},
     {"cluster", "redis_url", KEY_STRING, CFG(cluster.redis_url), 0, 0, "redis://127.0.0.1:6379", 0},
     {"cluster", "key_prefix", KEY_STRING, CFG(cluster.key_prefix), 0, 0, "socket.io", 0},
@@ -387,6 +392,16 @@ static int validate(const config_t *cfg, const toml_value_t *doc, const char *so
         return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
                     "[cluster] adapter must be \"local\" or \"redis\" (got \"%s\")",
                     cfg->cluster.adapter);
+    }
+    if (cfg->metrics.path[0] != '/') {
+        kv = entry_of(doc, "metrics", "path");
+        return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
+                    "[metrics] path must start with '/'");
+    }
+    if (cfg->metrics.token && strlen(cfg->metrics.token) < 16) {
+        kv = entry_of(doc, "metrics", "token");
+        return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
+                    "[metrics] token must be at least 16 characters (leave it out for none)");
     }
     if (!cfg->cluster.key_prefix[0]) {
         kv = entry_of(doc, "cluster", "key_prefix");

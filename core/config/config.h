@@ -87,6 +87,12 @@ typedef struct config {
         int64_t max_client_bytes;
     } limits;
     struct {
+        int enabled;
+        char *path;              /* GET path of the Prometheus text, default "/metrics" */
+        config_strings_t allow;  /* client addresses that may scrape without the token */
+        char *token;             /* a Bearer token that may scrape from anywhere; NULL: none */
+    } metrics;
+    struct {
         char *adapter;   /* "local" (one node) or "redis" (a fleet on Redis) */
         char *redis_url; /* redis://[user:password@]host:port[/db] or unix:///path */
         char *key_prefix;

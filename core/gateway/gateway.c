@@ -185,6 +185,10 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     gw->sio = sio_server_new(loop, &eo, &so);
     for (size_t i = 0; i < cfg->socketio.namespaces.len; i++)
         sio_server_nsp(gw->sio, cfg->socketio.namespaces.items[i]);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    gw->metrics = (metrics_t){cfg, gw->http, gw->sio, NULL, (int64_t)now.tv_sec};
+    if (metrics_install(&gw->metrics, gw->rest, err, err_size) != 0) return -1;
     if (cfg->testing.emit_routes) {
         gw->testing.sio = gw->sio;
         gw->testing.http = gw->http;
@@ -215,6 +219,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         gw->cluster = cluster_new(loop, cfg, gw->sio, err, err_size);
         if (!gw->cluster) return -1;
         gw->testing.cluster = gw->cluster;
+        gw->metrics.cluster = gw->cluster;
     }
     return 0;
 }
@@ -238,6 +243,7 @@ static void cluster_leave(gateway_t *gw)
     cluster_close(gw->cluster, NULL, NULL);
     gw->cluster = NULL;
     gw->testing.cluster = NULL;
+    gw->metrics.cluster = NULL;
 }
 
 void gateway_stop(gateway_t *gw)

@@ -11,6 +11,7 @@
 #include "auth/authenticator.h"
 #include "config/config.h"
 #include "eio/eio_server.h"
+#include "gateway/metrics.h"
 #include "gateway/testing_routes.h"
 #include "http/http.h"
 #include "rest/rest.h"
@@ -29,6 +30,7 @@ struct gateway {
     struct plugin_host *plugins;
     struct cluster *cluster;  /* [cluster] adapter = "redis"; NULL for one node alone */
     testing_routes_t testing; /* [testing] emit_routes */
+    metrics_t metrics;        /* GET /metrics */
     uv_signal_t sigint, sigterm;
     int stopping;
     int signals_started;

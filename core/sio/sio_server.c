@@ -460,6 +460,12 @@ const sio_stats_t *sio_server_stats(const sio_server_t *srv)
     return &srv->stats;
 }
 
+void sio_server_each_nsp(sio_server_t *srv, void (*fn)(void *user, sio_nsp_t *nsp), void *user)
+{
+    for (sio_nsp_t *n = srv->nsps; n; n = n->next)
+        fn(user, n);
+}
+
 size_t sio_server_unjoined_count(const sio_server_t *srv)
 {
     return srv->unjoined;

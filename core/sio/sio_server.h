@@ -94,6 +94,8 @@ void sio_server_release(sio_server_t *srv);
 const sio_stats_t *sio_server_stats(const sio_server_t *srv);
 /* Sessions that have not joined a namespace yet (see max_unjoined). */
 size_t sio_server_unjoined_count(const sio_server_t *srv);
+/* Calls fn(user, nsp) for every namespace, "/" first, in creation order. */
+void sio_server_each_nsp(sio_server_t *srv, void (*fn)(void *user, sio_nsp_t *nsp), void *user);
 
 /* The namespace called name, created when missing ("/" always exists). */
 sio_nsp_t *sio_server_nsp(sio_server_t *srv, const char *name);
