@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config
-    libuv1-dev libjansson-dev libjwt-dev libcmocka-dev libssl-dev libsqlite3-dev
+    libuv1-dev libjansson-dev libjwt-dev libcmocka-dev libssl-dev libsqlite3-dev libpq-dev
     node-llhttp libhiredis-dev
 )
 if [ "${1:-}" = "--fuzz" ]; then
@@ -22,6 +22,9 @@ if [ "${1:-}" = "--test" ]; then
     packages+=(chromium)
     # tests/unit/test_redis_link.c starts its own redis-server on a free port.
     packages+=(redis-server)
+    # The notifications tests start their own PostgreSQL (initdb, postgres) in a
+    # temporary directory on a free port.
+    packages+=(postgresql)
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
