@@ -108,6 +108,42 @@ describe('notifications on PostgreSQL: several nodes', () => {
   });
 });
 
+describe('notifications on PostgreSQL: the list query', () => {
+  test('a page is read backwards along the indexes, never a sort of all of the user\'s rows', async (t) => {
+    const { name, url } = await freshDb();
+    await (await startNotifServer(url)).stop(); // creates the schema
+    // 200,000 notifications over 1,000 users, one in a hundred a broadcast.
+    await pg.psql(
+      "INSERT INTO notifications (user_id, message, type, created_at_ms) SELECT CASE WHEN g % 100 = 0 THEN NULL ELSE 'u' || (g % 1000) END, 'm', 'info', g FROM generate_series(1, 200000) g; ANALYZE",
+      name,
+    );
+    // Every new session of this database logs the plan of each statement it runs, as run.
+    await pg.psql(
+      `ALTER DATABASE ${name} SET session_preload_libraries = 'auto_explain'; ALTER DATABASE ${name} SET auto_explain.log_min_duration = 0; ALTER DATABASE ${name} SET auto_explain.log_analyze = on`,
+    );
+    const server = await startNotifServer(url, { plugin: 'pool_size = 1' });
+    try {
+      const from = pg.logs().length;
+      const r = await api(server.port).list(userToken('u7'), '?limit=20');
+      assert.equal(r.status, 200);
+      assert.equal(r.json.items.length, 20);
+      assert.equal(r.json.unreadCount, 200 + 2000);
+      const logs = pg.logs().slice(from);
+      const start = logs.indexOf('UNION ALL');
+      assert.ok(start >= 0, `the list's plan is logged:\n${logs}`);
+      const end = logs.slice(start).search(/\n\d{4}-\d\d-\d\d /); // the next log line
+      const plan = logs.slice(start, end < 0 ? undefined : start + end);
+      t.diagnostic(plan);
+      assert.doesNotMatch(plan, /Seq Scan on notifications|Bitmap Heap Scan on notifications/);
+      const scans = plan.split('\n').filter((l) => /Index Scan Backward using notifications_(by_user|broadcast)/.test(l));
+      assert.equal(scans.length, 2, 'the own half and the broadcast half');
+      for (const l of scans) assert.ok(Number(l.match(/actual time=\S+ rows=(\d+)/)[1]) <= 21, l);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('notifications on PostgreSQL: configuration', () => {
   test('libpq key=value connection strings work as well as URLs', async () => {
     const { name } = await freshDb();
