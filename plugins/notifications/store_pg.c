@@ -335,7 +335,7 @@ static int s_insert(notif_store_t *b, const char *user_id, const char *message, 
     char created[24];
     snprintf(created, sizeof(created), "%lld", (long long)created_at_ms);
     const char *params[4] = {user_id, message, notif_type_names[type], created};
-    PGresult *res;
+    PGresult *res = NULL;
     int rc = run(s, ST_INSERT, params, PGRES_TUPLES_OK, &res);
     if (rc != STORE_OK) return rc;
     *id_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -351,7 +351,7 @@ static int s_list(notif_store_t *b, const char *user_id, int64_t before, int max
     snprintf(before_s, sizeof(before_s), "%lld", (long long)(before > 0 ? before : INT64_MAX));
     snprintf(max_s, sizeof(max_s), "%d", max);
     const char *params[3] = {user_id, before_s, max_s};
-    PGresult *res;
+    PGresult *res = NULL;
     *n_out = 0;
     int rc = run(s, ST_LIST, params, PGRES_TUPLES_OK, &res);
     if (rc != STORE_OK) return rc;
@@ -374,7 +374,7 @@ static int s_unread_count(notif_store_t *b, const char *user_id, int64_t *out)
 {
     pg_store_t *s = (pg_store_t *)b;
     const char *params[1] = {user_id};
-    PGresult *res;
+    PGresult *res = NULL;
     int rc = run(s, ST_UNREAD, params, PGRES_TUPLES_OK, &res);
     if (rc != STORE_OK) return rc;
     *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -396,7 +396,7 @@ static int run_user_id(pg_store_t *s, int which, const char *user_id, int64_t id
 /* The notification id as user_id sees it, or STORE_NOT_FOUND. */
 static int get_visible(pg_store_t *s, const char *user_id, int64_t id, notif_row_t *row)
 {
-    PGresult *res;
+    PGresult *res = NULL;
     int rc = run_user_id(s, ST_GET, user_id, id, PGRES_TUPLES_OK, &res);
     if (rc != STORE_OK) return rc;
     rc = PQntuples(res) > 0 ? read_row(s, res, 0, row) : STORE_NOT_FOUND;
@@ -422,7 +422,7 @@ static int s_mark_all_read(notif_store_t *b, const char *user_id, int64_t *marke
 {
     pg_store_t *s = (pg_store_t *)b;
     const char *params[1] = {user_id};
-    PGresult *res;
+    PGresult *res = NULL;
     int rc = run(s, ST_READ_ALL, params, PGRES_COMMAND_OK, &res);
     if (rc != STORE_OK) return rc;
     *marked = strtoll(PQcmdTuples(res), NULL, 10);
