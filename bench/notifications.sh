@@ -10,6 +10,8 @@
 # N is the number of connected users (default 10000). Options go to the client,
 # e.g. --creates 20000 --seconds 10 --conns 8 --broadcasts 3.
 # BUILD_DIR picks the build directory (default build-bench, configured Release).
+# DATABASE picks the store: a PostgreSQL URL (postgresql://...), or by default a
+# SQLite file in the temporary directory.
 # Exit status: the client's (0 every create answered 201 and every broadcast
 # reached every user), 2 when the run could not be made, 3 when the server died.
 set -euo pipefail
@@ -36,6 +38,7 @@ fi
 
 STOP_WAIT_S=10
 bench_setup iogate-notif-bench
+DATABASE=${DATABASE:-$TMP/notifications.db}
 cat >"$TMP/iogate.toml" <<TOML
 [server]
 host = "127.0.0.1"
@@ -51,7 +54,7 @@ jwt_secret = "$SECRET"
 dir = "$BUILD_DIR/plugins"
 load = ["notifications"]
 [plugin.notifications]
-database = "$TMP/notifications.db"
+database = "$DATABASE"
 TOML
 
 "$BUILD_DIR/iogate" --config "$TMP/iogate.toml" >"$TMP/server.log" 2>&1 &
@@ -68,7 +71,7 @@ if [[ -z $PORT ]]; then
     cat "$TMP/server.log" >&2
     exit 2
 fi
-echo "server pid $SERVER_PID on 127.0.0.1:$PORT, database $TMP/notifications.db"
+echo "server pid $SERVER_PID on 127.0.0.1:$PORT, database ${DATABASE%%://*}"
 
 status=0
 node "$ROOT/bench/notifications.mjs" --port "$PORT" --secret "$SECRET" --users "$N" "$@" || status=$?

@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config
-    libuv1-dev libjansson-dev libjwt-dev libcmocka-dev libssl-dev libsqlite3-dev
+    libuv1-dev libjansson-dev libjwt-dev libcmocka-dev libssl-dev libsqlite3-dev libpq-dev
     node-llhttp libhiredis-dev
 )
 if [ "${1:-}" = "--fuzz" ]; then
@@ -24,6 +24,9 @@ if [ "${1:-}" = "--test" ]; then
     packages+=(redis-server)
     # tests/node/metrics.test.mjs checks GET /metrics with promtool.
     packages+=(prometheus)
+    # The notifications tests start their own PostgreSQL (initdb, postgres) in a
+    # temporary directory on a free port.
+    packages+=(postgresql)
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

@@ -2,15 +2,19 @@
  * their REST routes and the real-time "notification" event.
  *
  * Flow of a request: the route handler (loop thread) authorises and validates,
- * then queues a job. Jobs run against the store (store.h) on worker threads
- * through work_queue(), one batch at a time and never two at once: when no batch
- * is running, every queued job (up to max_batch) becomes the next batch, run in
- * one transaction (one fsync for many creates). When the batch's COMMIT has
- * returned, its completion (loop thread) answers each request and, for creates,
- * emits the event; so nothing is announced or answered 201 before it is durable.
+ * then queues a job. Jobs run against a store (store.h, one database connection)
+ * on worker threads through work_queue(), one batch per store at a time: when a
+ * store is idle, every queued job (up to max_batch) becomes its next batch, run
+ * in one transaction (one fsync for many creates). SQLite has one store;
+ * PostgreSQL a pool of pool_size, so that many batches run at once. When the
+ * batch's COMMIT has returned, its completion (loop thread) answers each request
+ * and, for creates, emits the event; so nothing is announced or answered 201
+ * before it is durable. A database that cannot answer now (STORE_UNAVAILABLE)
+ * gets its requests answered 503 with Retry-After.
  *
- * This file owns the queue, the routes and the event; it never touches SQLite
- * (store_sqlite.c does) nor the host's internals (only iogate.h). */
+ * This file owns the queue, the pool, the routes and the event; it never touches
+ * a database (store_sqlite.c and store_pg.c do) nor the host's internals (only
+ * iogate.h). */
 #include <iogate/iogate.h>
 
 #include <stdio.h>
@@ -24,6 +28,10 @@
 
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT 100
+#define MAX_POOL 64
+/* Seconds a client is told to wait after a 503 (the stores retry their connection
+ * more often than that). */
+#define RETRY_AFTER "1"
 
 static const iog_host_api_t *api;
 static iog_plugin_t *self;
@@ -36,9 +44,16 @@ static struct {
     int64_t busy_timeout_ms;
     int64_t max_batch;
     int64_t max_queue;
+    int64_t pool_size;
+    int64_t statement_timeout_ms;
 } cfg;
 
-static notif_store_t *store;
+/* The stores; a busy one has a batch on a worker thread. */
+static struct {
+    notif_store_t *store;
+    int busy;
+} pool[MAX_POOL];
+static int pool_n;
 
 /* ------------------------------------------------------------------ jobs */
 
@@ -78,8 +93,13 @@ typedef struct job {
 static struct {
     job_t *head, *tail;
     int64_t queued;
-    int running; /* a batch is on a worker thread */
 } queue;
+
+/* A batch of jobs and the store (pool slot) that runs it. */
+typedef struct batch {
+    int slot;
+    job_t *jobs;
+} batch_t;
 
 static void job_free(job_t *j)
 {
@@ -102,19 +122,20 @@ static void copy_err(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-/* Drops what a successful job produced when its batch fails as a whole. */
-static void job_fail(job_t *j, const char *why)
+/* Drops what a successful job produced when its batch fails as a whole; rc is
+ * STORE_ERROR or STORE_UNAVAILABLE. */
+static void job_fail(job_t *j, int rc, const char *why)
 {
     for (int i = 0; i < j->nrows; i++)
         notif_row_clear(&j->rows[i]);
     j->nrows = 0;
     notif_row_clear(&j->row);
-    j->rc = STORE_ERROR;
+    j->rc = rc;
     if (why != j->err) copy_err(j->err, sizeof(j->err), why);
 }
 
 /* Worker thread: one job, inside the batch's transaction. */
-static int run_job(job_t *j)
+static int run_job(notif_store_t *store, job_t *j)
 {
     switch (j->kind) {
     case JOB_CREATE:
@@ -141,37 +162,41 @@ static int run_job(job_t *j)
  * that one failing job does not undo the others. */
 static void run_batch(void *user)
 {
-    job_t *jobs = user;
-    if (store->ops->begin(store) != STORE_OK) {
-        for (job_t *j = jobs; j; j = j->next)
-            job_fail(j, store->err);
-        return;
-    }
-    for (job_t *j = jobs; j; j = j->next) {
-        if (store->ops->savepoint(store) != STORE_OK) {
-            job_fail(j, store->err);
+    batch_t *b = user;
+    notif_store_t *store = pool[b->slot].store;
+    char why[sizeof(store->err)] = "";
+    int rc = store->ops->begin(store);
+    for (job_t *j = b->jobs; rc == STORE_OK && j; j = j->next) {
+        int sp = store->ops->savepoint(store);
+        if (sp == STORE_UNAVAILABLE) {
+            rc = sp; /* the transaction is gone with its connection */
+            break;
+        }
+        if (sp != STORE_OK) {
+            job_fail(j, sp, store->err);
             continue;
         }
-        j->rc = run_job(j);
-        if (j->rc == STORE_ERROR) {
+        j->rc = run_job(store, j);
+        if (j->rc == STORE_ERROR || j->rc == STORE_UNAVAILABLE) {
             copy_err(j->err, sizeof(j->err), store->err);
             if (store->ops->rollback_to(store) != STORE_OK) {
-                /* The transaction itself is gone (I/O error, disk full): nothing of
-                 * this batch is stored. */
-                store->ops->rollback(store);
-                for (job_t *k = jobs; k; k = k->next)
-                    job_fail(k, j->err);
-                return;
+                /* The transaction itself is gone (I/O error, disk full, connection
+                 * lost): nothing of this batch is stored. */
+                rc = j->rc;
+                copy_err(why, sizeof(why), j->err);
+                break;
             }
         }
         store->ops->release(store);
     }
-    if (store->ops->commit(store) != STORE_OK) {
-        char why[sizeof(store->err)];
-        copy_err(why, sizeof(why), store->err);
+    if (rc == STORE_OK) rc = store->ops->commit(store);
+    if (rc != STORE_OK) {
+        /* Not committed, or not known to be (the connection broke during COMMIT):
+         * nothing of the batch is answered as stored. */
+        if (!why[0]) copy_err(why, sizeof(why), store->err);
         store->ops->rollback(store);
-        for (job_t *j = jobs; j; j = j->next)
-            job_fail(j, why);
+        for (job_t *j = b->jobs; j; j = j->next)
+            job_fail(j, rc, why);
     }
 }
 
@@ -181,8 +206,10 @@ static void pump(void);
 /* Loop thread: the batch has committed (or failed, or was cancelled at shutdown). */
 static void batch_done(void *user, int status)
 {
-    job_t *j = user;
-    queue.running = 0;
+    batch_t *b = user;
+    job_t *j = b->jobs;
+    pool[b->slot].busy = 0;
+    free(b);
     while (j) {
         job_t *next = j->next;
         if (status != 0) /* cancelled at shutdown before it ran: nothing was stored */
@@ -195,31 +222,44 @@ static void batch_done(void *user, int status)
     pump();
 }
 
-/* Loop thread: starts the next batch when none is running. */
+/* Answers 503 with Retry-After: the database or the queue cannot take it now. */
+static void respond_unavailable(iog_request_t *req, const char *message)
+{
+    api->response_header(req, "Retry-After", RETRY_AFTER);
+    api->respond_error(req, 503, "service_unavailable", message);
+}
+
+/* Loop thread: gives queued jobs to idle stores, a batch each. */
 static void pump(void)
 {
-    if (queue.running || !queue.head) return;
-    job_t *batch = queue.head, *last = batch;
-    int64_t n = 1;
-    while (last->next && n < cfg.max_batch) {
-        last = last->next;
-        n++;
-    }
-    queue.head = last->next;
-    if (!queue.head) queue.tail = NULL;
-    last->next = NULL;
-    queue.queued -= n;
-    queue.running = 1;
-    int r = api->work_queue(self, run_batch, batch_done, batch);
-    if (r != 0) {
-        queue.running = 0;
-        api->log(self, IOG_LOG_ERROR, "work_queue: %s", api->plugin_error(self));
-        for (job_t *j = batch, *next; j; j = next) {
-            next = j->next;
-            api->respond_error(j->req, 503, "service_unavailable", "storage is unavailable");
-            job_free(j);
+    for (int slot = 0; slot < pool_n && queue.head; slot++) {
+        if (pool[slot].busy) continue;
+        batch_t *b = malloc(sizeof(*b));
+        if (!b) return; /* the next completion pumps again */
+        job_t *first = queue.head, *last = first;
+        int64_t n = 1;
+        while (last->next && n < cfg.max_batch) {
+            last = last->next;
+            n++;
         }
-        pump();
+        queue.head = last->next;
+        if (!queue.head) queue.tail = NULL;
+        last->next = NULL;
+        queue.queued -= n;
+        b->slot = slot;
+        b->jobs = first;
+        pool[slot].busy = 1;
+        int r = api->work_queue(self, run_batch, batch_done, b);
+        if (r != 0) {
+            pool[slot].busy = 0;
+            free(b);
+            api->log(self, IOG_LOG_ERROR, "work_queue: %s", api->plugin_error(self));
+            for (job_t *j = first, *next; j; j = next) {
+                next = j->next;
+                respond_unavailable(j->req, "storage is unavailable");
+                job_free(j);
+            }
+        }
     }
 }
 
@@ -240,7 +280,7 @@ static job_t *job_new(iog_request_t *req, job_kind_t kind, const char *user_id)
 static void submit(job_t *j)
 {
     if (queue.queued >= cfg.max_queue) {
-        api->respond_error(j->req, 503, "service_unavailable", "too many requests queued");
+        respond_unavailable(j->req, "too many requests queued");
         job_free(j);
         return;
     }
@@ -386,6 +426,11 @@ static void finish_job(job_t *j)
     if (j->rc == STORE_ERROR) {
         api->log(self, IOG_LOG_ERROR, "storage: %s", j->err);
         api->respond_error(j->req, 500, "internal_error", "storage failure");
+        return;
+    }
+    if (j->rc == STORE_UNAVAILABLE) {
+        api->log(self, IOG_LOG_WARN, "storage unavailable: %s", j->err);
+        respond_unavailable(j->req, "the database is unavailable, retry later");
         return;
     }
     if (j->rc == STORE_NOT_FOUND) {
@@ -584,9 +629,9 @@ static int config_range(const char *key, int64_t v, int64_t lo, int64_t hi, char
 
 static int read_config(iog_plugin_t *p, char *err, size_t err_size)
 {
-    static const char *const known[] = {"database",          "admin_claim",     "admin_value",
-                                        "max_message_chars", "busy_timeout_ms", "max_batch",
-                                        "max_queue"};
+    static const char *const known[] = {
+        "database",  "admin_claim", "admin_value", "max_message_chars",   "busy_timeout_ms",
+        "max_batch", "max_queue",   "pool_size",   "statement_timeout_ms"};
     int r = api->config_check_keys(p, known, sizeof(known) / sizeof(known[0]));
     if (!r) r = api->config_string(p, "database", "var/iogate.db", &cfg.database);
     if (!r) r = api->config_string(p, "admin_claim", "role", &cfg.admin_claim);
@@ -595,6 +640,8 @@ static int read_config(iog_plugin_t *p, char *err, size_t err_size)
     if (!r) r = api->config_int(p, "busy_timeout_ms", 5000, &cfg.busy_timeout_ms);
     if (!r) r = api->config_int(p, "max_batch", 256, &cfg.max_batch);
     if (!r) r = api->config_int(p, "max_queue", 10000, &cfg.max_queue);
+    if (!r) r = api->config_int(p, "pool_size", 4, &cfg.pool_size);
+    if (!r) r = api->config_int(p, "statement_timeout_ms", 10000, &cfg.statement_timeout_ms);
     if (r) {
         snprintf(err, err_size, "%s", api->plugin_error(p));
         return r;
@@ -607,8 +654,52 @@ static int read_config(iog_plugin_t *p, char *err, size_t err_size)
     if ((r = config_range("max_message_chars", cfg.max_message_chars, 1, 1000000, err, err_size)) ||
         (r = config_range("busy_timeout_ms", cfg.busy_timeout_ms, 0, 3600000, err, err_size)) ||
         (r = config_range("max_batch", cfg.max_batch, 1, 100000, err, err_size)) ||
-        (r = config_range("max_queue", cfg.max_queue, 1, 10000000, err, err_size)))
+        (r = config_range("max_queue", cfg.max_queue, 1, 10000000, err, err_size)) ||
+        (r = config_range("pool_size", cfg.pool_size, 1, MAX_POOL, err, err_size)) ||
+        (r = config_range("statement_timeout_ms", cfg.statement_timeout_ms, 0, 3600000, err,
+                          err_size)))
         return r;
+    return 0;
+}
+
+static void close_stores(void)
+{
+    for (int i = 0; i < pool_n; i++) {
+        /* A batch may still be on a worker thread when the loop was stopped at once
+         * (a second signal): leave its store to the process exit rather than close
+         * it under the batch. */
+        if (!pool[i].busy) pool[i].store->ops->close(pool[i].store);
+        pool[i].store = NULL;
+    }
+    pool_n = 0;
+}
+
+/* Opens the store(s) named by database. Blocking, which is fine before the loop
+ * runs: the first PostgreSQL connection is made (and the schema migrated) now, so
+ * that an unreachable server stops startup; the others connect on first use. */
+static int open_stores(char *err, size_t err_size)
+{
+    char msg[512];
+    if (!notif_store_pg_is_conninfo(cfg.database)) {
+        notif_sqlite_options_t opt = {cfg.database, cfg.busy_timeout_ms};
+        if (!(pool[0].store = notif_store_sqlite_open(&opt, err, err_size))) return IOG_EIO;
+        pool_n = 1;
+        api->log(self, IOG_LOG_INFO, "store: SQLite %s", cfg.database);
+        return 0;
+    }
+    notif_pg_options_t opt = {cfg.database, cfg.statement_timeout_ms};
+    for (int i = 0; i < cfg.pool_size; i++) {
+        pool[i].store = notif_store_pg_open(&opt, i == 0, msg, sizeof(msg));
+        if (!pool[i].store) {
+            snprintf(err, err_size, "%s", msg);
+            close_stores();
+            return IOG_EIO;
+        }
+        pool_n++;
+        if (i == 0)
+            api->log(self, IOG_LOG_INFO, "store: PostgreSQL %s, pool of %lld", msg,
+                     (long long)cfg.pool_size);
+    }
     return 0;
 }
 
@@ -640,12 +731,7 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
         return r;
     }
 
-    /* Opening and migrating block, which is fine before the loop runs. */
-    notif_sqlite_options_t opt = {cfg.database, cfg.busy_timeout_ms};
-    store = notif_store_sqlite_open(&opt, err, err_size);
-    if (!store) return IOG_EIO;
-    api->log(p, IOG_LOG_INFO, "store: SQLite %s", cfg.database);
-    return 0;
+    return open_stores(err, err_size);
 }
 
 static void fini(iog_plugin_t *p)
@@ -661,12 +747,7 @@ static void fini(iog_plugin_t *p)
     }
     queue.tail = NULL;
     queue.queued = 0;
-    /* A batch may still be on a worker thread in that same case: leave the store
-     * to the process exit rather than close it under the batch. */
-    if (store && !queue.running) {
-        store->ops->close(store);
-        store = NULL;
-    }
+    close_stores();
 }
 
 IOG_PLUGIN("notifications", "1.0.0", init, fini)

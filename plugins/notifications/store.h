@@ -1,14 +1,15 @@
-/* store.h - where notifications live: a small interface of the plugin, so that
- * another store (PostgreSQL, for several nodes) can take SQLite's place without
- * touching the routes.
+/* store.h - where notifications live: a small interface of the plugin with two
+ * implementations, SQLite (store_sqlite.c, one file) and PostgreSQL (store_pg.c,
+ * several nodes on one database), so the routes never know which one runs.
  *
- * Threading: a store is used by one thread at a time, never concurrently (the
- * plugin runs its jobs one after another on worker threads, see notifications.c);
- * it may move between threads from one job to the next.
+ * Threading: a store (one connection) is used by one thread at a time, never
+ * concurrently (the plugin runs a batch of jobs on a worker thread per store, see
+ * notifications.c); it may move between threads from one batch to the next.
  * Transactions: the plugin brackets each batch of jobs in begin()/commit() and
  * each job in savepoint()/release() (rollback_to() undoes one failed job).
  * Results: STORE_OK, STORE_NOT_FOUND (nothing visible to that user with that id),
- * or STORE_ERROR with a message in store->err. */
+ * STORE_UNAVAILABLE (the database cannot answer now, a retry later may succeed: the
+ * transaction is gone) or STORE_ERROR, both with a message in store->err. */
 #ifndef NOTIF_STORE_H
 #define NOTIF_STORE_H
 
@@ -18,6 +19,7 @@
 #define STORE_OK 0
 #define STORE_NOT_FOUND 1
 #define STORE_ERROR (-1)
+#define STORE_UNAVAILABLE (-2)
 
 /* One notification as one user sees it. Strings are malloc'd, freed by
  * notif_row_clear(). */
@@ -76,5 +78,21 @@ typedef struct notif_sqlite_options {
  * a message in err. Blocking: call it at init or on a worker thread. */
 notif_store_t *notif_store_sqlite_open(const notif_sqlite_options_t *opt, char *err,
                                        size_t err_size);
+
+typedef struct notif_pg_options {
+    const char *conninfo; /* a postgresql:// or postgres:// URL, or libpq's key=value form */
+    int64_t statement_timeout_ms; /* 0: none */
+} notif_pg_options_t;
+
+/* 1 when database names a PostgreSQL server rather than a SQLite file. */
+int notif_store_pg_is_conninfo(const char *database);
+
+/* One PostgreSQL connection (store_pg.c). connect: connect now and migrate the schema
+ * (blocking: at init), else the first begin() connects (on a worker thread). NULL on
+ * failure with the reason in msg (naming the server, never the password); on success
+ * msg says where it connected and whether it migrated, for the log. A store whose
+ * connection is lost connects again at its next begin(). */
+notif_store_t *notif_store_pg_open(const notif_pg_options_t *opt, int connect, char *msg,
+                                   size_t msg_size);
 
 #endif

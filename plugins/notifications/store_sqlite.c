@@ -44,11 +44,19 @@ static const char *const migrations[] = {
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* The columns of a row as user ?1 sees it, and the visibility rule. */
-#define ROW_COLUMNS "n.id, n.user_id, n.message, n.type, n.created_at_ms, COALESCE(s.read, 0)"
-#define FROM_VISIBLE                                                                               \
+#define ROW_COLUMNS                                                                                \
+    "n.id, n.user_id, n.message, n.type, n.created_at_ms, COALESCE(s.read, 0) AS read"
+#define FROM_STATE                                                                                 \
     " FROM notifications n LEFT JOIN notification_states s"                                        \
-    " ON s.user_id = ?1 AND s.notification_id = n.id"                                              \
-    " WHERE (n.user_id = ?1 OR n.user_id IS NULL) AND COALESCE(s.deleted, 0) = 0"
+    " ON s.user_id = ?1 AND s.notification_id = n.id"
+#define FROM_VISIBLE                                                                               \
+    FROM_STATE " WHERE (n.user_id = ?1 OR n.user_id IS NULL) AND COALESCE(s.deleted, 0) = 0"
+/* One page of one half of the list (the user's own rows, or the broadcasts), read
+ * backwards along notifications_by_user and cut at the page size: the list never
+ * sorts more than two pages (with an OR, SQLite sorted all of the user's rows). */
+#define LIST_HALF(who)                                                                             \
+    "SELECT * FROM (SELECT " ROW_COLUMNS FROM_STATE " WHERE n.user_id " who                        \
+    " AND n.id < ?2 AND COALESCE(s.deleted, 0) = 0 ORDER BY n.id DESC LIMIT ?3)"
 
 enum {
     ST_BEGIN,
@@ -77,7 +85,9 @@ static const char *const statements[ST_COUNT] = {
     [ST_ROLLBACK_TO] = "ROLLBACK TO job",
     [ST_INSERT] = "INSERT INTO notifications (user_id, message, type, created_at_ms)"
                   " VALUES (?1, ?2, ?3, ?4)",
-    [ST_LIST] = "SELECT " ROW_COLUMNS FROM_VISIBLE " AND n.id < ?2 ORDER BY n.id DESC LIMIT ?3",
+    [ST_LIST] =
+        LIST_HALF("= ?1") " AS own UNION ALL " LIST_HALF("IS NULL") " AS every"
+                                                                    " ORDER BY id DESC LIMIT ?3",
     [ST_UNREAD] = "SELECT count(*)" FROM_VISIBLE " AND COALESCE(s.read, 0) = 0",
     [ST_GET] = "SELECT " ROW_COLUMNS FROM_VISIBLE " AND n.id = ?2",
     [ST_SET_READ] = "INSERT INTO notification_states (notification_id, user_id, read)"

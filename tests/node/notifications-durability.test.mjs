@@ -1,9 +1,9 @@
 // The notifications plugin keeps what it answered: everything survives a clean
 // restart, and after kill -9 in the middle of a burst of creates every create
-// that was answered 201 is still there.
+// that was answered 201 is still there (with SQLite, or with PostgreSQL when run
+// by notifications-postgres-suite.test.mjs).
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import {
   api,
   adminToken,
@@ -13,6 +13,7 @@ import {
   tempDir,
   removeDir,
   startNotifServer,
+  freshDatabase,
 } from './lib/notifications-helpers.mjs';
 
 const ADMIN = adminToken();
@@ -20,7 +21,7 @@ const ADMIN = adminToken();
 describe('notifications: durability', () => {
   test('a restart keeps notifications, read state and deletions', async () => {
     const dir = tempDir();
-    const db = join(dir, 'n.db');
+    const db = await freshDatabase(dir);
     try {
       let server = await startNotifServer(db);
       let a = api(server.port);
@@ -66,7 +67,7 @@ describe('notifications: durability', () => {
 
   test('kill -9 during a burst of creates loses nothing that was answered 201', async () => {
     const dir = tempDir();
-    const db = join(dir, 'n.db');
+    const db = await freshDatabase(dir);
     try {
       let server = await startNotifServer(db);
       const a = api(server.port);

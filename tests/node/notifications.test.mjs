@@ -1,6 +1,7 @@
-// The notifications plugin end to end: its REST routes on a real SQLite file,
-// the "notification" event on real socket.io-client sockets, every error the
-// routes answer, and its configuration.
+// The notifications plugin end to end: its REST routes on a real SQLite file (or,
+// run by notifications-postgres-suite.test.mjs, a real PostgreSQL database), the
+// "notification" event on real socket.io-client sockets, every error the routes
+// answer, and its configuration.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ import {
   removeDir,
   startNotifServer,
   notifConfig,
+  freshDatabase,
+  STORE,
   ISO_RE,
 } from './lib/notifications-helpers.mjs';
 
@@ -29,7 +32,7 @@ function useServer(opts = {}) {
   const ctx = { sockets: [] };
   before(async () => {
     ctx.dir = tempDir();
-    ctx.db = join(ctx.dir, 'data', 'notifications.db'); // the directory does not exist yet
+    ctx.db = await freshDatabase(ctx.dir, { sub: 'data', name: 'notifications.db' }); // the directory does not exist yet
     ctx.server = await startNotifServer(ctx.db, opts);
     ctx.api = api(ctx.server.port);
   });
@@ -53,7 +56,7 @@ const eventOf = (n) => ({ id: n.id, message: n.message, type: n.type, createdAt:
 describe('notifications: routes and events', () => {
   const ctx = useServer();
 
-  test('the database and its directory are created', () => {
+  test('the database and its directory are created', { skip: STORE !== 'sqlite' && 'SQLite only' }, () => {
     assert.ok(existsSync(ctx.db));
   });
 
@@ -445,7 +448,7 @@ describe('notifications: errors', () => {
 describe('notifications: configuration', () => {
   test('admin_claim and admin_value choose who may create', async () => {
     const dir = tempDir();
-    const server = await startNotifServer(join(dir, 'n.db'), {
+    const server = await startNotifServer(await freshDatabase(dir), {
       plugin: 'admin_claim = "scope"\nadmin_value = "notifications:write"\nmax_message_chars = 5',
     });
     try {
@@ -462,17 +465,18 @@ describe('notifications: configuration', () => {
 
   test('an unknown key fails startup naming it with file:line', async () => {
     const dir = tempDir();
+    const db = await freshDatabase(dir);
     try {
       await assert.rejects(
-        startServer(notifConfig(join(dir, 'n.db'), { plugin: 'databse = "oops.db"' })),
+        startServer(notifConfig(db, { plugin: 'databse = "oops.db"' })),
         (e) => /databse/.test(e.message) && /iogate\.toml:\d+/.test(e.message),
       );
       await assert.rejects(
-        startServer(notifConfig(join(dir, 'n.db'), { plugin: 'max_message_chars = "many"' })),
+        startServer(notifConfig(db, { plugin: 'max_message_chars = "many"' })),
         (e) => /max_message_chars/.test(e.message),
       );
       await assert.rejects(
-        startServer(notifConfig(join(dir, 'n.db'), { plugin: 'max_message_chars = 0' })),
+        startServer(notifConfig(db, { plugin: 'max_message_chars = 0' })),
         (e) => /max_message_chars/.test(e.message),
       );
     } finally {
@@ -480,7 +484,7 @@ describe('notifications: configuration', () => {
     }
   });
 
-  test('a database that cannot be opened fails startup with its path', async () => {
+  test('a database that cannot be opened fails startup with its path', { skip: STORE !== 'sqlite' && 'SQLite only' }, async () => {
     const dir = tempDir();
     try {
       // A directory where the file should be.

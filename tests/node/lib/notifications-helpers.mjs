@@ -1,6 +1,8 @@
 // Helpers for the notifications plugin tests: a server with the plugin loaded on
-// a SQLite file of the test's choosing, HS256 tokens minted with node:crypto,
-// REST calls with fetch and socket.io-client sockets that record their events.
+// a database of the test's choosing (a SQLite file, or a database of a private
+// PostgreSQL server when IOGATE_TEST_STORE=postgres), HS256 tokens minted with
+// node:crypto, REST calls with fetch and socket.io-client sockets that record
+// their events.
 import crypto from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +11,39 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { io } from 'socket.io-client';
 import { startServer, BUILD_DIR } from './server.mjs';
 import { connected } from './events.mjs';
+import { startPostgres } from './postgres.mjs';
+
+// Which store the suites run against: "sqlite" (the default) or "postgres".
+export const STORE = process.env.IOGATE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+// One private PostgreSQL server per test process, started on first use.
+let postgres = null;
+let started = null;
+const killPostgres = () => {
+  // A process that ends without stopPostgres (a failure) takes its server along.
+  if (started && started.proc.exitCode === null && !started.proc.signalCode) started.proc.kill('SIGKILL');
+  if (started) rmSync(started.dir, { recursive: true, force: true });
+};
+export function sharedPostgres() {
+  if (!postgres) {
+    postgres = startPostgres().then((pg) => (started = pg));
+    process.once('exit', killPostgres);
+  }
+  return postgres;
+}
+export async function stopPostgres() {
+  if (postgres) await (await postgres).destroy();
+  process.off('exit', killPostgres);
+  postgres = started = null;
+}
+
+// A database nobody used yet: a file under dir for SQLite (it does not exist; nor
+// does its directory when `sub` is given), a new database's URL for PostgreSQL.
+export async function freshDatabase(dir, { sub = '', name = 'n.db' } = {}) {
+  if (STORE === 'sqlite') return sub ? join(dir, sub, name) : join(dir, name);
+  const pg = await sharedPostgres();
+  return pg.url(await pg.createDatabase());
+}
 
 export { sleep };
 
