@@ -23,6 +23,11 @@ static void route_healthz(void *user, http_request_t *req, const router_match_t 
     http_respond_json_text(req, 200, body, sizeof(body) - 1);
 }
 
+static void add_failing(void *user, const char *name, const char *reason)
+{
+    json_object_set_new(user, name, json_string(reason));
+}
+
 /* Readiness, for load balancers and orchestrators (/healthz is liveness): 200 while this node
  * takes work, 503 naming each failing check (the fleet's Redis unreachable, shutting down). */
 static void route_readyz(void *user, http_request_t *req, const router_match_t *m)
@@ -40,6 +45,7 @@ static void route_readyz(void *user, http_request_t *req, const router_match_t *
         json_object_set_new(failing, "cluster", json_stringn(why.data, why.len));
         buf_free(&why);
     }
+    plugin_host_each_unready(gw->plugins, add_failing, failing);
     json_t *body = json_object();
     int ready = json_object_size(failing) == 0;
     json_object_set_new(body, "status", json_string(ready ? "ready" : "not_ready"));

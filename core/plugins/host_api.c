@@ -147,6 +147,32 @@ static int api_config_check_keys(iog_plugin_t *p, const char *const *known, size
     return 0;
 }
 
+/* ------------------------------------------------------------------ readiness */
+
+static int api_ready_check(iog_plugin_t *p, const char *name, iog_ready_fn fn, void *user)
+{
+    if (!p || !name || !fn)
+        return p ? plugin_fail(p, IOG_EINVAL, "ready_check: NULL argument") : IOG_EINVAL;
+    REQUIRE_INIT(p, "ready_check");
+    size_t n = strlen(name);
+    if (!n || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
+        return plugin_fail(p, IOG_EINVAL, "ready_check: \"%s\" is not a name ([a-z0-9_]+)", name);
+    if (strcmp(name, "cluster") == 0 || strcmp(name, "shutdown") == 0)
+        return plugin_fail(p, IOG_EEXIST, "ready_check: \"%s\" is the host's own check", name);
+    ready_check_t **tail = &p->host->checks;
+    for (; *tail; tail = &(*tail)->next)
+        if (strcmp((*tail)->name, name) == 0)
+            return plugin_fail(p, IOG_EEXIST, "ready_check: \"%s\" is taken by plugin %s", name,
+                               (*tail)->plugin->name);
+    ready_check_t *c = xcalloc(1, sizeof(*c));
+    c->plugin = p;
+    c->name = xstrdup(name);
+    c->fn = fn;
+    c->user = user;
+    *tail = c;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ timers and work */
 
 static iog_timer_t *api_timer_start(iog_plugin_t *p, uint64_t delay_ms, uint64_t repeat_ms,
@@ -267,6 +293,7 @@ const iog_host_api_t plugin_host_api = {
     .on_server_event = api_on_server_event,
     .server_emit = api_server_emit,
     .fleet_room_size = api_fleet_room_size,
+    .ready_check = api_ready_check,
 };
 
 /* The table's layout is the contract: entries only ever append. These pin the 1.0, 1.1
@@ -290,4 +317,5 @@ _Static_assert(offsetof(iog_host_api_t, on_server_event) == API_SLOT(57),
                "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, fleet_room_size) == API_SLOT(59),
                "host API layout changed");
-_Static_assert(sizeof(iog_host_api_t) == API_SLOT(60), "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, ready_check) == API_SLOT(60), "host API layout changed");
+_Static_assert(sizeof(iog_host_api_t) == API_SLOT(61), "host API layout changed");

@@ -42,6 +42,17 @@ plugin_host_t *plugin_host_new(const plugin_host_deps_t *deps)
     return h;
 }
 
+void plugin_host_each_unready(plugin_host_t *h,
+                              void (*fn)(void *user, const char *name, const char *reason),
+                              void *user)
+{
+    for (ready_check_t *c = h->checks; c; c = c->next) {
+        if (c->plugin->state != PLUGIN_ACTIVE) continue;
+        const char *why = c->fn(c->user);
+        if (why) fn(user, c->name, why[0] ? why : "not ready");
+    }
+}
+
 size_t plugin_host_count(const plugin_host_t *h)
 {
     return h->n;
@@ -112,6 +123,16 @@ static void plugin_unregister(struct iog_plugin *p)
         rest_remove_routes(host->deps.rest, h);
     for (size_t i = 0; i < p->nevents; i++)
         free(strmap_remove(&host->events, p->events[i], strlen(p->events[i])));
+    for (ready_check_t **c = &host->checks; *c;) {
+        ready_check_t *mine = *c;
+        if (mine->plugin != p) {
+            c = &mine->next;
+            continue;
+        }
+        *c = mine->next;
+        free(mine->name);
+        free(mine);
+    }
     plugin_timers_abandon(p);
 }
 
@@ -384,6 +405,12 @@ void plugin_host_free(plugin_host_t *h)
         plugin_timers_free(p);
         dlclose(p->dl);
         plugin_record_free(p);
+    }
+    while (h->checks) {
+        ready_check_t *c = h->checks;
+        h->checks = c->next;
+        free(c->name);
+        free(c);
     }
     size_t pos = 0;
     const strmap_entry_t *e;

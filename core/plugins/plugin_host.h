@@ -37,6 +37,11 @@ void plugin_host_stop(plugin_host_t *h);
 /* Calls fini and unloads every plugin; the loop must have stopped. */
 void plugin_host_free(plugin_host_t *h);
 size_t plugin_host_count(const plugin_host_t *h);
+/* Calls fn(user, name, reason) for every readiness check plugins added whose function gives a
+ * reason now (GET /readyz). */
+void plugin_host_each_unready(plugin_host_t *h,
+                              void (*fn)(void *user, const char *name, const char *reason),
+                              void *user);
 /* Events registered by all plugins. */
 size_t plugin_host_event_count(const plugin_host_t *h);
 

@@ -67,7 +67,17 @@ struct iog_plugin {
     struct iog_timer *timers;
 };
 
+/* A readiness check a plugin added (ready_check); owned by the host. */
+typedef struct ready_check {
+    struct ready_check *next;
+    struct iog_plugin *plugin;
+    char *name;
+    iog_ready_fn fn;
+    void *user;
+} ready_check_t;
+
 struct plugin_host {
+    ready_check_t *checks; /* in registration order */
     plugin_host_deps_t deps;
     struct iog_plugin **plugins;
     size_t n;

@@ -162,6 +162,10 @@ typedef void (*iog_server_event_fn)(void *user, const iog_server_event_t *ev);
 /* A fleet-wide count (since 1.2): status 0 and the total, or IOG_EPARTIAL and what the nodes
  * that answered in time ([cluster] request_timeout_ms) counted, this node's included. */
 typedef void (*iog_count_fn)(void *user, int64_t count, int status);
+/* A readiness check (since 1.2): NULL while what it checks can take work, else why not (the
+ * text stays valid until the next call). Called on the loop thread for every GET /readyz:
+ * it must be quick and must not block. */
+typedef const char *(*iog_ready_fn)(void *user);
 typedef void (*iog_timer_fn)(void *user);
 typedef void (*iog_work_fn)(void *user);
 typedef void (*iog_work_done_fn)(void *user, int status);
@@ -377,6 +381,9 @@ typedef struct iog_host_api {
      * namespace) or IOG_EINVAL (no callback); then cb does not run. */
     int (*fleet_room_size)(iog_plugin_t *p, const char *nsp, const char *room, iog_count_fn cb,
                            void *user);
+    /* Adds a check to GET /readyz under name ([a-z0-9_]+, e.g. "store") (init only): while fn
+     * returns a reason, /readyz answers 503 naming it. IOG_EEXIST for a name taken. */
+    int (*ready_check)(iog_plugin_t *p, const char *name, iog_ready_fn fn, void *user);
 
     /* New entries are appended here, each group marked with the minor that added it. An
      * entry above never changes meaning, place or signature. */

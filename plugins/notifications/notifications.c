@@ -201,6 +201,8 @@ static void run_batch(void *user)
 }
 
 static void finish_job(job_t *j);
+static void probe_done(job_t *j, int status);
+static int64_t now_ms(void);
 static void pump(void);
 
 /* Loop thread: the batch has committed (or failed, or was cancelled at shutdown). */
@@ -212,7 +214,9 @@ static void batch_done(void *user, int status)
     free(b);
     while (j) {
         job_t *next = j->next;
-        if (status != 0) /* cancelled at shutdown before it ran: nothing was stored */
+        if (!j->req) /* a readiness probe: no client waits for it */
+            probe_done(j, status);
+        else if (status != 0) /* cancelled at shutdown before it ran: nothing was stored */
             api->respond_error(j->req, 503, "service_unavailable", "shutting down");
         else
             finish_job(j);
@@ -256,7 +260,10 @@ static void pump(void)
             api->log(self, IOG_LOG_ERROR, "work_queue: %s", api->plugin_error(self));
             for (job_t *j = first, *next; j; j = next) {
                 next = j->next;
-                respond_unavailable(j->req, "storage is unavailable");
+                if (j->req)
+                    respond_unavailable(j->req, "storage is unavailable");
+                else
+                    probe_done(j, IOG_EIO);
                 job_free(j);
             }
         }
@@ -421,8 +428,54 @@ static void finish_list(job_t *j)
 }
 
 /* Loop thread: answers one job of a finished batch. */
+/* ------------------------------------------------------------------ readiness */
+
+/* What the last database call said: /readyz reports the store down from an unavailable answer
+ * until one succeeds. While it is down, each /readyz sends one cheap probe at most every
+ * second, so the store comes back as ready even when no traffic arrives (a load balancer
+ * that trusts /readyz sends none). */
+static struct {
+    int down;
+    int probing;
+    int64_t last_probe_ms;
+    char reason[320]; /* "the database is unavailable: " and a job's error */
+} health;
+
+static void note_health(const job_t *j)
+{
+    if (j->rc == STORE_UNAVAILABLE) {
+        health.down = 1;
+        snprintf(health.reason, sizeof(health.reason), "the database is unavailable: %s", j->err);
+    } else if (j->rc != STORE_ERROR) {
+        health.down = 0;
+    }
+}
+
+static void probe_done(job_t *j, int status)
+{
+    health.probing = 0;
+    if (status == 0) note_health(j);
+}
+
+static const char *store_ready(void *user)
+{
+    (void)user;
+    if (!health.down) return NULL;
+    int64_t now = now_ms();
+    if (!health.probing && now - health.last_probe_ms >= 1000 && queue.queued < cfg.max_queue) {
+        job_t *probe = job_new(NULL, JOB_UNREAD, "");
+        if (probe) {
+            health.probing = 1;
+            health.last_probe_ms = now;
+            submit(probe);
+        }
+    }
+    return health.reason;
+}
+
 static void finish_job(job_t *j)
 {
+    note_health(j);
     if (j->rc == STORE_ERROR) {
         api->log(self, IOG_LOG_ERROR, "storage: %s", j->err);
         api->respond_error(j->req, 500, "internal_error", "storage failure");
@@ -723,6 +776,7 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
         {"DELETE", "/notifications/:id", route_delete},
     };
     r = api->register_event(p, IOG_NOTIFICATION_EVENT, serialize_notification, NULL);
+    if (!r) r = api->ready_check(p, "store", store_ready, NULL);
     for (size_t i = 0; !r && i < sizeof(routes) / sizeof(routes[0]); i++)
         r = api->register_route(p, routes[i].method, routes[i].pattern, IOG_ROUTE_AUTHENTICATED,
                                 routes[i].fn, NULL);

@@ -236,6 +236,31 @@ describe('notifications on PostgreSQL: faults', () => {
     }
   });
 
+  test('/readyz names the store while PostgreSQL is down, and is ready again by itself', async () => {
+    const { url } = await freshDb();
+    const server = await startNotifServer(url);
+    const a = api(server.port);
+    const readyz = async () => {
+      const res = await fetch(`http://127.0.0.1:${server.port}/readyz`);
+      return { status: res.status, body: await res.json() };
+    };
+    try {
+      assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
+      assert.equal((await a.create(ADMIN, { userId: 'r', message: 'up' })).status, 201);
+      await pg.stop();
+      expect503(await a.create(ADMIN, { userId: 'r', message: 'down' }));
+      const down = await readyz();
+      assert.equal(down.status, 503);
+      assert.match(down.body.failing.store, /^the database is unavailable: /);
+      await pg.start();
+      // No REST traffic from here on: the store's check probes the database by itself.
+      await waitFor(async () => (await readyz()).status === 200, { timeoutMs: 20000, what: 'ready again' });
+      assert.equal((await a.create(ADMIN, { userId: 'r', message: 'again' })).status, 201);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('a slow database does not delay an unrelated socket', async (t) => {
     const { name, url } = await freshDb();
     // The conformance plugin's "message-with-ack" answers on the loop, without the database.
