@@ -220,7 +220,7 @@ static void on_publish(void *ctx, const char *nsp, const sio_target_t *t, const 
     const char *const *rooms = NULL;
     size_t nrooms = 0;
     if (t->kind == SIO_TO_USER) {
-        buf_printf(&user_room, SIO_USER_ROOM_PREFIX "%s", t->id);
+        sio_user_room(&user_room, t->id);
         one[0] = user_room.data;
         rooms = one;
         nrooms = 1;

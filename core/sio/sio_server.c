@@ -296,9 +296,7 @@ static void socket_send(sio_socket_t *s, sio_type_t text_type, sio_type_t bin_ty
     outgoing_free(&o);
 }
 
-/* The room every socket of a user joins: the one place its name is built (plugins get the
- * prefix as IOG_USER_ROOM_PREFIX). */
-static void sio_user_room(buf_t *out, const char *user_id)
+void sio_user_room(buf_t *out, const char *user_id)
 {
     buf_append_str(out, SIO_USER_ROOM_PREFIX);
     buf_append_str(out, user_id);

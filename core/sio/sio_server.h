@@ -157,6 +157,11 @@ sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, c
 
 /* ---- the emitter: encode once, write many ---- */
 
+/* The room every socket of user_id joins, appended to out: the one place its name is built
+ * (the cluster adapter publishes user emits to it; plugins get the prefix as
+ * IOG_USER_ROOM_PREFIX). */
+void sio_user_room(buf_t *out, const char *user_id);
+
 /* Errors of sio_emit (negative, so that they never read as a count). */
 #define SIO_EMIT_ENOENT (-1) /* no such namespace, or the target socket is gone */
 #define SIO_EMIT_EINVAL (-2) /* a target without the id its kind needs, or an unknown kind */
