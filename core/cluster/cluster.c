@@ -604,8 +604,9 @@ static void describe_socket(void *user, sio_socket_t *s)
     json_t *list = user;
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(sio_socket_id(s)));
-    const char *hs = sio_socket_handshake_json(s);
+    char *hs = sio_socket_handshake_json(s);
     json_t *handshake = hs ? json_parse_js(hs, strlen(hs)) : NULL;
+    free(hs);
     json_object_set_new(o, "handshake", handshake ? handshake : json_object());
     json_t *rooms = json_array();
     sio_socket_each_room(s, add_room_name, rooms);

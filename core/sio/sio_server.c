@@ -62,7 +62,7 @@ struct sio_socket {
     int64_t next_ack_id;
     pending_ack_t *acks;
     const char *dead_reason;
-    char *handshake; /* keep_handshake: the client's handshake with this socket's auth */
+    char *auth; /* keep_handshake: the CONNECT payload, redacted, when not empty; else NULL */
 };
 
 struct sio_client {
@@ -592,7 +592,7 @@ static void socket_finalize(sio_socket_t *s)
     nsp->nsockets--;
     srv->stats.disconnects++;
     identity_unref(s->identity);
-    free(s->handshake);
+    free(s->auth);
     free(s);
 }
 
@@ -804,27 +804,33 @@ static int is_credential_key(const char *key)
     return 0;
 }
 
-/* The client's record with this socket's auth payload, redacted. */
-static char *socket_handshake(const char *client_record, const json_t *auth)
+/* A socket's CONNECT payload as kept: redacted JSON text, or NULL for none or {} (most
+ * clients), which costs nothing. */
+static char *socket_auth_record(const json_t *auth)
 {
-    json_t *h = json_parse_js(client_record, strlen(client_record));
-    json_t *a = json_is_object(auth) ? json_deep_copy(auth) : json_object();
+    if (!json_is_object(auth) || !json_object_size(auth)) return NULL;
+    json_t *a = json_deep_copy(auth);
     const char *key;
     json_t *value;
     json_object_foreach(a, key, value)
     {
         if (is_credential_key(key)) json_object_set_new(a, key, json_string("[redacted]"));
     }
-    json_object_set_new(h, "auth", a);
     buf_t text = BUF_INIT;
-    json_out_append(&text, h);
-    json_decref(h);
+    json_out_append(&text, a);
+    json_decref(a);
     return buf_steal(&text, NULL);
 }
 
-const char *sio_socket_handshake_json(const sio_socket_t *s)
+char *sio_socket_handshake_json(const sio_socket_t *s)
 {
-    return s->handshake;
+    const char *record = s->client->handshake;
+    if (!record) return NULL;
+    /* The client's record ends with '}': the socket's auth goes in before it. */
+    buf_t text = BUF_INIT;
+    buf_append(&text, record, strlen(record) - 1);
+    buf_printf(&text, ",\"auth\":%s}", s->auth ? s->auth : "{}");
+    return buf_steal(&text, NULL);
 }
 
 void sio_socket_each_room(const sio_socket_t *s,
@@ -889,7 +895,7 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
         identity_unref(s->identity);
         s->identity = NULL;
     }
-    if (c->handshake) s->handshake = socket_handshake(c->handshake, auth);
+    if (c->handshake) s->auth = socket_auth_record(auth);
     if (s->identity) {
         buf_t room = BUF_INIT;
         sio_user_room(&room, s->identity->user_id);
@@ -1204,8 +1210,14 @@ const char *sio_event_args_text(const sio_event_t *ev, size_t *len)
     return ev->text->data;
 }
 
+/* One emit's walk. The packet is encoded for the first recipient, so an emit that finds
+ * nobody on this node (a user on another node of the fleet) costs no encoding. */
 typedef struct deliver_ctx {
-    const outgoing_t *out;
+    sio_server_t *srv;
+    outgoing_t out;
+    int encoded;
+    const char *nsp, *event;
+    const sio_args_t *args;
     int authenticated_only;
     int is_volatile;
     size_t count;
@@ -1218,7 +1230,13 @@ static void deliver(void *user, void *owner)
     if (!s->connected || !s->client->eio || s->client->dead) return;
     if (ctx->authenticated_only && !s->identity) return;
     if (ctx->is_volatile && eio_socket_outbox_bytes(s->client->eio)) return;
-    outgoing_send(ctx->out, s->client->eio);
+    if (!ctx->encoded) {
+        outgoing_encode(&ctx->out, SIO_EVENT, SIO_BINARY_EVENT, ctx->nsp, -1, ctx->event,
+                        ctx->args);
+        ctx->encoded = 1;
+        ctx->srv->stats.serializations++;
+    }
+    outgoing_send(&ctx->out, s->client->eio);
     ctx->count++;
 }
 
@@ -1258,11 +1276,15 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
     default:
         return SIO_EMIT_EINVAL;
     }
-    outgoing_t out;
-    outgoing_encode(&out, SIO_EVENT, SIO_BINARY_EVENT, nsp->name, -1, event, args);
-    srv->stats.serializations++;
-    deliver_ctx_t ctx = {&out, t->kind == SIO_TO_AUTHENTICATED, (t->flags & SIO_EMIT_VOLATILE) != 0,
-                         0};
+    /* The fleet first: the other nodes start while this one writes to its own sockets. */
+    if (!one && !(t->flags & SIO_EMIT_LOCAL) && srv->adapter.publish)
+        srv->adapter.publish(srv->adapter.ctx, nsp->name, t, event, args);
+    deliver_ctx_t ctx = {.srv = srv,
+                         .nsp = nsp->name,
+                         .event = event,
+                         .args = args,
+                         .authenticated_only = t->kind == SIO_TO_AUTHENTICATED,
+                         .is_volatile = (t->flags & SIO_EMIT_VOLATILE) != 0};
     srv->depth++;
     if (one) {
         deliver(&ctx, one);
@@ -1279,12 +1301,10 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
         if (lens != small_lens) free(lens);
     }
     srv->depth--;
-    outgoing_free(&out);
+    if (ctx.encoded) outgoing_free(&ctx.out);
     buf_free(&user_room);
     srv->stats.deliveries += ctx.count;
     reap(srv);
-    if (!one && !(t->flags & SIO_EMIT_LOCAL) && srv->adapter.publish)
-        srv->adapter.publish(srv->adapter.ctx, nsp->name, t, event, args);
     return (int64_t)ctx.count;
 }
 

@@ -75,7 +75,7 @@ typedef void (*sio_ack_fn)(void *user, sio_socket_t *s, const json_t *args, cons
                            size_t nbin);
 
 typedef struct sio_stats {
-    uint64_t serializations; /* packets encoded by the emitter (once per emit) */
+    uint64_t serializations; /* packets encoded by the emitter: once per emit with a recipient here */
     uint64_t deliveries;     /* recipients written */
     uint64_t connects, disconnects;
     uint64_t auth_ok, auth_failed;
@@ -131,8 +131,8 @@ int64_t sio_socket_expires_at(const sio_socket_t *s);
 /* The socket's handshake as Node's socket.handshake, compact JSON: {headers, time, address,
  * xdomain, secure, issued, url, query, auth}, with the cookie and authorization headers and
  * credential-like auth keys (token, password, ...) replaced by "[redacted]". NULL unless
- * keep_handshake. Valid while the socket is. */
-const char *sio_socket_handshake_json(const sio_socket_t *s);
+ * keep_handshake; else new text the caller frees. */
+char *sio_socket_handshake_json(const sio_socket_t *s);
 /* Calls fn(user, room, len) for every room of the socket (socket.rooms), own id first. */
 void sio_socket_each_room(const sio_socket_t *s,
                           void (*fn)(void *user, const char *room, size_t len), void *user);
@@ -202,10 +202,11 @@ struct sio_args {
     size_t nbin;
 };
 
-/* Encodes event(args) once and hands the same packet (and attachments) to every socket of the
- * target on this node, each once; then, unless the target is one socket or SIO_EMIT_LOCAL is
- * set, hands the emit to the adapter for the other nodes. Returns the number of recipients on
- * this node, or SIO_EMIT_ENOENT / SIO_EMIT_EINVAL. */
+/* Hands the emit to the adapter for the other nodes first (unless the target is one socket or
+ * SIO_EMIT_LOCAL is set), so they start while this node writes; then encodes event(args) once
+ * and hands the same packet (and attachments) to every socket of the target on this node,
+ * each once. Returns the number of recipients on this node, or SIO_EMIT_ENOENT /
+ * SIO_EMIT_EINVAL. */
 int64_t sio_emit(sio_server_t *srv, const sio_target_t *target, const char *event,
                  const sio_args_t *args);
 
@@ -242,7 +243,7 @@ typedef struct sio_adapter {
     /* The sockets of room on the other nodes: cb(user, local + theirs, status) once. */
     void (*room_size)(void *ctx, const char *nsp, const char *room, int64_t local, sio_count_fn cb,
                       void *user);
-    /* An emit made on this node, after its local delivery (see sio_emit). All arguments are
+    /* An emit made on this node, before its local delivery (see sio_emit). All arguments are
      * valid during the call only. */
     void (*publish)(void *ctx, const char *nsp, const sio_target_t *target, const char *event,
                     const sio_args_t *args);
