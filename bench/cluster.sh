@@ -5,8 +5,8 @@
 #
 #   bench/cluster.sh [PER_NODE] [iogate-loadgen options...]
 #
-# PER_NODE authenticated WebSocket users per node (default 5000); NODES nodes (default 3,
-# at least 2), named A, B, C ... User i sits on node i % NODES. What runs by default:
+# PER_NODE authenticated WebSocket users per node (default 5000); NODES nodes (default 3),
+# named A, B, C ... User i sits on node i % NODES. What runs by default:
 #   - 20 broadcasts to every authenticated user (REST on node A), each sent once the one
 #     before reached every user: first and last delivery, per node;
 #   - emit_to_user from REST on node A to users of node B: 10 s at 1,000/s, then 10 s at
@@ -14,7 +14,9 @@
 #   - per phase: each node's CPU (utime+stime) per delivery and Redis's CPU;
 #   - lost, duplicated, misrouted (must be 0), and the nodes' cluster counters.
 # Options after PER_NODE go to iogate-loadgen after those defaults, so they win
-# (e.g. --rate 2000 --duration 20, or --broadcasts 0).
+# (e.g. --rate 2000 --duration 20, or --broadcasts 0). NODES=1 runs one node on Redis
+# under the same defaults, to set against bench/run.sh (emits then go to any user, and
+# the load generator's warm-up and RSS figure are those of run.sh).
 # BUILD_DIR picks the build directory (default build-bench, configured as Release).
 # Exit status: iogate-loadgen's (0 all correct, 1 a correctness count is not zero, 2 the
 # run could not be made); 3 when a node or Redis died.
@@ -26,7 +28,7 @@ NODES=${NODES:-3}
 PER_NODE=${1:-5000}
 if [[ $# -gt 0 ]]; then shift; fi
 if ! [[ $PER_NODE =~ ^[0-9]+$ ]] || (( PER_NODE < 1 )) || ! [[ $NODES =~ ^[0-9]+$ ]] ||
-    (( NODES < 2 || NODES > 16 )); then
+    (( NODES < 1 || NODES > 16 )); then
     echo "usage: [NODES=3] bench/cluster.sh [PER_NODE] [iogate-loadgen options...]" >&2
     exit 2
 fi
@@ -123,11 +125,16 @@ for ((i = 0; i < NODES; i++)); do
 done
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), open-file limit $HARD_NOFILE"
 
+if (( NODES == 1 )); then
+    servers=(--port "${PORTS[0]}" --pid "${PIDS[0]}")
+else
+    servers=(--ports "$(join "${PORTS[@]}")" --pids "$(join "${PIDS[@]}")"
+        --emit-port "${PORTS[0]}" --target-port "${PORTS[1]}")
+fi
 status=0
-IOGATE_BENCH_SECRET=$SECRET "$LOADGEN_BIN" -n $((PER_NODE * NODES)) \
-    --ports "$(join "${PORTS[@]}")" --pids "$(join "${PIDS[@]}")" --redis-pid "$REDIS_PID" \
-    --emit-port "${PORTS[0]}" --target-port "${PORTS[1]}" \
-    --broadcasts 20 --broadcast-wait --rate 1000,5000 --duration 10 "$@" || status=$?
+IOGATE_BENCH_SECRET=$SECRET "$LOADGEN_BIN" -n $((PER_NODE * NODES)) "${servers[@]}" \
+    --redis-pid "$REDIS_PID" --broadcasts 20 --broadcast-wait --rate 1000,5000 --duration 10 \
+    "$@" || status=$?
 
 dead=0
 for ((i = 0; i < NODES; i++)); do

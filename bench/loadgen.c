@@ -1300,7 +1300,7 @@ static void usage(FILE *f)
                "      --broadcasts M       broadcasts in phase 3 (auto: ~2,000,000 deliveries;\n"
                "                           0 skips)\n"
                "      --broadcast-wait     send each broadcast once the one before reached\n"
-               "                           every user\n"
+               "                           every user (--no-broadcast-wait: once answered)\n"
                "      --payload-bytes B    padding in each payload (64)\n"
                "      --rate R[,R2,...]    emit_to_user per second in phase 4, one round per\n"
                "                           rate (2000; 0 skips)\n"
@@ -1391,6 +1391,7 @@ static int parse_args(int argc, char **argv)
         O_TARGET_PORT,
         O_REDIS_PID,
         O_BCAST_WAIT,
+        O_NO_BCAST_WAIT,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -1421,6 +1422,7 @@ static int parse_args(int argc, char **argv)
         {"target-port", required_argument, NULL, O_TARGET_PORT},
         {"redis-pid", required_argument, NULL, O_REDIS_PID},
         {"broadcast-wait", no_argument, NULL, O_BCAST_WAIT},
+        {"no-broadcast-wait", no_argument, NULL, O_NO_BCAST_WAIT},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -1489,7 +1491,8 @@ static int parse_args(int argc, char **argv)
             bad |= lg_parse_u32(optarg, &redis_pid, 1, 1u << 30);
             break;
         case O_BCAST_WAIT:
-            o->broadcast_wait = 1;
+        case O_NO_BCAST_WAIT:
+            o->broadcast_wait = c == O_BCAST_WAIT;
             break;
         case O_DURATION:
             bad |= lg_parse_u32(optarg, &o->duration_s, 1, 3600);
