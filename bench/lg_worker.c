@@ -1,14 +1,15 @@
 /* lg_worker.c - one worker process of iogate-loadgen: a libuv loop holding a
  * share of the WebSocket users.
  *
- * Each user is a raw client: TCP from a 127.0.0.x source address, HTTP
+ * Each user is a raw client: TCP from a 127.0.0.x source address to its node
+ * (one server, or user i on the i % n-th server of a fleet), HTTP
  * upgrade to /socket.io/?EIO=4&transport=websocket with the token cookie,
  * Engine.IO open, Socket.IO CONNECT to "/", then it answers pings and checks
  * every "bench" event it receives: broadcast indexes must arrive once and in
  * order; an emit_to_user payload must name this socket's user, and its
  * latency is measured against the send time it carries (CLOCK_MONOTONIC is
- * shared by every process of the machine). For each broadcast the worker
- * keeps the times of its first and last user receipt, for the parent's
+ * shared by every process of the machine). For each broadcast and node the
+ * worker keeps the times of its first and last user receipt, for the parent's
  * per-broadcast delivery latency. The worker never decides
  * anything: it reports to the parent, which owns the verdicts. */
 #include "loadgen.h"
@@ -72,7 +73,7 @@ struct worker {
     char cmdbuf[4096];
     size_t cmdlen;
     uv_timer_t tick;
-    struct sockaddr_in dst;
+    struct sockaddr_in dst[LG_MAX_NODES];
     uint32_t next_to_start, in_flight, max_in_flight, joined, failed;
     int hs_started, hs_reported;
     uint64_t first_connect_ns, last_join_ns;
@@ -82,7 +83,7 @@ struct worker {
     size_t nfailed;
     lg_bcast_t bc;
     int bc_dirty;
-    uint64_t *bc_first, *bc_last; /* per broadcast index < bc_timed: receipt ns, 0 = none */
+    uint64_t *bc_first, *bc_last; /* [node * bc_timed + index]: receipt ns, 0 = none */
     uint32_t bc_timed;
     uint64_t read_ns; /* when the current read returned; 0 until a broadcast needs it */
     lg_emit_rec_t *recs;
@@ -251,8 +252,9 @@ static void on_bench_event(conn_t *c, const char *p, size_t n)
         if (v < w->bc_timed) {
             /* One clock reading per read: every frame in it arrived together. */
             if (!w->read_ns) w->read_ns = lg_now_ns();
-            if (!w->bc_first[v] || w->read_ns < w->bc_first[v]) w->bc_first[v] = w->read_ns;
-            if (w->read_ns > w->bc_last[v]) w->bc_last[v] = w->read_ns;
+            size_t i = (size_t)lg_node_of(w->o, c->user) * w->bc_timed + v;
+            if (!w->bc_first[i] || w->read_ns < w->bc_first[i]) w->bc_first[i] = w->read_ns;
+            if (w->read_ns > w->bc_last[i]) w->bc_last[i] = w->read_ns;
         }
         return;
     }
@@ -508,7 +510,7 @@ static void on_connect(uv_connect_t *req, int status)
                        "Sec-WebSocket-Key: %s\r\n"
                        "Sec-WebSocket-Version: 13\r\n"
                        "Cookie: token=%s\r\n\r\n",
-                       w->o->host, w->o->port, key, token);
+                       w->o->host, w->o->ports[lg_node_of(w->o, c->user)], key, token);
     if (len <= 0 || (size_t)len >= sizeof req_text) {
         conn_close(c, LG_CLOSE_ERROR);
         return;
@@ -556,7 +558,8 @@ static int conn_start(conn_t *c)
         }
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    int r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&w->dst, on_connect);
+    const struct sockaddr *dst = (const struct sockaddr *)&w->dst[lg_node_of(o, c->user)];
+    int r = uv_tcp_connect(&c->creq, &c->tcp, dst, on_connect);
     if (r != 0) {
         if (o->verbose) fprintf(stderr, "loadgen: connect: %s\n", uv_strerror(r));
         conn_close(c, LG_CLOSE_ERROR);
@@ -587,7 +590,9 @@ static void bcast_finish(worker_t *w, uint32_t m)
         if (c->was_joined && c->next_b < m) f.lost += m - c->next_b;
     }
     /* first[] and last[] are one allocation, so they go out as one message. */
-    if (w->bc_timed) report(w, LG_MSG_BCAST_TIMES, w->bc_first, 2 * w->bc_timed * sizeof(uint64_t));
+    if (w->bc_timed)
+        report(w, LG_MSG_BCAST_TIMES, w->bc_first,
+               2 * (size_t)w->o->nodes * w->bc_timed * sizeof(uint64_t));
     report(w, LG_MSG_BCAST_FINAL, &f, sizeof f);
 }
 
@@ -688,8 +693,8 @@ int lg_worker_main(const lg_opts_t *o, uint32_t index, uint32_t first, uint32_t 
     w.caprecs = RECS_FLUSH;
     w.recs = calloc(w.caprecs, sizeof *w.recs);
     w.bc_timed = lg_bcast_timed(o->broadcasts);
-    w.bc_first = calloc(2 * (size_t)w.bc_timed + 1, sizeof *w.bc_first);
-    w.bc_last = w.bc_first ? w.bc_first + w.bc_timed : NULL;
+    w.bc_first = calloc(2 * (size_t)o->nodes * w.bc_timed + 1, sizeof *w.bc_first);
+    w.bc_last = w.bc_first ? w.bc_first + (size_t)o->nodes * w.bc_timed : NULL;
     if (!w.conns || !w.hs_lat || !w.failed_users || !w.recs || !w.bc_first) return 2;
     for (uint32_t i = 0; i < count; i++) {
         conn_t *c = &w.conns[i];
@@ -698,7 +703,8 @@ int lg_worker_main(const lg_opts_t *o, uint32_t index, uint32_t first, uint32_t 
         int ul = snprintf(c->user_str, sizeof c->user_str, "%s-%u", o->user_prefix, c->user);
         c->user_len = (uint8_t)ul;
     }
-    if (uv_ip4_addr(o->host, o->port, &w.dst) != 0) return 2;
+    for (uint32_t i = 0; i < o->nodes; i++)
+        if (uv_ip4_addr(o->host, o->ports[i], &w.dst[i]) != 0) return 2;
     if (uv_loop_init(&w.loop) != 0) return 2;
     uv_pipe_init(&w.loop, &w.cmd, 0);
     w.cmd.data = &w;

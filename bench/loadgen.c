@@ -13,8 +13,13 @@
  *                   and per broadcast the time from its REST send to its first and
  *                   last receipt
  *   4. emit_to_user a fixed rate of emits to random users; latency from the
- *                   send time carried in the payload
+ *                   send time carried in the payload; one round per rate given
  *   5. correctness  lost, duplicated, misrouted (must all be zero)
+ *
+ * A fleet (--ports) is several servers sharing one adapter: user i sits on
+ * node i % n, REST goes to one node (--emit-port), emits may target the users
+ * of another (--target-port), and the CPU figures are given per node (--pids)
+ * and for Redis (--redis-pid).
  *
  * Every wait has a timeout and the run has a global deadline: the program
  * always stops by itself. Only loopback targets are accepted. */
@@ -70,12 +75,27 @@ enum phase {
     P_EMIT,
     P_DRAIN,
     P_FLUSH,
+    P_END_STATS,
     P_DONE,
 };
 
 static const char *phase_names[] = {
     "start", "preflight", "warm-up baseline", "warm-up", "warm-up release", "connect", "settle",
-    "stats", "broadcast", "broadcast-final",  "emit",    "drain",           "flush",   "done"};
+    "stats", "broadcast", "broadcast-final",  "emit",    "drain",           "flush",   "end stats",
+    "done"};
+
+/* CPU readings of every node, and of Redis, at one moment. */
+typedef struct cpuset {
+    lg_cpu_t node[LG_MAX_NODES];
+    lg_cpu_t redis;
+} cpuset_t;
+
+/* GET /testing/stats of one node, on a connection of its own. */
+typedef struct probe {
+    lg_http_t *h;
+    int sent, done;
+    char text[1024];
+} probe_t;
 
 typedef struct parent {
     lg_opts_t o;
@@ -92,8 +112,7 @@ typedef struct parent {
 
     /* request bookkeeping */
     int preflight_status;
-    int awaiting_stats;
-    char stats_text[1024];
+    probe_t probes[LG_MAX_NODES];
 
     /* 0: the warm-up worker and the server's counts it must leave as it found them */
     wslot_t warm;
@@ -102,9 +121,10 @@ typedef struct parent {
     uint64_t warm_t0, warm_next_poll_ns, warm_released_ns;
 
     /* 1, 2 */
-    lg_mem_t mem_before, mem_after;
-    lg_cpu_t cpu_hs0, cpu_hs1;
+    lg_mem_t mem_before[LG_MAX_NODES], mem_after[LG_MAX_NODES];
+    cpuset_t cpu_hs0, cpu_hs1;
     uint32_t joined, hs_failed;
+    uint32_t node_alive[LG_MAX_NODES]; /* users of each node that joined */
     uint64_t *hs_lat;
     size_t hs_n;
     uint8_t *user_failed; /* per user: did not join */
@@ -114,26 +134,31 @@ typedef struct parent {
 
     /* 3 */
     uint32_t bcast_total, bcast_sent, bcast_answered;
+    uint32_t bcast_expect; /* recipients a broadcast's answer names: the REST node's users */
     uint64_t bcast_recipient_mismatch, bcast_http_errors;
-    lg_cpu_t cpu_bc0, cpu_bc1;
+    cpuset_t cpu_bc0, cpu_bc1;
     uint64_t bcast_t0, bcast_t1;
     uint32_t bcast_timed;     /* broadcasts with receipt times: lg_bcast_timed(M) */
     uint64_t *bcast_send_ns;  /* per broadcast < bcast_timed: just before its request */
-    uint64_t *bcast_first_ns; /* earliest receipt over every worker, 0: none */
+    uint64_t *bcast_first_ns; /* [node * bcast_timed + i]: earliest receipt, 0: none */
     uint64_t *bcast_last_ns;  /* latest receipt */
 
-    /* 4, 5 */
+    /* 4, 5: the emits of every round, seq from 0; round r is seq [round_first[r],
+     * round_first[r + 1]) */
     uint32_t emit_total, emit_sent, emit_answered;
+    uint32_t round, round_first[LG_MAX_RATES + 1];
+    uint32_t round_answered[LG_MAX_RATES]; /* emits answered in each round */
+    uint64_t round_t0[LG_MAX_RATES], round_t_last[LG_MAX_RATES];
+    cpuset_t cpu_em0[LG_MAX_RATES], cpu_em1[LG_MAX_RATES];
+    uint32_t *targets; /* the users emits go to */
+    uint32_t ntargets;
     uint32_t *emit_target;
     uint64_t *emit_send_ns;
     int64_t *emit_first_lat; /* per seq, -1 until received */
     uint16_t *emit_recv;
-    uint64_t *emit_lat; /* first receipt latency, ns */
-    size_t emit_lat_n;
-    uint64_t emit_t0, emit_t_last_sent, drain_settle_at;
-    uint64_t emit_http_errors, emit_recipients_not_one, misrouted, bad_records;
+    uint64_t drain_settle_at;
+    uint64_t emit_http_errors, emit_recipients_wrong, misrouted, bad_records;
     uint64_t emit_unique_received;
-    lg_cpu_t cpu_em0, cpu_em1;
     char *pad;
     uint64_t rng;
 } parent_t;
@@ -234,12 +259,12 @@ static void on_report(wslot_t *w, uint32_t type, const char *data, size_t len)
         if (len == sizeof w->bc_progress) memcpy(&w->bc_progress, data, len);
         break;
     case LG_MSG_BCAST_TIMES: {
-        uint32_t k = P.bcast_timed;
-        if (len != 2 * (size_t)k * sizeof(uint64_t) || !P.bcast_first_ns) break;
-        for (uint32_t i = 0; i < k; i++) {
+        size_t k = (size_t)P.o.nodes * P.bcast_timed;
+        if (len != 2 * k * sizeof(uint64_t) || !P.bcast_first_ns) break;
+        for (size_t i = 0; i < k; i++) {
             uint64_t first, last;
             memcpy(&first, data + i * sizeof first, sizeof first);
-            memcpy(&last, data + ((size_t)k + i) * sizeof last, sizeof last);
+            memcpy(&last, data + (k + i) * sizeof last, sizeof last);
             if (first && (!P.bcast_first_ns[i] || first < P.bcast_first_ns[i]))
                 P.bcast_first_ns[i] = first;
             if (last > P.bcast_last_ns[i]) P.bcast_last_ns[i] = last;
@@ -261,8 +286,7 @@ static void on_report(wslot_t *w, uint32_t type, const char *data, size_t len)
             } else {
                 if (P.emit_recv[r.seq] == 0) {
                     P.emit_unique_received++;
-                    P.emit_first_lat[r.seq] = r.latency_ns;
-                    P.emit_lat[P.emit_lat_n++] = r.latency_ns > 0 ? (uint64_t)r.latency_ns : 0;
+                    P.emit_first_lat[r.seq] = r.latency_ns > 0 ? r.latency_ns : 0;
                 }
                 if (P.emit_recv[r.seq] < UINT16_MAX) P.emit_recv[r.seq]++;
             }
@@ -340,21 +364,23 @@ static long recipients_of(const char *body, size_t len)
     return json_long(body, len, "\"recipients\":");
 }
 
+/* user: the probe of a TAG_STATS request, NULL for the others. */
 static void on_http(void *user, uint64_t tag, int status, const char *body, size_t len)
 {
-    (void)user;
     uint32_t kind = (uint32_t)(tag >> 32), n = (uint32_t)tag;
     switch (kind) {
     case TAG_PREFLIGHT:
         P.preflight_status = status ? status : -1;
         break;
-    case TAG_STATS:
-        P.awaiting_stats = 0;
+    case TAG_STATS: {
+        probe_t *p = user;
+        p->done = 1;
         if (status == 200)
-            snprintf(P.stats_text, sizeof P.stats_text, "%.*s", (int)len, body);
+            snprintf(p->text, sizeof p->text, "%.*s", (int)len, body);
         else
-            snprintf(P.stats_text, sizeof P.stats_text, "(status %d)", status);
+            snprintf(p->text, sizeof p->text, "(status %d)", status);
         break;
+    }
     case TAG_WARM_STATS:
         P.warm_stats_status = status ? status : -1;
         P.warm_sessions = status == 200 ? json_long(body, len, "\"sessions\":") : -1;
@@ -364,7 +390,7 @@ static void on_http(void *user, uint64_t tag, int status, const char *body, size
         P.bcast_answered++;
         if (status != 200)
             P.bcast_http_errors++;
-        else if (recipients_of(body, len) != (long)P.nalive)
+        else if (recipients_of(body, len) != (long)P.bcast_expect)
             P.bcast_recipient_mismatch++;
         break;
     case TAG_EMIT:
@@ -373,8 +399,10 @@ static void on_http(void *user, uint64_t tag, int status, const char *body, size
             if (P.emit_http_errors < 5)
                 fprintf(stderr, "loadgen: emit %u answered %d\n", n, status);
             P.emit_http_errors++;
-        } else if (recipients_of(body, len) != 1) {
-            P.emit_recipients_not_one++;
+        } else if (n < P.emit_sent && recipients_of(body, len) !=
+                                          (lg_node_of(&P.o, P.emit_target[n]) == P.o.emit_node)) {
+            /* The answer counts the REST node's own sockets: 1 when the user is on it. */
+            P.emit_recipients_wrong++;
         }
         break;
     default:
@@ -407,21 +435,66 @@ static int all_http_failed(void)
 
 /* ---- phases ----------------------------------------------------------------- */
 
-/* Server CPU between two readings, per unit of work. */
-static void print_cpu(const lg_cpu_t *a, const lg_cpu_t *b, uint64_t units, const char *unit)
+static int fleet(void)
 {
-    if (!a->ok || !b->ok || units == 0) {
-        printf("    server CPU: skipped (%s)\n",
-               P.o.server_pid ? "nothing to divide by" : "no --pid");
-        return;
-    }
+    return P.o.nodes > 1;
+}
+
+/* How the figures name the nodes of a fleet: A, B, C ... in --ports order. */
+static char node_name(uint32_t i)
+{
+    return (char)('A' + i);
+}
+
+static void read_cpus(cpuset_t *c)
+{
+    for (uint32_t i = 0; i < P.o.nodes; i++)
+        lg_proc_cpu(P.o.pids[i], &c->node[i]);
+    lg_proc_cpu(P.o.redis_pid, &c->redis);
+}
+
+static void print_cpu_line(const char *who, const lg_cpu_t *a, const lg_cpu_t *b, uint64_t units,
+                           const char *unit)
+{
     int64_t user = b->user_us - a->user_us, sys = b->sys_us - a->sys_us;
-    printf("    server CPU (utime+stime): %.3f s (user %.3f, sys %.3f) -> %.3f us per %s",
+    printf("    %s CPU (utime+stime): %.3f s (user %.3f, sys %.3f) -> %.3f us per %s", who,
            (double)(user + sys) / 1e6, (double)user / 1e6, (double)sys / 1e6,
            (double)(user + sys) / (double)units, unit);
     if (a->sched_ns >= 0 && b->sched_ns >= 0)
         printf(" [schedstat: %.3f us]", (double)(b->sched_ns - a->sched_ns) / 1e3 / (double)units);
     printf("\n");
+}
+
+/* CPU between two readings: each node's per units[node] of work, then Redis's per
+ * redis_units. */
+static void print_cpu(const cpuset_t *a, const cpuset_t *b, const uint64_t *units,
+                      uint64_t redis_units, const char *unit)
+{
+    for (uint32_t i = 0; i < P.o.nodes; i++) {
+        char who[16];
+        if (fleet())
+            snprintf(who, sizeof who, "node %c", node_name(i));
+        else
+            snprintf(who, sizeof who, "server");
+        if (!a->node[i].ok || !b->node[i].ok || units[i] == 0)
+            printf("    %s CPU: skipped (%s)\n", who,
+                   P.o.pids[i] ? "nothing to divide by"
+                   : fleet()   ? "no --pids"
+                               : "no --pid");
+        else
+            print_cpu_line(who, &a->node[i], &b->node[i], units[i], unit);
+    }
+    if (a->redis.ok && b->redis.ok && redis_units)
+        print_cpu_line("redis", &a->redis, &b->redis, redis_units, unit);
+}
+
+/* The same count of work for every node. */
+static const uint64_t *units_all(uint64_t n)
+{
+    static uint64_t u[LG_MAX_NODES];
+    for (uint32_t i = 0; i < LG_MAX_NODES; i++)
+        u[i] = n;
+    return u;
 }
 
 static void print_handshakes(void)
@@ -436,8 +509,11 @@ static void print_handshakes(void)
         if (h->joined && h->last_join_ns > last) last = h->last_join_ns;
     }
     P.nalive = 0;
-    for (uint32_t u = 0; u < P.o.users; u++)
-        if (!P.user_failed[u]) P.alive_users[P.nalive++] = u;
+    for (uint32_t u = 0; u < P.o.users; u++) {
+        if (P.user_failed[u]) continue;
+        P.alive_users[P.nalive++] = u;
+        P.node_alive[lg_node_of(&P.o, u)]++;
+    }
     printf("[1] handshakes: %u of %u users joined", P.joined, P.o.users);
     if (P.hs_failed) printf(" (%u FAILED)", P.hs_failed);
     if (P.joined && last > first) {
@@ -454,7 +530,10 @@ static void print_handshakes(void)
     } else {
         printf("\n");
     }
-    print_cpu(&P.cpu_hs0, &P.cpu_hs1, P.joined, "handshake");
+    uint64_t units[LG_MAX_NODES];
+    for (uint32_t i = 0; i < P.o.nodes; i++)
+        units[i] = P.node_alive[i];
+    print_cpu(&P.cpu_hs0, &P.cpu_hs1, units, P.joined, "handshake");
     fflush(stdout);
 }
 
@@ -463,32 +542,37 @@ static double mib(int64_t bytes)
     return (double)bytes / 1048576.0;
 }
 
-static double per_conn(int64_t before, int64_t after)
+static double per_conn(int64_t before, int64_t after, uint32_t conns)
 {
-    return P.joined ? (double)(after - before) / P.joined : 0;
+    return conns ? (double)(after - before) / conns : 0;
 }
 
 static void print_rss(void)
 {
-    const lg_mem_t *a = &P.mem_before, *b = &P.mem_after;
-    if (!P.o.server_pid) {
-        printf("[2] server RSS: skipped (no --pid)\n");
-    } else if (a->vm_rss < 0 || b->vm_rss < 0) {
-        printf("[2] server RSS: unavailable (/proc/%ld/status)\n", P.o.server_pid);
-    } else {
-        char warm[64];
-        if (P.o.warmup)
-            snprintf(warm, sizeof warm, "after a warm-up of %u users", P.o.warmup);
-        else
-            snprintf(warm, sizeof warm, "no warm-up");
-        printf("[2] server RSS: %.1f MiB before, %.1f MiB with %u idle connections"
-               " -> %.0f bytes per idle connection (VmRSS, %s)\n",
-               mib(a->vm_rss), mib(b->vm_rss), P.joined, per_conn(a->vm_rss, b->vm_rss), warm);
-        if (a->rss_anon >= 0 && b->rss_anon >= 0 && a->rss_file >= 0 && b->rss_file >= 0)
-            printf("    of which RssAnon %.1f -> %.1f MiB: %.0f bytes per idle connection;"
-                   " RssFile %.1f -> %.1f MiB\n",
-                   mib(a->rss_anon), mib(b->rss_anon), per_conn(a->rss_anon, b->rss_anon),
-                   mib(a->rss_file), mib(b->rss_file));
+    for (uint32_t i = 0; i < P.o.nodes; i++) {
+        const lg_mem_t *a = &P.mem_before[i], *b = &P.mem_after[i];
+        uint32_t n = P.node_alive[i];
+        char who[16] = "";
+        if (fleet()) snprintf(who, sizeof who, ", node %c", node_name(i));
+        if (!P.o.pids[i]) {
+            printf("[2] server RSS%s: skipped (no --pid)\n", who);
+        } else if (a->vm_rss < 0 || b->vm_rss < 0) {
+            printf("[2] server RSS%s: unavailable (/proc/%ld/status)\n", who, P.o.pids[i]);
+        } else {
+            char warm[64];
+            if (P.o.warmup)
+                snprintf(warm, sizeof warm, "after a warm-up of %u users", P.o.warmup);
+            else
+                snprintf(warm, sizeof warm, "no warm-up");
+            printf("[2] server RSS%s: %.1f MiB before, %.1f MiB with %u idle connections"
+                   " -> %.0f bytes per idle connection (VmRSS, %s)\n",
+                   who, mib(a->vm_rss), mib(b->vm_rss), n, per_conn(a->vm_rss, b->vm_rss, n), warm);
+            if (a->rss_anon >= 0 && b->rss_anon >= 0 && a->rss_file >= 0 && b->rss_file >= 0)
+                printf("    of which RssAnon %.1f -> %.1f MiB: %.0f bytes per idle connection;"
+                       " RssFile %.1f -> %.1f MiB\n",
+                       mib(a->rss_anon), mib(b->rss_anon), per_conn(a->rss_anon, b->rss_anon, n),
+                       mib(a->rss_file), mib(b->rss_file));
+        }
     }
     fflush(stdout);
 }
@@ -498,8 +582,42 @@ static double ms(uint64_t ns)
     return (double)ns / 1e6;
 }
 
-/* Per broadcast: REST send -> first and -> last receipt over every user;
- * quantiles over the broadcasts that reached at least one user. */
+/* Per broadcast: REST send -> first and -> last receipt by a user of `node` (of any
+ * node when -1), sorted, over the broadcasts that reached at least one of them; their
+ * count. first and last hold one slot per broadcast. */
+static size_t bcast_delays(int node, uint64_t *first, uint64_t *last)
+{
+    uint32_t k = P.bcast_timed < P.bcast_sent ? P.bcast_timed : P.bcast_sent;
+    size_t n = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        uint64_t t = P.bcast_send_ns[i], f = 0, l = 0;
+        for (uint32_t j = 0; j < P.o.nodes; j++) {
+            if (node >= 0 && (uint32_t)node != j) continue;
+            size_t x = (size_t)j * P.bcast_timed + i;
+            if (P.bcast_first_ns[x] && (!f || P.bcast_first_ns[x] < f)) f = P.bcast_first_ns[x];
+            if (P.bcast_last_ns[x] > l) l = P.bcast_last_ns[x];
+        }
+        if (!f) continue;
+        first[n] = f > t ? f - t : 0;
+        last[n] = l > t ? l - t : 0;
+        n++;
+    }
+    lg_sort_u64(first, n);
+    lg_sort_u64(last, n);
+    return n;
+}
+
+static void print_delays(const uint64_t *first, const uint64_t *last, size_t n)
+{
+    printf("p50 %.3f / %.3f ms, p99 %.3f / %.3f ms, max %.3f / %.3f ms",
+           ms(lg_quantile((uint64_t *)first, n, 0.50, 1)),
+           ms(lg_quantile((uint64_t *)last, n, 0.50, 1)),
+           ms(lg_quantile((uint64_t *)first, n, 0.99, 1)),
+           ms(lg_quantile((uint64_t *)last, n, 0.99, 1)), ms(first[n - 1]), ms(last[n - 1]));
+}
+
+/* Per broadcast: REST send -> first and -> last receipt over every user, then, in a
+ * fleet, over the users of each node. */
 static void print_bcast_latency(void)
 {
     uint32_t k = P.bcast_timed < P.bcast_sent ? P.bcast_timed : P.bcast_sent;
@@ -510,25 +628,22 @@ static void print_bcast_latency(void)
         free(last);
         return;
     }
-    size_t n = 0;
-    for (uint32_t i = 0; i < k; i++) {
-        uint64_t t = P.bcast_send_ns[i], f = P.bcast_first_ns[i], l = P.bcast_last_ns[i];
-        if (!f) continue;
-        first[n] = f > t ? f - t : 0;
-        last[n] = l > t ? l - t : 0;
-        n++;
-    }
+    size_t n = bcast_delays(-1, first, last);
     if (n == 0) {
         printf("    per-broadcast latency: no broadcast was received\n");
     } else {
-        lg_sort_u64(first, n);
-        lg_sort_u64(last, n);
-        printf("    per-broadcast latency (REST send -> first / last user): p50 %.3f / %.3f ms,"
-               " p99 %.3f / %.3f ms, max %.3f / %.3f ms",
-               ms(lg_quantile(first, n, 0.50, 1)), ms(lg_quantile(last, n, 0.50, 1)),
-               ms(lg_quantile(first, n, 0.99, 1)), ms(lg_quantile(last, n, 0.99, 1)),
-               ms(first[n - 1]), ms(last[n - 1]));
+        printf("    per-broadcast latency (REST send -> first / last user): ");
+        print_delays(first, last, n);
         if (n < P.bcast_total) printf(" (over %zu of %u broadcasts)", n, P.bcast_total);
+        printf("\n");
+    }
+    for (uint32_t j = 0; fleet() && n && j < P.o.nodes; j++) {
+        size_t nj = bcast_delays((int)j, first, last);
+        printf("      users of node %c%s: ", node_name(j), j == P.o.emit_node ? " (REST)" : "");
+        if (nj)
+            print_delays(first, last, nj);
+        else
+            printf("none received");
         printf("\n");
     }
     free(first);
@@ -548,11 +663,17 @@ static void print_broadcast(void)
     printf("[3] broadcast: %u broadcasts x %u users = %" PRIu64 " deliveries expected, %" PRIu64
            " received in %.3f s (%.0f deliveries/s)\n",
            P.bcast_total, P.nalive, expected, t.received, el, el > 0 ? t.received / el : 0.0);
+    if (P.o.broadcast_wait)
+        printf("    each broadcast sent once the one before reached every user\n");
     print_bcast_latency();
-    print_cpu(&P.cpu_bc0, &P.cpu_bc1, t.received, "delivered message");
+    /* A node's work is the deliveries to its own users (the REST node also answers). */
+    uint64_t units[LG_MAX_NODES];
+    for (uint32_t i = 0; i < P.o.nodes; i++)
+        units[i] = fleet() ? (uint64_t)P.bcast_total * P.node_alive[i] : t.received;
+    print_cpu(&P.cpu_bc0, &P.cpu_bc1, units, t.received, "delivered message");
     printf("    broadcast correctness: lost %" PRIu64 ", duplicated %" PRIu64
            ", HTTP errors %" PRIu64 ", answers with recipients != %u: %" PRIu64 "\n",
-           t.lost, t.duplicated, P.bcast_http_errors, P.nalive, P.bcast_recipient_mismatch);
+           t.lost, t.duplicated, P.bcast_http_errors, P.bcast_expect, P.bcast_recipient_mismatch);
     if (t.lost || t.duplicated || P.bcast_http_errors || P.bcast_recipient_mismatch)
         P.exit_code = P.exit_code < 1 ? 1 : P.exit_code;
     fflush(stdout);
@@ -569,9 +690,53 @@ static void write_latency_file(void)
     fprintf(f, "# seq user send_ms latency_us\n");
     for (uint32_t s = 0; s < P.emit_sent; s++)
         fprintf(f, "%u %u %.3f %.1f\n", s, P.emit_target[s],
-                (double)(P.emit_send_ns[s] - P.emit_t0) / 1e6,
+                (double)(P.emit_send_ns[s] - P.round_t0[0]) / 1e6,
                 P.emit_first_lat[s] < 0 ? -1.0 : (double)P.emit_first_lat[s] / 1e3);
     fclose(f);
+}
+
+/* Round r of phase 4: rate achieved, latency, CPU; lost and duplicated when there are
+ * several rounds. */
+static void print_round(uint32_t r)
+{
+    uint32_t first = P.round_first[r], end = P.round_first[r + 1];
+    if (end > P.emit_sent) end = P.emit_sent;
+    uint32_t sent = end > first ? end - first : 0;
+    double span = sec(P.round_t_last[r] - P.round_t0[r]);
+    printf("[4] emit_to_user: %u emits to random users at %u/s for %u s (achieved %.0f/s)\n", sent,
+           P.o.rates[r], P.o.duration_s, span > 0 && sent > 1 ? (sent - 1) / span : 0.0);
+    if (fleet()) {
+        printf("    REST on node %c (port %d) -> ", node_name(P.o.emit_node),
+               P.o.ports[P.o.emit_node]);
+        if (P.o.target_node >= 0)
+            printf("users of node %c (port %d)\n", node_name((uint32_t)P.o.target_node),
+                   P.o.ports[P.o.target_node]);
+        else
+            printf("users of every node\n");
+    }
+    uint64_t *lat = calloc(sent ? sent : 1, sizeof *lat);
+    size_t n = 0;
+    uint64_t lost = 0, dup = 0;
+    for (uint32_t s = first; s < end; s++) {
+        if (P.emit_recv[s] == 0) lost++;
+        if (P.emit_recv[s] > 1) dup += P.emit_recv[s] - 1u;
+        if (lat && P.emit_first_lat[s] >= 0) lat[n++] = (uint64_t)P.emit_first_lat[s];
+    }
+    if (n) {
+        char p50[32], p99[32], p999[32], mx[32];
+        lg_sort_u64(lat, n);
+        fmt_dur(p50, sizeof p50, lg_quantile(lat, n, 0.50, 1));
+        fmt_dur(p99, sizeof p99, lg_quantile(lat, n, 0.99, 1));
+        fmt_dur(p999, sizeof p999, lg_quantile(lat, n, 0.999, 1));
+        fmt_dur(mx, sizeof mx, lat[n - 1]);
+        printf("    latency (REST send -> socket receive): p50 %s, p99 %s, p99.9 %s, max %s\n", p50,
+               p99, p999, mx);
+    }
+    free(lat);
+    print_cpu(&P.cpu_em0[r], &P.cpu_em1[r], units_all(P.round_answered[r]), P.round_answered[r],
+              fleet() ? "emit" : "emit (REST request included)");
+    if (P.o.nrates > 1)
+        printf("    this round: lost %" PRIu64 ", duplicated %" PRIu64 "\n", lost, dup);
 }
 
 static void print_emits(void)
@@ -588,21 +753,10 @@ static void print_emits(void)
         }
     }
     if (P.emit_total) {
-        double span = sec(P.emit_t_last_sent - P.emit_t0);
-        printf("[4] emit_to_user: %u emits to random users at %u/s for %u s (achieved %.0f/s)\n",
-               P.emit_sent, P.o.rate, P.o.duration_s,
-               span > 0 ? (P.emit_sent > 1 ? (P.emit_sent - 1) / span : 0) : 0.0);
-        if (P.emit_lat_n) {
-            char p50[32], p99[32], p999[32], mx[32];
-            lg_sort_u64(P.emit_lat, P.emit_lat_n);
-            fmt_dur(p50, sizeof p50, lg_quantile(P.emit_lat, P.emit_lat_n, 0.50, 1));
-            fmt_dur(p99, sizeof p99, lg_quantile(P.emit_lat, P.emit_lat_n, 0.99, 1));
-            fmt_dur(p999, sizeof p999, lg_quantile(P.emit_lat, P.emit_lat_n, 0.999, 1));
-            fmt_dur(mx, sizeof mx, P.emit_lat[P.emit_lat_n - 1]);
-            printf("    latency (REST send -> socket receive): p50 %s, p99 %s, p99.9 %s, max %s\n",
-                   p50, p99, p999, mx);
-        }
-        print_cpu(&P.cpu_em0, &P.cpu_em1, P.emit_answered, "emit (REST request included)");
+        for (uint32_t r = 0; r < P.o.nrates; r++)
+            print_round(r);
+    } else if (P.o.nrates) {
+        printf("[4] emit_to_user: skipped (no user to emit to)\n");
     } else {
         printf("[4] emit_to_user: skipped (--rate 0)\n");
     }
@@ -617,15 +771,16 @@ static void print_emits(void)
     printf("[5] correctness: lost %" PRIu64 ", duplicated %" PRIu64 ", misrouted %" PRIu64 "\n",
            lost, dup, P.misrouted);
     printf("    also: handshake failures %u, unexpected disconnects %" PRIu64
-           ", emit HTTP errors %" PRIu64 ", emit answers with recipients != 1: %" PRIu64
+           ", emit HTTP errors %" PRIu64 ", emit answers with recipients != %s: %" PRIu64
            ", unexpected packets %" PRIu64 ", unreadable payloads %" PRIu64 "\n",
-           P.hs_failed, P.unexpected_closes, P.emit_http_errors, P.emit_recipients_not_one,
+           P.hs_failed, P.unexpected_closes, P.emit_http_errors,
+           fleet() ? "the REST node's own (0 or 1)" : "1", P.emit_recipients_wrong,
            c.unexpected + P.bad_records, c.bad_payload);
     printf("    client side: %" PRIu64 " frames read, %" PRIu64 " pings answered\n", c.frames,
            c.pings + c.ws_pings);
     write_latency_file();
     if (lost || dup || P.misrouted || P.hs_failed || P.unexpected_closes || P.emit_http_errors ||
-        P.emit_recipients_not_one || c.unexpected || P.bad_records || c.bad_payload)
+        P.emit_recipients_wrong || c.unexpected || P.bad_records || c.bad_payload)
         P.exit_code = P.exit_code < 1 ? 1 : P.exit_code;
     fflush(stdout);
 }
@@ -636,10 +791,20 @@ static void append_pad(char *out, size_t size, int *len)
     *len += snprintf(out + *len, size - (size_t)*len, ",\"pad\":\"%s\"", P.pad);
 }
 
+/* Broadcast receipts the workers have reported so far (a loss counts as seen). */
+static uint64_t bcast_seen(void)
+{
+    uint64_t seen = 0;
+    for (uint32_t i = 0; i < P.o.workers; i++)
+        seen += P.ws[i].bc_progress.received + P.ws[i].bc_progress.lost;
+    return seen;
+}
+
 static void bcast_pump(void)
 {
     if (P.phase != P_BCAST || P.bcast_sent >= P.bcast_total || P.bcast_sent != P.bcast_answered)
         return;
+    if (P.o.broadcast_wait && bcast_seen() < (uint64_t)P.bcast_sent * P.nalive) return;
     lg_http_t *h = least_busy_http(1);
     if (!h) return;
     char body[4096];
@@ -660,16 +825,17 @@ static void bcast_pump(void)
 static void emit_pump(void)
 {
     if (P.phase != P_EMIT) return;
+    uint32_t r = P.round, end = P.round_first[r + 1];
     uint64_t now = lg_now_ns();
-    uint64_t due = (now - P.emit_t0) * P.o.rate / 1000000000u + 1;
-    if (due > P.emit_total) due = P.emit_total;
+    uint64_t due = P.round_first[r] + (now - P.round_t0[r]) * P.o.rates[r] / 1000000000u + 1;
+    if (due > end) due = end;
     char body[4096];
     /* Bounded by the emits due and by the free pipeline slots. */
     while (P.emit_sent < due) {
         lg_http_t *h = least_busy_http(EMIT_PIPELINE);
         if (!h) break;
         uint32_t seq = P.emit_sent;
-        uint32_t user = P.alive_users[lg_rand(&P.rng) % P.nalive];
+        uint32_t user = P.targets[lg_rand(&P.rng) % P.ntargets];
         uint64_t t = lg_now_ns();
         int n = snprintf(body, sizeof body,
                          "{\"userId\":\"user-%u\",\"event\":\"bench\",\"payload\":{\"seq\":%u,"
@@ -685,14 +851,41 @@ static void emit_pump(void)
             P.emit_sent--;
             break;
         }
-        P.emit_t_last_sent = t;
+        P.round_t_last[r] = t;
     }
+}
+
+static void start_round(uint32_t r)
+{
+    P.round = r;
+    enter(P_EMIT, P.o.duration_s + P.o.phase_timeout_s);
+    read_cpus(&P.cpu_em0[r]);
+    P.round_answered[r] = P.emit_answered; /* the count at the start, until the round ends */
+    P.round_t0[r] = P.phase_start_ns;
+    P.drain_settle_at = 0;
+    emit_pump();
 }
 
 static void start_emits(void)
 {
-    P.emit_total = P.nalive ? P.o.rate * P.o.duration_s : 0;
-    if (P.emit_total > MAX_EMITS) P.emit_total = MAX_EMITS;
+    P.targets = calloc(P.nalive ? P.nalive : 1, sizeof *P.targets);
+    if (!P.targets) {
+        stop_loop(2);
+        return;
+    }
+    P.ntargets = 0;
+    for (uint32_t i = 0; i < P.nalive; i++) {
+        uint32_t u = P.alive_users[i];
+        if (P.o.target_node < 0 || lg_node_of(&P.o, u) == (uint32_t)P.o.target_node)
+            P.targets[P.ntargets++] = u;
+    }
+    uint32_t total = 0;
+    for (uint32_t r = 0; r < P.o.nrates; r++) {
+        P.round_first[r] = total;
+        total += P.o.rates[r] * P.o.duration_s; /* bounded by MAX_EMITS in parse_args */
+    }
+    P.round_first[P.o.nrates] = total;
+    P.emit_total = P.ntargets ? total : 0;
     if (P.emit_total == 0) {
         send_all(LG_CMD_EMIT_FLUSH, NULL, 0);
         enter(P_FLUSH, 30);
@@ -705,16 +898,12 @@ static void start_emits(void)
     if (P.emit_first_lat)
         for (uint32_t i = 0; i < P.emit_total; i++)
             P.emit_first_lat[i] = -1;
-    P.emit_lat = calloc(P.emit_total, sizeof *P.emit_lat);
-    if (!P.emit_target || !P.emit_recv || !P.emit_lat || !P.emit_send_ns || !P.emit_first_lat) {
+    if (!P.emit_target || !P.emit_recv || !P.emit_send_ns || !P.emit_first_lat) {
         fprintf(stderr, "loadgen: out of memory for %u emits\n", P.emit_total);
         stop_loop(2);
         return;
     }
-    enter(P_EMIT, P.o.duration_s + P.o.phase_timeout_s);
-    lg_proc_cpu(P.o.server_pid, &P.cpu_em0);
-    P.emit_t0 = P.phase_start_ns;
-    emit_pump();
+    start_round(0);
 }
 
 static void start_broadcasts(void)
@@ -724,40 +913,87 @@ static void start_broadcasts(void)
         start_emits();
         return;
     }
+    P.bcast_expect = fleet() ? P.node_alive[P.o.emit_node] : P.nalive;
     P.bcast_timed = lg_bcast_timed(P.bcast_total);
+    size_t slots = (size_t)P.o.nodes * P.bcast_timed;
     P.bcast_send_ns = calloc(P.bcast_timed, sizeof *P.bcast_send_ns);
-    P.bcast_first_ns = calloc(P.bcast_timed, sizeof *P.bcast_first_ns);
-    P.bcast_last_ns = calloc(P.bcast_timed, sizeof *P.bcast_last_ns);
+    P.bcast_first_ns = calloc(slots, sizeof *P.bcast_first_ns);
+    P.bcast_last_ns = calloc(slots, sizeof *P.bcast_last_ns);
     if (!P.bcast_send_ns || !P.bcast_first_ns || !P.bcast_last_ns) {
         fprintf(stderr, "loadgen: out of memory for %u broadcasts\n", P.bcast_timed);
         stop_loop(2);
         return;
     }
     enter(P_BCAST, P.o.phase_timeout_s);
-    if (P.o.server_pid) {
-        lg_proc_cpu(P.o.server_pid, &P.cpu_bc0);
-    }
+    read_cpus(&P.cpu_bc0);
     P.bcast_t0 = lg_now_ns();
     bcast_pump();
 }
 
 static int bcast_complete(void)
 {
-    uint64_t seen = 0;
-    for (uint32_t i = 0; i < P.o.workers; i++)
-        seen += P.ws[i].bc_progress.received + P.ws[i].bc_progress.lost;
-    return P.bcast_answered == P.bcast_total && seen >= (uint64_t)P.bcast_total * P.nalive;
+    return P.bcast_answered == P.bcast_total && bcast_seen() >= (uint64_t)P.bcast_total * P.nalive;
 }
 
 static void end_broadcasts(void)
 {
     P.bcast_t1 = lg_now_ns();
-    if (P.o.server_pid) {
-        lg_proc_cpu(P.o.server_pid, &P.cpu_bc1);
-    }
+    read_cpus(&P.cpu_bc1);
     uint32_t m = P.bcast_total;
     send_all(LG_CMD_BCAST_FINISH, &m, sizeof m);
     enter(P_BCAST_FINAL, 30);
+}
+
+static void on_http_cb(void *user, uint64_t tag, int status, const char *body, size_t len);
+
+/* GET /testing/stats of every node, each on a new connection (an idle pooled one could
+ * have met the server's keep-alive timeout). */
+static void probes_start(void)
+{
+    for (uint32_t i = 0; i < P.o.nodes; i++) {
+        probe_t *p = &P.probes[i];
+        memset(p, 0, sizeof *p);
+        struct sockaddr_in a;
+        char host[80];
+        uv_ip4_addr(P.o.host, P.o.ports[i], &a);
+        snprintf(host, sizeof host, "%s:%d", P.o.host, P.o.ports[i]);
+        p->h = lg_http_new(&P.loop, &a, host, on_http_cb, p);
+    }
+}
+
+/* Sends what can be sent; 1 once every node answered or failed. */
+static int probes_poll(void)
+{
+    int all = 1;
+    for (uint32_t i = 0; i < P.o.nodes; i++) {
+        probe_t *p = &P.probes[i];
+        if (p->done) continue;
+        if (!p->h || lg_http_failed(p->h)) {
+            p->done = 1;
+            snprintf(p->text, sizeof p->text, "(unreachable)");
+            continue;
+        }
+        if (!p->sent && lg_http_connected(p->h) &&
+            lg_http_request(p->h, "GET", "/testing/stats", NULL, 0, TAG(TAG_STATS, i)) == 0)
+            p->sent = 1;
+        all = 0;
+    }
+    return all;
+}
+
+static void probes_print(const char *when)
+{
+    for (uint32_t i = 0; i < P.o.nodes; i++) {
+        probe_t *p = &P.probes[i];
+        const char *text = p->text[0] ? p->text : "(none)";
+        if (fleet())
+            printf("    server counters%s, node %c: %s\n", when, node_name(i), text);
+        else
+            printf("    server counters%s: %s\n", when, text);
+        lg_http_close(p->h);
+        p->h = NULL;
+    }
+    fflush(stdout);
 }
 
 static int all_workers(size_t field_offset)
@@ -776,10 +1012,9 @@ static void on_http_pump(void)
 /* Phase 1 starts here: the "before" readings, then every worker connects. */
 static void start_connect(void)
 {
-    if (P.o.server_pid) {
-        lg_proc_mem(P.o.server_pid, &P.mem_before);
-        lg_proc_cpu(P.o.server_pid, &P.cpu_hs0);
-    }
+    for (uint32_t i = 0; i < P.o.nodes; i++)
+        if (P.o.pids[i]) lg_proc_mem(P.o.pids[i], &P.mem_before[i]);
+    read_cpus(&P.cpu_hs0);
     send_all(LG_CMD_CONNECT, NULL, 0);
     enter(P_CONNECT, P.o.phase_timeout_s + P.o.handshake_timeout_s);
 }
@@ -859,6 +1094,27 @@ static void warm_tick(uint64_t now, int timed_out)
     }
 }
 
+/* 0 (said on stderr) when a server or Redis is gone. */
+static int watched_alive(void)
+{
+    for (uint32_t i = 0; i < P.o.nodes; i++) {
+        if (!P.o.pids[i] || lg_proc_alive(P.o.pids[i])) continue;
+        if (fleet())
+            fprintf(stderr, "loadgen: server process %ld (node %c) is gone (during %s)\n",
+                    P.o.pids[i], node_name(i), phase_names[P.phase]);
+        else
+            fprintf(stderr, "loadgen: server process %ld is gone (during %s)\n", P.o.pids[i],
+                    phase_names[P.phase]);
+        return 0;
+    }
+    if (P.o.redis_pid && !lg_proc_alive(P.o.redis_pid)) {
+        fprintf(stderr, "loadgen: redis process %ld is gone (during %s)\n", P.o.redis_pid,
+                phase_names[P.phase]);
+        return 0;
+    }
+    return 1;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
@@ -870,11 +1126,9 @@ static void on_tick(uv_timer_t *t)
         stop_loop(2);
         return;
     }
-    if (P.o.server_pid && now - last_alive_check > 250000000u) {
+    if (now - last_alive_check > 250000000u) {
         last_alive_check = now;
-        if (!lg_proc_alive(P.o.server_pid)) {
-            fprintf(stderr, "loadgen: server process %ld is gone (during %s)\n", P.o.server_pid,
-                    phase_names[P.phase]);
+        if (!watched_alive()) {
             stop_loop(2);
             return;
         }
@@ -883,14 +1137,17 @@ static void on_tick(uv_timer_t *t)
     if (P.phase > P_PREFLIGHT && all_http_failed()) {
         fprintf(stderr, "loadgen: every REST connection to the server failed (during %s)%s\n",
                 phase_names[P.phase],
-                P.o.server_pid && !lg_proc_alive(P.o.server_pid) ? "; the server is gone" : "");
+                P.o.pids[P.o.emit_node] && !lg_proc_alive(P.o.pids[P.o.emit_node])
+                    ? "; the server is gone"
+                    : "");
         stop_loop(2);
         return;
     }
     switch (P.phase) {
     case P_START:
         if (all_http_failed()) {
-            fprintf(stderr, "loadgen: cannot reach the server at %s:%d\n", P.o.host, P.o.port);
+            fprintf(stderr, "loadgen: cannot reach the server at %s:%d\n", P.o.host,
+                    P.o.ports[P.o.emit_node]);
             stop_loop(2);
         } else if (all_workers(offsetof(wslot_t, ready)) && (!P.o.warmup || P.warm.ready) &&
                    least_busy_http(1)) {
@@ -924,7 +1181,7 @@ static void on_tick(uv_timer_t *t)
         break;
     case P_CONNECT:
         if (all_workers(offsetof(wslot_t, hs_done))) {
-            lg_proc_cpu(P.o.server_pid, &P.cpu_hs1);
+            read_cpus(&P.cpu_hs1);
             print_handshakes();
             enter(P_SETTLE, 0);
         } else if (timed_out) {
@@ -934,18 +1191,16 @@ static void on_tick(uv_timer_t *t)
         break;
     case P_SETTLE:
         if (now - P.phase_start_ns >= (uint64_t)P.o.settle_ms * 1000000u) {
-            if (P.o.server_pid) lg_proc_mem(P.o.server_pid, &P.mem_after);
+            for (uint32_t i = 0; i < P.o.nodes; i++)
+                if (P.o.pids[i]) lg_proc_mem(P.o.pids[i], &P.mem_after[i]);
             print_rss();
-            lg_http_t *h = least_busy_http(1);
-            if (h && lg_http_request(h, "GET", "/testing/stats", NULL, 0, TAG(TAG_STATS, 0)) == 0)
-                P.awaiting_stats = 1;
+            probes_start();
             enter(P_STATS, 10);
         }
         break;
     case P_STATS:
-        if (!P.awaiting_stats || timed_out) {
-            printf("    server counters: %s\n", P.stats_text[0] ? P.stats_text : "(none)");
-            fflush(stdout);
+        if (probes_poll() || timed_out) {
+            probes_print("");
             start_broadcasts();
         }
         break;
@@ -967,33 +1222,52 @@ static void on_tick(uv_timer_t *t)
             stop_loop(2);
         }
         break;
-    case P_EMIT:
+    case P_EMIT: {
+        uint32_t first = P.round_first[P.round], end = P.round_first[P.round + 1];
         emit_pump();
-        if (P.emit_sent == P.emit_total && P.emit_answered == P.emit_total) {
-            lg_proc_cpu(P.o.server_pid, &P.cpu_em1);
+        if (P.emit_sent == end && P.emit_answered == end) {
             enter(P_DRAIN, P.o.phase_timeout_s);
-            P.drain_settle_at = 0;
         } else if (timed_out) {
             fprintf(stderr, "loadgen: emits not all sent and answered in time (%u of %u)\n",
-                    P.emit_answered, P.emit_total);
+                    P.emit_answered - first, end - first);
             enter(P_DRAIN, 1);
         }
         break;
+    }
     case P_DRAIN:
-        if (!P.drain_settle_at && (P.emit_unique_received >= P.emit_sent || timed_out))
+        if (!P.drain_settle_at && (P.emit_unique_received >= P.emit_sent || timed_out)) {
+            /* The round's work is done on every node once every emit has arrived. */
+            read_cpus(&P.cpu_em1[P.round]);
+            P.round_answered[P.round] = P.emit_answered - P.round_answered[P.round];
             P.drain_settle_at = now + 300000000u; /* late duplicates still count */
+        }
         if (P.drain_settle_at && now >= P.drain_settle_at) {
-            send_all(LG_CMD_EMIT_FLUSH, NULL, 0);
-            enter(P_FLUSH, 30);
+            if (P.round + 1 < P.o.nrates) {
+                start_round(P.round + 1);
+            } else {
+                send_all(LG_CMD_EMIT_FLUSH, NULL, 0);
+                enter(P_FLUSH, 30);
+            }
         }
         break;
     case P_FLUSH:
         if (all_workers(offsetof(wslot_t, flushed))) {
             print_emits();
-            stop_loop(0);
+            if (fleet()) {
+                probes_start();
+                enter(P_END_STATS, 10);
+            } else {
+                stop_loop(0);
+            }
         } else if (timed_out) {
             fprintf(stderr, "loadgen: workers did not flush their records\n");
             stop_loop(2);
+        }
+        break;
+    case P_END_STATS:
+        if (probes_poll() || timed_out) {
+            probes_print(" at the end");
+            stop_loop(0);
         }
         break;
     case P_DONE:
@@ -1006,11 +1280,18 @@ static void on_tick(uv_timer_t *t)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: iogate-loadgen --port PORT --secret SECRET [options]\n"
+               "       iogate-loadgen --ports P1,P2,... --secret SECRET [options]\n"
                "       iogate-loadgen --free-port\n"
                "  -n, --users N            authenticated WebSocket users (10000)\n"
                "      --host ADDR          server address, loopback only (127.0.0.1)\n"
                "      --port PORT          server port\n"
                "      --pid PID            server process, for RSS and CPU figures\n"
+               "      --ports P1,P2,...    a fleet: user i on port P(i %% n + 1), nodes named\n"
+               "                           A, B, ... in this order\n"
+               "      --pids PID1,PID2,... the fleet's processes, in --ports order\n"
+               "      --emit-port P        the node REST requests go to (the first)\n"
+               "      --target-port P      emit_to_user only to users of this node (any)\n"
+               "      --redis-pid PID      Redis, for its CPU figures\n"
                "      --secret S           HS256 secret of the server's [auth] jwt_secret\n"
                "                           (or IOGATE_BENCH_SECRET in the environment)\n"
                "      --workers W          worker processes (4, more if the file limit needs)\n"
@@ -1018,13 +1299,17 @@ static void usage(FILE *f)
                "      --concurrency C      handshakes in flight, all workers together (256)\n"
                "      --broadcasts M       broadcasts in phase 3 (auto: ~2,000,000 deliveries;\n"
                "                           0 skips)\n"
+               "      --broadcast-wait     send each broadcast once the one before reached\n"
+               "                           every user (--no-broadcast-wait: once answered)\n"
                "      --payload-bytes B    padding in each payload (64)\n"
-               "      --rate R             emit_to_user per second in phase 4 (2000; 0 skips)\n"
-               "      --duration S         seconds of phase 4 (10)\n"
+               "      --rate R[,R2,...]    emit_to_user per second in phase 4, one round per\n"
+               "                           rate (2000; 0 skips)\n"
+               "      --duration S         seconds of each round of phase 4 (10)\n"
                "      --http-conns K       keep-alive REST connections (4)\n"
                "      --settle-ms MS       idle time before the second RSS reading (1000)\n"
                "      --warmup K           users joined and released before the first RSS\n"
-               "                           reading, not counted anywhere (32; 0: none)\n"
+               "                           reading, not counted anywhere (32; 0: none;\n"
+               "                           one server only)\n"
                "      --handshake-timeout S  per handshake (30)\n"
                "      --phase-timeout S    per phase wait (60)\n"
                "      --deadline S         the whole run (600)\n"
@@ -1064,7 +1349,9 @@ static int parse_args(int argc, char **argv)
     o->concurrency = 256;
     o->broadcasts = AUTO_BROADCASTS;
     o->payload_bytes = 64;
-    o->rate = 2000;
+    o->rates[0] = 2000;
+    o->nrates = 1;
+    o->target_node = -1;
     o->duration_s = 10;
     o->http_conns = 4;
     o->settle_ms = 1000;
@@ -1098,6 +1385,13 @@ static int parse_args(int argc, char **argv)
         O_SEED,
         O_FREE,
         O_LATFILE,
+        O_PORTS,
+        O_PIDS,
+        O_EMIT_PORT,
+        O_TARGET_PORT,
+        O_REDIS_PID,
+        O_BCAST_WAIT,
+        O_NO_BCAST_WAIT,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -1122,12 +1416,20 @@ static int parse_args(int argc, char **argv)
         {"seed", required_argument, NULL, O_SEED},
         {"free-port", no_argument, NULL, O_FREE},
         {"latency-file", required_argument, NULL, O_LATFILE},
+        {"ports", required_argument, NULL, O_PORTS},
+        {"pids", required_argument, NULL, O_PIDS},
+        {"emit-port", required_argument, NULL, O_EMIT_PORT},
+        {"target-port", required_argument, NULL, O_TARGET_PORT},
+        {"redis-pid", required_argument, NULL, O_REDIS_PID},
+        {"broadcast-wait", no_argument, NULL, O_BCAST_WAIT},
+        {"no-broadcast-wait", no_argument, NULL, O_NO_BCAST_WAIT},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
-    uint32_t port = 0, pid = 0;
-    int c, bad = 0;
+    uint32_t port = 0, pid = 0, ports[LG_MAX_NODES], pids[LG_MAX_NODES], emit_port = 0;
+    uint32_t target_port = 0, redis_pid = 0, warmup_given = 0;
+    int nports = 0, npids = 0, c, bad = 0;
     while ((c = getopt_long(argc, argv, "n:v", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
@@ -1163,8 +1465,34 @@ static int parse_args(int argc, char **argv)
         case O_PAD:
             bad |= lg_parse_u32(optarg, &o->payload_bytes, 0, 2048);
             break;
-        case O_RATE:
-            bad |= lg_parse_u32(optarg, &o->rate, 0, 1000000);
+        case O_RATE: {
+            int n = lg_parse_u32_list(optarg, o->rates, LG_MAX_RATES, 0, 1000000);
+            if (n < 0) bad = 1;
+            o->nrates = n == 1 && o->rates[0] == 0 ? 0 : (uint32_t)n;
+            for (int i = 0; n > 1 && i < n; i++)
+                if (o->rates[i] == 0) bad = 1; /* 0 skips phase 4; it is no round */
+            break;
+        }
+        case O_PORTS:
+            nports = lg_parse_u32_list(optarg, ports, LG_MAX_NODES, 1, 65535);
+            bad |= nports < 0;
+            break;
+        case O_PIDS:
+            npids = lg_parse_u32_list(optarg, pids, LG_MAX_NODES, 1, 1u << 30);
+            bad |= npids < 0;
+            break;
+        case O_EMIT_PORT:
+            bad |= lg_parse_u32(optarg, &emit_port, 1, 65535);
+            break;
+        case O_TARGET_PORT:
+            bad |= lg_parse_u32(optarg, &target_port, 1, 65535);
+            break;
+        case O_REDIS_PID:
+            bad |= lg_parse_u32(optarg, &redis_pid, 1, 1u << 30);
+            break;
+        case O_BCAST_WAIT:
+        case O_NO_BCAST_WAIT:
+            o->broadcast_wait = c == O_BCAST_WAIT;
             break;
         case O_DURATION:
             bad |= lg_parse_u32(optarg, &o->duration_s, 1, 3600);
@@ -1177,6 +1505,7 @@ static int parse_args(int argc, char **argv)
             break;
         case O_WARMUP:
             bad |= lg_parse_u32(optarg, &o->warmup, 0, 1000);
+            warmup_given = 1;
             break;
         case O_HSTO:
             bad |= lg_parse_u32(optarg, &o->handshake_timeout_s, 1, 3600);
@@ -1207,13 +1536,44 @@ static int parse_args(int argc, char **argv)
             return -1;
         }
     }
-    if (optind < argc || !port) {
+    if (optind < argc || (!port) == (!nports) || (nports && pid) || (npids && npids != nports) ||
+        ((emit_port || target_port) && !nports)) {
+        if (port && nports) fprintf(stderr, "loadgen: --port or --ports, not both\n");
+        if (nports && pid) fprintf(stderr, "loadgen: with --ports, give --pids\n");
+        if (npids && npids != nports) fprintf(stderr, "loadgen: one pid per port in --pids\n");
+        if ((emit_port || target_port) && !nports)
+            fprintf(stderr, "loadgen: --emit-port and --target-port go with --ports\n");
         usage(stderr);
         return -1;
     }
-    o->port = (int)port;
-    o->server_pid = pid;
-    if (!pid) o->warmup = 0; /* it only serves the server's RSS and CPU figures */
+    if (port) {
+        o->nodes = 1;
+        o->ports[0] = (int)port;
+        o->pids[0] = pid;
+    } else {
+        int emit_found = !emit_port;
+        o->nodes = (uint32_t)nports;
+        for (int i = 0; i < nports; i++) {
+            o->ports[i] = (int)ports[i];
+            o->pids[i] = i < npids ? pids[i] : 0;
+            if (emit_port == ports[i] && !emit_found) {
+                o->emit_node = (uint32_t)i;
+                emit_found = 1;
+            }
+            if (target_port == ports[i] && o->target_node < 0) o->target_node = i;
+        }
+        if (!emit_found || (target_port && o->target_node < 0)) {
+            fprintf(stderr, "loadgen: --emit-port and --target-port must be among --ports\n");
+            return -1;
+        }
+    }
+    o->redis_pid = redis_pid;
+    /* The warm-up only serves the server's RSS and CPU figures, of one server. */
+    if (!o->pids[o->emit_node]) o->warmup = 0;
+    if (o->nodes > 1 && o->warmup) {
+        if (warmup_given) fprintf(stderr, "loadgen: --warmup needs one server; no warm-up\n");
+        o->warmup = 0;
+    }
     if (!lg_is_loopback(o->host, sizeof o->host)) {
         fprintf(stderr, "loadgen: refusing target %s: loopback addresses (127.0.0.0/8) only\n",
                 o->host);
@@ -1223,8 +1583,11 @@ static int parse_args(int argc, char **argv)
         fprintf(stderr, "loadgen: --secret (or IOGATE_BENCH_SECRET) is required\n");
         return -1;
     }
-    if ((uint64_t)o->rate * o->duration_s > MAX_EMITS) {
-        fprintf(stderr, "loadgen: rate x duration is limited to %u emits\n", MAX_EMITS);
+    uint64_t emits = 0;
+    for (uint32_t i = 0; i < o->nrates; i++)
+        emits += (uint64_t)o->rates[i] * o->duration_s;
+    if (emits > MAX_EMITS) {
+        fprintf(stderr, "loadgen: rates x duration is limited to %u emits\n", MAX_EMITS);
         return -1;
     }
     return 0;
@@ -1382,7 +1745,8 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv) != 0) return 2;
     if (plan_workers() != 0) return 2;
     P.rng = P.o.seed ? P.o.seed : 1;
-    P.mem_before.vm_rss = P.mem_after.vm_rss = -1;
+    for (uint32_t i = 0; i < LG_MAX_NODES; i++)
+        P.mem_before[i].vm_rss = P.mem_after[i].vm_rss = -1;
     P.bcast_total = P.o.broadcasts;
     P.hs_lat = calloc(P.o.users, sizeof *P.hs_lat);
     P.user_failed = calloc(P.o.users, 1);
@@ -1394,18 +1758,29 @@ int main(int argc, char **argv)
         memset(P.pad, 'x', P.o.payload_bytes);
         P.pad[P.o.payload_bytes] = '\0';
     }
-    printf("iogate-loadgen: %u users on %s:%d, %u workers, %u source addresses, "
-           "%u handshakes in flight; server pid %ld\n",
-           P.o.users, P.o.host, P.o.port, P.o.workers, P.o.sources, P.o.concurrency,
-           P.o.server_pid);
+    if (fleet()) {
+        printf(
+            "iogate-loadgen: %u users on %u nodes (user i on node i %% %u), %u workers, %u source"
+            " addresses, %u handshakes in flight\n",
+            P.o.users, P.o.nodes, P.o.nodes, P.o.workers, P.o.sources, P.o.concurrency);
+        for (uint32_t i = 0; i < P.o.nodes; i++)
+            printf("    node %c: %s:%d, pid %ld%s\n", node_name(i), P.o.host, P.o.ports[i],
+                   P.o.pids[i], i == P.o.emit_node ? " (REST requests)" : "");
+        if (P.o.redis_pid) printf("    redis: pid %ld\n", P.o.redis_pid);
+    } else {
+        printf("iogate-loadgen: %u users on %s:%d, %u workers, %u source addresses, "
+               "%u handshakes in flight; server pid %ld\n",
+               P.o.users, P.o.host, P.o.ports[0], P.o.workers, P.o.sources, P.o.concurrency,
+               P.o.pids[0]);
+    }
     if (spawn_workers() != 0) {
         for (uint32_t i = 0; P.ws && i < P.o.workers; i++)
             if (P.ws[i].pid > 0) kill(P.ws[i].pid, SIGKILL);
         if (P.warm.pid > 0) kill(P.warm.pid, SIGKILL);
         return 2;
     }
-    uv_ip4_addr(P.o.host, P.o.port, &P.dst);
-    snprintf(P.host_header, sizeof P.host_header, "%s:%d", P.o.host, P.o.port);
+    uv_ip4_addr(P.o.host, P.o.ports[P.o.emit_node], &P.dst);
+    snprintf(P.host_header, sizeof P.host_header, "%s:%d", P.o.host, P.o.ports[P.o.emit_node]);
     P.http = calloc(P.o.http_conns, sizeof *P.http);
     for (uint32_t i = 0; i < P.o.http_conns; i++)
         P.http[i] = lg_http_new(&P.loop, &P.dst, P.host_header, on_http_cb, NULL);

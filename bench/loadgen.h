@@ -15,10 +15,20 @@
 
 /* ---- options shared by parent and workers ---------------------------- */
 
+#define LG_MAX_NODES 16 /* servers of a fleet (--ports) */
+#define LG_MAX_RATES 8  /* emit rounds (--rate R1,R2,...) */
+
 typedef struct lg_opts {
     char host[64];                 /* dotted IPv4 in 127.0.0.0/8 */
-    int port;                      /* server port */
-    long server_pid;               /* 0: RSS and CPU figures are skipped */
+    uint32_t nodes;                /* servers: 1 (--port), or a fleet (--ports) */
+    int ports[LG_MAX_NODES];       /* user i connects to ports[i % nodes] */
+    long pids[LG_MAX_NODES];       /* per node; 0: its RSS and CPU figures are skipped */
+    uint32_t emit_node;            /* the node REST requests go to (--emit-port) */
+    int target_node;               /* emit_to_user targets only its users; -1: every user */
+    long redis_pid;                /* 0: no Redis CPU figures */
+    int broadcast_wait;            /* the next broadcast only once the last reached everyone */
+    uint32_t rates[LG_MAX_RATES];  /* phase 4: emits per second, one round each */
+    uint32_t nrates;               /* 0: phase 4 skipped */
     uint32_t users;                /* N */
     uint32_t workers;              /* worker processes */
     uint32_t sources;              /* source addresses 127.0.0.2 .. 127.0.0.(1+sources) */
@@ -27,8 +37,7 @@ typedef struct lg_opts {
     uint32_t broadcasts;           /* phase 3: broadcasts sent (0: skip) */
     uint64_t broadcast_deliveries; /* when broadcasts is 0 and this is set: aim for it */
     uint32_t payload_bytes;        /* padding added to each payload */
-    uint32_t rate;                 /* phase 4: emits per second (0: skip) */
-    uint32_t duration_s;           /* phase 4: seconds */
+    uint32_t duration_s;           /* phase 4: seconds per round */
     uint32_t http_conns;           /* keep-alive connections of the parent */
     uint32_t settle_ms;            /* idle time before the "after" RSS reading */
     uint32_t warmup;               /* users joined and released before the "before" reading */
@@ -66,13 +75,20 @@ enum {
     LG_MSG_BCAST_TIMES, /* before LG_MSG_BCAST_FINAL: uint64 first[k], then uint64 last[k] */
 };
 
-/* LG_MSG_BCAST_TIMES: for broadcast i < k = min(M, LG_BCAST_TIMED_MAX), the
- * CLOCK_MONOTONIC ns of the worker's first and last user receipt of it (0: no
- * user of that worker received it). The cap bounds memory for a huge --broadcasts. */
+/* LG_MSG_BCAST_TIMES: for node n and broadcast i < k = min(M, LG_BCAST_TIMED_MAX),
+ * first[n * k + i] and then last[n * k + i]: the CLOCK_MONOTONIC ns of the worker's first
+ * and last receipt of it by a user of that node (0: none). The cap bounds memory for a
+ * huge --broadcasts. */
 #define LG_BCAST_TIMED_MAX 100000u
 static inline uint32_t lg_bcast_timed(uint32_t m)
 {
     return m < LG_BCAST_TIMED_MAX ? m : LG_BCAST_TIMED_MAX;
+}
+
+/* The node user i connects to. */
+static inline uint32_t lg_node_of(const lg_opts_t *o, uint32_t user)
+{
+    return user % o->nodes;
 }
 
 typedef struct lg_msg_hdr {

@@ -38,40 +38,11 @@ LOG=$TMP/server.log
 
 start_server() {
     PORT=$("$LOADGEN_BIN" --free-port)
-    cat >"$TMP/iogate.toml" <<EOF
-[server]
-host = "127.0.0.1"
-port = $PORT
-shutdown_grace_ms = 2000
-
-[http]
-max_connections = $((N + 1000))
-
-[log]
-level = "warn"
-
-[auth]
-jwt_secret = "$SECRET"
-
-[testing]
-emit_routes = true
-
-# The core alone: no plugin (the defaults load notifications on SQLite).
-[plugins]
-load = []
-EOF
-    # The server gets the highest file limit allowed; exec keeps $! its pid.
-    ( ulimit -n "$HARD_NOFILE"; exec "$SERVER_BIN" --config "$TMP/iogate.toml" ) 2>"$LOG" &
-    SERVER_PID=$!
-    for _ in $(seq 100); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            SERVER_PID=
-            return 1
-        fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    return 1
+    bench_config "$TMP/iogate.toml" "$PORT" $((N + 1000))
+    local ok=0
+    bench_start_server "$SERVER_BIN" "$TMP/iogate.toml" "$LOG" "$PORT" || ok=1
+    SERVER_PID=$STARTED_PID
+    return $ok
 }
 
 started=0
