@@ -618,7 +618,12 @@ int redis_link_publish(redis_link_t *l, const char *channel, const void *data, s
     if (!channel || !*channel || (!data && len)) return UV_EINVAL;
     if (!data) data = "";
     size_t chan_len = strlen(channel);
-    if (!l->head && can_send(l) && send_publish(l, channel, chan_len, data, len) == 0) return 0;
+    if (!l->head && can_send(l) && send_publish(l, channel, chan_len, data, len) == 0) {
+        /* Written now, not on the next poll: on a broadcast the other nodes start while this
+         * one is still writing to its own sockets. A failure surfaces as for any write. */
+        redisAsyncHandleWrite(l->pub.ac);
+        return 0;
+    }
     return enqueue(l, channel, chan_len, data, len);
 }
 
