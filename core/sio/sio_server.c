@@ -100,6 +100,7 @@ struct sio_server {
 
 static void reap(sio_server_t *srv);
 static void client_rearm(sio_client_t *c);
+static void record_drop(sio_server_t *srv, char *record);
 
 /* A write may drop a slow consumer, which tears its sockets down: the public calls
  * below hold teardown off (depth) until they no longer touch the socket. */
@@ -592,7 +593,7 @@ static void socket_finalize(sio_socket_t *s)
     nsp->nsockets--;
     srv->stats.disconnects++;
     identity_unref(s->identity);
-    free(s->auth);
+    record_drop(srv, s->auth);
     free(s);
 }
 
@@ -613,7 +614,7 @@ static void client_free(sio_client_t *c)
     membudget_release(eio_server_budget(c->srv->eio), sio_decoder_pending_bytes(&c->decoder));
     sio_decoder_free(&c->decoder);
     identity_unref(c->identity);
-    free(c->handshake);
+    record_drop(c->srv, c->handshake);
     free(c);
 }
 
@@ -730,9 +731,25 @@ static sio_identity_t *identity_from_result(sio_server_t *srv, auth_result_t r, 
 
 /* ------------------------------------------------------------------ handshake records */
 
+/* What a client's or a socket's record may hold: headers past the first SIO_RECORD_HEADERS
+ * bytes and a CONNECT payload over SIO_RECORD_AUTH bytes are left out, and both are charged
+ * to the budget of bytes held for clients, so a flood of handshakes with large heads cannot
+ * make a fleet node hold more than that budget. */
+#define SIO_RECORD_HEADERS 3072
+#define SIO_RECORD_AUTH 1024
+
+typedef struct header_walk {
+    json_t *headers;
+    size_t bytes;
+} header_walk_t;
+
 static void add_header(void *user, const char *name, const char *value)
 {
-    json_t *headers = user;
+    header_walk_t *w = user;
+    json_t *headers = w->headers;
+    size_t cost = strlen(name) + strlen(value) + 8;
+    if (w->bytes + cost > SIO_RECORD_HEADERS) return;
+    w->bytes += cost;
     buf_t lower = BUF_INIT;
     for (const char *p = name; *p; p++)
         buf_append_byte(&lower, (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
@@ -756,7 +773,8 @@ static char *handshake_record(http_request_t *req)
 {
     json_t *h = json_object();
     json_t *headers = json_object();
-    http_request_each_header(req, add_header, headers);
+    header_walk_t walk = {headers, 0};
+    http_request_each_header(req, add_header, &walk);
     int xdomain = json_object_get(headers, "origin") != NULL;
     json_object_set_new(h, "headers", headers);
     struct timeval tv;
@@ -789,6 +807,24 @@ static char *handshake_record(http_request_t *req)
     return buf_steal(&text, NULL);
 }
 
+/* Charges a record (taken) to the budget of bytes held for clients: kept, or freed and NULL
+ * when the budget is spent (fetchSockets then answers without it). */
+static char *record_keep(sio_server_t *srv, char *record)
+{
+    if (record && membudget_try_charge(eio_server_budget(srv->eio), strlen(record) + 1) != 0) {
+        free(record);
+        return NULL;
+    }
+    return record;
+}
+
+static void record_drop(sio_server_t *srv, char *record)
+{
+    if (!record) return;
+    membudget_release(eio_server_budget(srv->eio), strlen(record) + 1);
+    free(record);
+}
+
 /* Keys of a CONNECT payload that carry credentials: their values are never repeated. */
 static int is_credential_key(const char *key)
 {
@@ -819,6 +855,10 @@ static char *socket_auth_record(const json_t *auth)
     buf_t text = BUF_INIT;
     json_out_append(&text, a);
     json_decref(a);
+    if (text.len > SIO_RECORD_AUTH) {
+        buf_reset(&text);
+        buf_append_str(&text, "{\"[too large to keep]\":true}");
+    }
     return buf_steal(&text, NULL);
 }
 
@@ -895,7 +935,7 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
         identity_unref(s->identity);
         s->identity = NULL;
     }
-    if (c->handshake) s->auth = socket_auth_record(auth);
+    if (c->handshake) s->auth = record_keep(srv, socket_auth_record(auth));
     if (s->identity) {
         buf_t room = BUF_INIT;
         sio_user_room(&room, s->identity->user_id);
@@ -1053,7 +1093,7 @@ static void on_eio_open(void *user, eio_socket_t *e, http_request_t *handshake)
         c->unjoined_addr = keycount_add(&srv->unjoined_by_addr, addr, strlen(addr));
     }
     eio_socket_set_user(e, c);
-    if (srv->opts.keep_handshake) c->handshake = handshake_record(handshake);
+    if (srv->opts.keep_handshake) c->handshake = record_keep(srv, handshake_record(handshake));
     if (srv->opts.auth) {
         /* A cookie from a foreign page is ignored (counted): the socket connects
          * unauthenticated, and an auth payload may still authenticate it. */

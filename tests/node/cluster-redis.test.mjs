@@ -10,6 +10,7 @@ import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Emitter } from '@socket.io/redis-emitter';
 import notepack from 'notepack.io';
+import { io } from 'socket.io-client';
 import { startServer } from './lib/server.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { signJwt, nowS, httpApi, connectClient, waitFor } from './lib/auth-helpers.mjs';
@@ -209,6 +210,27 @@ test('a Node peer can ask the iogate nodes: rooms, join, leave, disconnect, broa
   assert.deepEqual([...byId[u5b.socket.id].rooms].sort(), [u5b.socket.id, 'user:u5'].sort());
   assert.deepEqual(byId[u5b.socket.id].data, { userId: 'u5' });
   withAuth.close();
+
+  // What a node keeps per client is bounded: headers past about 3 KiB and a CONNECT payload
+  // over 1 KiB are left out of the record.
+  const headers = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`x-big-${i}`, 'h'.repeat(900)]));
+  const big = io(`http://127.0.0.1:${nodeA.port}`, {
+    forceNew: true,
+    reconnection: false,
+    transports: ['polling'],
+    extraHeaders: { cookie: `token=${tok5}`, ...headers },
+    auth: { note: 'n'.repeat(5000) },
+  });
+  await new Promise((res, rej) => {
+    big.on('connect', res);
+    big.on('connect_error', rej);
+  });
+  const [kept] = (await peer.in('user:u5').fetchSockets()).filter((f) => f.id === big.id);
+  const keptHeaders = Object.keys(kept.handshake.headers).filter((h) => h.startsWith('x-big-'));
+  assert.ok(keptHeaders.length > 0 && keptHeaders.length < 12, JSON.stringify(keptHeaders));
+  assert.ok(JSON.stringify(kept.handshake.headers).length < 4096);
+  assert.deepEqual(kept.handshake.auth, { '[too large to keep]': true });
+  big.close();
 
   // socketsJoin / socketsLeave through the fleet, then a room emit from node B proves them.
   peer.in('user:u5').socketsJoin('team');
