@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "gateway/gateway.h"
+#include "gateway/supervisor.h"
 
 static void usage(FILE *out)
 {
@@ -79,15 +80,15 @@ static int load_config(config_t *cfg, const char *path)
     return 0;
 }
 
-static int run_server(const config_t *cfg)
+/* One server on this process's loop: the whole of it, or one of [server] workers. */
+static int run_server(const config_t *cfg, const worker_slot_t *worker)
 {
     char err[512] = "";
-    log_setup(cfg->log.level, cfg->log.format);
     uv_loop_t loop;
     uv_loop_init(&loop);
     gateway_t gw;
     int code = 1;
-    if (gateway_init(&gw, &loop, cfg, err, sizeof(err)) != 0) {
+    if (gateway_init(&gw, &loop, cfg, worker, err, sizeof(err)) != 0) {
         log_error("gateway", "%s", err);
     } else {
         code = gateway_run(&gw, err, sizeof(err));
@@ -96,6 +97,19 @@ static int run_server(const config_t *cfg)
     gateway_free(&gw);
     if (uv_loop_close(&loop) != 0) log_warn("gateway", "event loop closed with handles open");
     return code;
+}
+
+/* Several workers run under a supervisor, which first checks what each would refuse at its
+ * start (keys, plugins), so that a wrong configuration stops at once instead of looping. */
+static int start(const config_t *cfg)
+{
+    if (supervisor_worker_count(cfg) < 2) return run_server(cfg, NULL);
+    char err[512];
+    if (gateway_check_config(cfg, err, sizeof(err)) != 0) {
+        log_error("gateway", "%s", err);
+        return 1;
+    }
+    return supervisor_run(cfg, run_server);
 }
 
 int main(int argc, char **argv)
@@ -141,10 +155,12 @@ int main(int argc, char **argv)
         return 1;
     }
     int code = 0;
-    if (print)
+    if (print) {
         config_print(&cfg, print_line, stdout);
-    else
-        code = run_server(&cfg);
+    } else {
+        log_setup(cfg.log.level, cfg.log.format);
+        code = start(&cfg);
+    }
     config_free(&cfg);
     return code;
 }

@@ -14,7 +14,8 @@
 static struct {
     log_level_t level;
     log_format_t format;
-} settings = {LOG_INFO, LOG_FORMAT_TEXT};
+    int worker; /* -1: not a worker process */
+} settings = {LOG_INFO, LOG_FORMAT_TEXT, -1};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -22,6 +23,11 @@ void log_setup(log_level_t level, log_format_t format)
 {
     settings.level = level;
     settings.format = format;
+}
+
+void log_set_worker(int index)
+{
+    settings.worker = index;
 }
 
 int log_enabled(log_level_t level)
@@ -121,14 +127,18 @@ void log_vwrite(log_level_t level, const char *component, const char *fmt, va_li
     if (settings.format == LOG_FORMAT_JSON) {
         buf_append_str(&line, "{\"ts\":\"");
         append_timestamp(&line);
-        buf_printf(&line, "\",\"level\":\"%s\",\"component\":\"", log_level_name(level));
+        buf_printf(&line, "\",\"level\":\"%s\",", log_level_name(level));
+        if (settings.worker >= 0) buf_printf(&line, "\"worker\":%d,", settings.worker);
+        buf_append_str(&line, "\"component\":\"");
         append_escaped(&line, component, strlen(component), 1);
         buf_append_str(&line, "\",\"msg\":\"");
         append_escaped(&line, msg.data ? msg.data : "", msg.len, 1);
         buf_append_str(&line, "\"}\n");
     } else {
         append_timestamp(&line);
-        buf_printf(&line, " %-5s [", log_level_name(level));
+        buf_printf(&line, " %-5s ", log_level_name(level));
+        if (settings.worker >= 0) buf_printf(&line, "w%d ", settings.worker);
+        buf_append_byte(&line, '[');
         append_escaped(&line, component, strlen(component), 0);
         buf_append_str(&line, "] ");
         append_escaped(&line, msg.data ? msg.data : "", msg.len, 0);

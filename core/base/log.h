@@ -25,6 +25,8 @@ int log_enabled(log_level_t level);
 /* Parses "debug" | "info" | "warn" | "error"; returns 0 or -1. */
 int log_level_parse(const char *name, log_level_t *out);
 const char *log_level_name(log_level_t level);
+/* Marks every line of this process as a worker's (index >= 0; -1: none), once at its start. */
+void log_set_worker(int index);
 
 /* component names the part of the program speaking: "http", "eio", a plugin name ... */
 void log_write(log_level_t level, const char *component, const char *fmt, ...)

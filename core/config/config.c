@@ -16,6 +16,7 @@ typedef enum key_kind {
     KEY_STRINGS,
     KEY_LOG_LEVEL,
     KEY_LOG_FORMAT,
+    KEY_WORKERS, /* an integer in range, or "auto" (stored as 0) */
 } key_kind_t;
 
 typedef struct key_spec {
@@ -40,6 +41,7 @@ static const key_spec_t schema[] = {
     {"server", "host", KEY_STRING, CFG(server.host), 0, 0, "127.0.0.1", 0},
     {"server", "port", KEY_INT, CFG(server.port), 0, 65535, NULL, 3000},
     {"server", "shutdown_grace_ms", KEY_INT, CFG(server.shutdown_grace_ms), 0, DAY_MS, NULL, 10000},
+    {"server", "workers", KEY_WORKERS, CFG(server.workers), 1, CONFIG_MAX_WORKERS, NULL, 1},
 
     /* The HTTP server's defaults too (config.h): one place for both. */
     {"http", "max_header_bytes", KEY_INT, CFG(http.max_header_bytes), 1 * KIB, 1 * MIB, NULL, CONFIG_HTTP_MAX_HEADER_BYTES},
@@ -159,6 +161,7 @@ static void field_default(config_t *cfg, const key_spec_t *k)
         *(char **)f = k->default_text ? xstrdup(k->default_text) : NULL;
         break;
     case KEY_INT:
+    case KEY_WORKERS:
         *(int64_t *)f = k->default_int;
         break;
     case KEY_BOOL:
@@ -267,6 +270,16 @@ static int apply_value(config_t *cfg, const key_spec_t *k, const toml_keyval_t *
         free(*(char **)f);
         *(char **)f = xstrdup(v->u.string.ptr);
         return 0;
+    case KEY_WORKERS:
+        if (v->type == TOML_STRING && strcmp(v->u.string.ptr, "auto") == 0) {
+            *(int64_t *)f = 0;
+            return 0;
+        }
+        if (v->type != TOML_INTEGER) {
+            want = "an integer or \"auto\"";
+            break;
+        }
+        /* fall through */
     case KEY_INT:
         if (v->type != TOML_INTEGER) {
             want = "an integer";
@@ -392,6 +405,12 @@ static int validate(const config_t *cfg, const toml_value_t *doc, const char *so
         return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
                     "[cluster] adapter must be \"local\" or \"redis\" (got \"%s\")",
                     cfg->cluster.adapter);
+    }
+    if (cfg->server.workers != 1 && strcmp(cfg->cluster.adapter, "redis") != 0) {
+        kv = entry_of(doc, "server", "workers");
+        return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
+                    "[server] workers other than 1 makes each worker a node of a fleet: set "
+                    "[cluster] adapter = \"redis\" (and redis_url)");
     }
     if (cfg->metrics.path[0] != '/') {
         kv = entry_of(doc, "metrics", "path");
@@ -546,6 +565,12 @@ void config_print(const config_t *cfg, void (*out)(void *user, const char *line)
             break;
         case KEY_INT:
             buf_printf(&line, "%lld", (long long)*(const int64_t *)f);
+            break;
+        case KEY_WORKERS:
+            if (*(const int64_t *)f == 0)
+                buf_append_str(&line, "\"auto\"");
+            else
+                buf_printf(&line, "%lld", (long long)*(const int64_t *)f);
             break;
         case KEY_BOOL:
             buf_append_str(&line, *(const int *)f ? "true" : "false");

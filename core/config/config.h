@@ -26,6 +26,10 @@
 #define CONFIG_HTTP_IMMEDIATE_WRITES_PER_TURN 16
 #define CONFIG_LIMITS_MAX_CLIENT_BYTES (256 * 1024 * 1024)
 
+/* [server] workers at most: each holds its own descriptors, so a machine's connections
+ * are bounded by workers x the open-file limit, not by one process's limit. */
+#define CONFIG_MAX_WORKERS 256
+
 typedef struct config_strings {
     char **items;
     size_t len;
@@ -37,6 +41,7 @@ typedef struct config {
         char *host;
         int64_t port;
         int64_t shutdown_grace_ms;
+        int64_t workers; /* processes sharing the port; 0 = "auto" (one per CPU) */
     } server;
     struct {
         int64_t max_header_bytes;
@@ -88,9 +93,9 @@ typedef struct config {
     } limits;
     struct {
         int enabled;
-        char *path;              /* GET path of the Prometheus text, default "/metrics" */
-        config_strings_t allow;  /* client addresses that may scrape without the token */
-        char *token;             /* a Bearer token that may scrape from anywhere; NULL: none */
+        char *path;             /* GET path of the Prometheus text, default "/metrics" */
+        config_strings_t allow; /* client addresses that may scrape without the token */
+        char *token;            /* a Bearer token that may scrape from anywhere; NULL: none */
     } metrics;
     struct {
         char *adapter;   /* "local" (one node) or "redis" (a fleet on Redis) */

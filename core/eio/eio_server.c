@@ -142,6 +142,53 @@ int eio_server_matches(const eio_server_t *srv, http_request_t *req)
     return len + 1 == srv->path_len && srv->path[len] == '/' && memcmp(path, srv->path, len) == 0;
 }
 
+/* A worker index in a session id's first two characters: 12 bits in the id's alphabet. */
+#define SID_TAG_LEN 2
+
+static int sid_digit(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+}
+
+static void sid_tag(char *sid, unsigned index)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    sid[0] = alphabet[(index >> 6) & 63];
+    sid[1] = alphabet[index & 63];
+}
+
+int eio_server_owner(const eio_server_t *srv, const char *target, size_t len)
+{
+    if (srv->opts.worker_count < 2) return -1;
+    const char *q = memchr(target, '?', len);
+    size_t path_len = q ? (size_t)(q - target) : len;
+    /* The same match as eio_server_matches(). */
+    int ours = path_len >= srv->path_len
+                   ? memcmp(target, srv->path, srv->path_len) == 0
+                   : path_len + 1 == srv->path_len && srv->path[path_len] == '/' &&
+                         memcmp(target, srv->path, path_len) == 0;
+    if (!ours || !q) return -1;
+    const char *p = q + 1, *end = target + len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if (stop - p == 4 + EIO_SID_LEN && memcmp(p, "sid=", 4) == 0) {
+            int hi = sid_digit(p[4]), lo = sid_digit(p[5]);
+            if (hi < 0 || lo < 0) return -1;
+            int index = hi << 6 | lo;
+            return (unsigned)index < srv->opts.worker_count ? index : -1;
+        }
+        p = stop + 1;
+    }
+    return -1;
+}
+
 size_t eio_server_session_count(const eio_server_t *srv)
 {
     return objmap_count(&srv->sessions);
@@ -532,6 +579,7 @@ eio_socket_t *eio_session_new(eio_server_t *srv, http_request_t *req, int transp
     s->transport = (uint8_t)transport;
     do {
         random_id(s->sid, EIO_SID_LEN);
+        if (srv->opts.worker_count > 1) sid_tag(s->sid, srv->opts.worker_index);
     } while (objmap_get(&srv->sessions, s->sid, EIO_SID_LEN));
     timerheap_node_init(&s->deadline);
     server_handles_init(srv);

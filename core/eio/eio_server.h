@@ -55,6 +55,10 @@ typedef struct eio_options {
     int allow_websocket;
     const char *const *cors_origins; /* exact origins, or "*" */
     size_t cors_origins_len;
+    /* With several worker processes (worker_count > 1), a session id starts with the index
+     * of the worker that owns it (eio_server_owner()), so any worker can tell where a
+     * request for it belongs. 0 or 1: ids are random throughout. */
+    unsigned worker_count, worker_index;
 } eio_options_t;
 
 typedef struct eio_stats {
@@ -78,6 +82,10 @@ void eio_server_free(eio_server_t *srv);
 int eio_server_matches(const eio_server_t *srv, http_request_t *req);
 /* Handles a request whose path matches (polling GET/POST, CORS preflight, WebSocket). */
 void eio_server_handle(eio_server_t *srv, http_request_t *req);
+/* The worker owning the session a request target (path and query, as on the request line)
+ * names: its index, or -1 if the target is not this server's, names no session, or the id
+ * carries no valid worker index. Cheap: meant for every request before it is parsed. */
+int eio_server_owner(const eio_server_t *srv, const char *target, size_t len);
 size_t eio_server_session_count(const eio_server_t *srv);
 /* The budget of bytes held for clients that this server charges (never NULL). */
 membudget_t *eio_server_budget(eio_server_t *srv);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/json_out.h"
@@ -156,17 +157,20 @@ int gateway_check_config(const config_t *cfg, char *err, size_t err_size)
     return uses_redis(cfg) ? cluster_check_config(cfg, err, err_size) : 0;
 }
 
-int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size)
+int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const worker_slot_t *worker,
+                 char *err, size_t err_size)
 {
     memset(gw, 0, sizeof(*gw));
     gw->loop = loop;
     gw->cfg = cfg;
+    gw->worker = worker;
     gw->auth = authenticator_new(cfg, err, err_size);
     if (!gw->auth) return -1;
     gw->rest = rest_new(gw->auth);
     http_limits_t limits;
     limits_from_config(cfg, &limits);
     gw->http = http_server_new(loop, &limits, on_request, gw);
+    if (worker) http_server_share_port(gw->http);
     if (rest_add_route(gw->rest, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0 ||
         rest_add_route(gw->rest, "GET", "/readyz", route_readyz, gw, err, err_size) != 0)
         return -1;
@@ -176,6 +180,10 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     eio_options_t eo;
     eio_options_from_config(cfg, cfg->socketio.path, &eo);
     eo.budget = http_server_budget(gw->http);
+    if (worker) {
+        eo.worker_count = worker->count;
+        eo.worker_index = worker->index;
+    }
     sio_options_t so = {
         .connect_timeout_ms = (uint64_t)cfg->socketio.connect_timeout_ms,
         .max_attachments = (size_t)cfg->socketio.max_attachments,
@@ -261,6 +269,7 @@ void gateway_stop(gateway_t *gw)
     /* Sessions first: their disconnect hooks may still use the plugins' timers. */
     sio_server_close_all(gw->sio);
     if (gw->echo) eio_server_close_all(gw->echo);
+    handoff_close(gw->handoff);
     cluster_leave(gw);
     plugin_host_stop(gw->plugins);
     http_server_shutdown(gw->http, (uint64_t)gw->cfg->server.shutdown_grace_ms, on_drained, gw);
@@ -278,16 +287,59 @@ static void on_signal(uv_signal_t *h, int signum)
     gateway_stop(gw);
 }
 
+/* Steering: a request for a session of another worker goes to that worker. */
+static int steer_request(void *user, const char *target, size_t len)
+{
+    gateway_t *gw = user;
+    int owner = eio_server_owner(sio_server_eio(gw->sio), target, len);
+    return owner >= 0 && (unsigned)owner != gw->worker->index ? owner : -1;
+}
+
+static int hand_off_request(void *user, int worker, int fd, const char *bytes, size_t len)
+{
+    gateway_t *gw = user;
+    return handoff_send(gw->handoff, (unsigned)worker, fd, bytes, len);
+}
+
+/* A worker takes the connections the others hand it and hands them the ones it should. */
+static int join_workers(gateway_t *gw, char *err, size_t err_size)
+{
+    gw->handoff = handoff_new(gw->loop, gw->worker, gw->http, err, err_size);
+    if (!gw->handoff) return -1;
+    http_steering_t steering = {steer_request, hand_off_request, gw};
+    http_server_set_steering(gw->http, &steering);
+    return 0;
+}
+
+/* Tells the supervisor this worker listens (one byte: its index). */
+static void report_ready(gateway_t *gw)
+{
+    unsigned char index = (unsigned char)gw->worker->index;
+    ssize_t n;
+    do {
+        n = write(gw->worker->ready_fd, &index, 1);
+    } while (n < 0 && errno == EINTR);
+    close(gw->worker->ready_fd);
+    log_info("gateway", "worker %u of %u ready (pid %d)", gw->worker->index, gw->worker->count,
+             (int)getpid());
+}
+
 int gateway_run(gateway_t *gw, char *err, size_t err_size)
 {
     const config_t *cfg = gw->cfg;
-    if (http_server_listen(gw->http, cfg->server.host, (int)cfg->server.port, err, err_size) != 0) {
+    int port = gw->worker ? gw->worker->port : (int)cfg->server.port;
+    if (http_server_listen(gw->http, cfg->server.host, port, err, err_size) != 0) {
         /* Close the handles the attempt opened (and the plugins' timers) before
          * anything is freed. */
         gw->stopping = 1;
         cluster_leave(gw);
         plugin_host_stop(gw->plugins);
         http_server_shutdown(gw->http, 0, on_drained, gw);
+        uv_run(gw->loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    if (gw->worker && join_workers(gw, err, err_size) != 0) {
+        gateway_stop(gw);
         uv_run(gw->loop, UV_RUN_DEFAULT);
         return 1;
     }
@@ -299,8 +351,11 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size)
     uv_signal_start(&gw->sigint, on_signal, SIGINT);
     uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
-    log_info("gateway", "iogate %s listening on http://%s:%d", IOGATE_VERSION, cfg->server.host,
-             http_server_port(gw->http));
+    if (gw->worker)
+        report_ready(gw);
+    else
+        log_info("gateway", "iogate %s listening on http://%s:%d", IOGATE_VERSION, cfg->server.host,
+                 http_server_port(gw->http));
     uv_run(gw->loop, UV_RUN_DEFAULT);
     return gw->exit_code;
 }
@@ -308,6 +363,7 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size)
 void gateway_free(gateway_t *gw)
 {
     plugin_host_free(gw->plugins); /* fini and dlclose, after the loop has stopped */
+    handoff_free(gw->handoff);
     if (gw->http) http_server_free(gw->http);
     eio_server_free(gw->echo);
     sio_server_free(gw->sio);

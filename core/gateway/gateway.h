@@ -11,6 +11,7 @@
 #include "auth/authenticator.h"
 #include "config/config.h"
 #include "eio/eio_server.h"
+#include "gateway/handoff.h"
 #include "gateway/metrics.h"
 #include "gateway/testing_routes.h"
 #include "http/http.h"
@@ -28,9 +29,11 @@ struct gateway {
     eio_server_t *echo;    /* [testing] engineio_echo_path: plain Engine.IO echo endpoint */
     sio_server_t *sio;     /* Socket.IO at [socketio] path */
     struct plugin_host *plugins;
-    struct cluster *cluster;  /* [cluster] adapter = "redis"; NULL for one node alone */
-    testing_routes_t testing; /* [testing] emit_routes */
-    metrics_t metrics;        /* GET /metrics */
+    struct cluster *cluster;     /* [cluster] adapter = "redis"; NULL for one node alone */
+    testing_routes_t testing;    /* [testing] emit_routes */
+    metrics_t metrics;           /* GET /metrics */
+    const worker_slot_t *worker; /* this process's place among [server] workers; NULL alone */
+    handoff_t *handoff;          /* workers: connections other workers pass to this one */
     uv_signal_t sigint, sigterm;
     int stopping;
     int signals_started;
@@ -41,8 +44,10 @@ struct gateway {
  * the key files must be readable and the keys fit the algorithms (`iogate --check-config`).
  * Returns 0, or -1 with err. */
 int gateway_check_config(const config_t *cfg, char *err, size_t err_size);
-/* Sets up the server from cfg (which must outlive the gateway). Returns 0, or -1 with err. */
-int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size);
+/* Sets up the server from cfg (which must outlive the gateway), as one of several workers
+ * when worker is not NULL (it must outlive the gateway too). Returns 0, or -1 with err. */
+int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const worker_slot_t *worker,
+                 char *err, size_t err_size);
 /* Listens and runs the loop until a signal (or gateway_stop) has drained it. Returns the exit code.
  */
 int gateway_run(gateway_t *gw, char *err, size_t err_size);

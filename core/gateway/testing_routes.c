@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/json_in.h"
@@ -98,10 +99,14 @@ static void route_stats(void *user, http_request_t *req, const router_match_t *m
     buf_printf(&out,
                "\"unjoined\":%zu,\"handshakesRefused\":%llu,\"binaryPacketsDropped\":%llu,"
                "\"clientBytes\":%zu,\"clientBytesPeak\":%zu,\"clientBytesShed\":%llu,"
-               "\"clientBytesEpisodes\":%llu}",
+               "\"clientBytesEpisodes\":%llu,",
                sio_server_unjoined_count(t->sio), (unsigned long long)e->handshakes_refused,
                (unsigned long long)s->binary_packets_dropped, b->used, b->peak,
                (unsigned long long)b->shed, (unsigned long long)b->episodes);
+    /* Which process answered, and the connections it moved between workers. */
+    buf_printf(&out, "\"pid\":%d,\"handedOff\":%llu,\"adopted\":%llu}", (int)getpid(),
+               (unsigned long long)http_server_stats(t->http)->handed_off,
+               (unsigned long long)http_server_stats(t->http)->adopted);
     if (t->cluster) {
         /* The fleet: this node's adapter and its Redis link. */
         const cluster_stats_t *c = cluster_stats(t->cluster);

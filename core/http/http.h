@@ -56,12 +56,37 @@ size_t http_connection_capacity(size_t reserved, size_t *nofile);
 
 typedef void (*http_handler_fn)(void *user, http_request_t *req);
 
+/* Several worker processes share a port (the kernel spreads connections over them), while a
+ * request may belong to a session another worker holds. Before a request at the start of an
+ * idle connection is parsed, steer() reads its target (path and query from the request line)
+ * and says which worker it belongs to: -1 here, else the index passed to hand_off(), which
+ * gets the connection's descriptor and the bytes read from it so far and returns 0 once the
+ * other worker has them (this server then forgets the connection without closing it for the
+ * peer), or -1 (the request is answered 503). Requests behind an unanswered one on the same
+ * connection (pipelining) are not steered: they are parsed here. */
+typedef struct http_steering {
+    int (*steer)(void *user, const char *target, size_t len);
+    int (*hand_off)(void *user, int worker, int fd, const char *bytes, size_t len);
+    void *user;
+} http_steering_t;
+/* The most bytes hand_off() is given: a request line's worth, plus one read. */
+#define HTTP_STEER_LINE_MAX 2048
+#define HTTP_HANDOFF_MAX_BYTES (HTTP_STEER_LINE_MAX + 65536)
+
 http_server_t *http_server_new(uv_loop_t *loop, const http_limits_t *limits,
                                http_handler_fn handler, void *user);
 /* Binds and listens. port 0 picks a free port (see http_server_port). Returns 0 or a
  * negative libuv error with a message in err. */
 int http_server_listen(http_server_t *s, const char *host, int port, char *err, size_t err_size);
 int http_server_port(const http_server_t *s);
+/* Before listening: the socket is opened with SO_REUSEPORT, so that other processes of the
+ * same user listening on the same address share its connections (workers). */
+void http_server_share_port(http_server_t *s);
+/* Steers requests between workers (see http_steering_t); before listening. */
+void http_server_set_steering(http_server_t *s, const http_steering_t *steering);
+/* Takes over a connection another worker handed off: its descriptor, and the bytes it had
+ * read, parsed as if they had just arrived. The request they start is not steered again. */
+void http_server_adopt(http_server_t *s, int fd, const char *bytes, size_t len);
 /* Stops accepting, closes idle connections, lets requests in flight finish and
  * calls on_shutdown of every upgraded connection; after grace_ms closes what is
  * left. done runs once every connection is closed. */
@@ -75,6 +100,8 @@ size_t http_server_connection_count(const http_server_t *s);
 typedef struct http_stats {
     uint64_t socket_writes;   /* sendmsg calls on connections */
     uint64_t writes_deferred; /* WebSocket writes that waited in the flush queue */
+    uint64_t handed_off;      /* connections given to another worker (steering) */
+    uint64_t adopted;         /* connections taken from another worker */
 } http_stats_t;
 const http_stats_t *http_server_stats(const http_server_t *s);
 /* The budget of bytes held for clients (limits.max_client_bytes), which the server charges

@@ -292,7 +292,10 @@ static void conn_dispatch_upgrade(http_conn_t *c)
     c->server->handler(c->server->handler_user, req);
 }
 
-/* Runs the parser over data; afterwards handles pauses, upgrades and errors. */
+static void conn_parse(http_conn_t *c, const char *data, size_t len);
+
+/* Input for the parser: first steered to the worker it belongs to (workers only), then
+ * parsed here. */
 static void conn_process_input(http_conn_t *c, const char *data, size_t len)
 {
     http_parse_state_t *st = c->http;
@@ -301,6 +304,31 @@ static void conn_process_input(http_conn_t *c, const char *data, size_t len)
         buf_append(&st->pending_in, data, len);
         return;
     }
+    if (!c->server->steering.steer) {
+        conn_parse(c, data, len);
+        return;
+    }
+    switch (http_conn_steer(c, &data, &len)) {
+    case HTTP_STEER_WAIT:
+    case HTTP_STEER_GONE:
+        return;
+    case HTTP_STEER_REFUSE:
+        buf_free(&st->line_in);
+        conn_fail(c, 503, "the worker holding this session cannot take the request");
+        return;
+    case HTTP_STEER_PARSE:
+        break;
+    }
+    buf_t joined = st->line_in; /* what data may point into, freed after parsing */
+    buf_init(&st->line_in);
+    conn_parse(c, data, len);
+    buf_free(&joined);
+}
+
+/* Runs the parser over data; afterwards handles pauses, upgrades and errors. */
+static void conn_parse(http_conn_t *c, const char *data, size_t len)
+{
+    http_parse_state_t *st = c->http;
     st->exec_start = data;
     llhttp_errno_t err = llhttp_execute(&st->parser, data, len);
     if (c->closing || !c->http) return;
@@ -513,7 +541,7 @@ static void remote_address(http_conn_t *c, const struct sockaddr *peer)
     }
 }
 
-void http_conn_accept(http_server_t *s, int fd, const struct sockaddr *peer)
+http_conn_t *http_conn_accept(http_server_t *s, int fd, const struct sockaddr *peer)
 {
     http_conn_t *c = xcalloc(1, sizeof(*c));
     c->server = s;
@@ -536,10 +564,18 @@ void http_conn_accept(http_server_t *s, int fd, const struct sockaddr *peer)
         req->close_after = 1;
         snprintf(req->method, sizeof(req->method), "-");
         http_respond_error(req, 503, "service_unavailable", "too many connections");
-        return;
+        return NULL;
     }
     conn_read_start(c);
     http_conn_arm_timer(c);
+    return c;
+}
+
+void http_conn_feed(http_conn_t *c, const char *data, size_t len)
+{
+    if (c->closing || !c->http) return;
+    c->http->steered = 1;
+    conn_process_input(c, data, len);
 }
 
 void http_conn_shutdown(http_conn_t *c)

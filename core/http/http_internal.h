@@ -64,6 +64,8 @@ typedef struct http_parse_state {
                              * finished, or an upgrade was refused); what arrives is dropped */
     const char *exec_start; /* the chunk llhttp_execute() is parsing (obs-fold detection) */
     char prev_tail;         /* last non-blank byte of the chunks before it */
+    buf_t line_in;          /* a request line being completed before it is steered */
+    int steered;            /* the current request was steered already (or adopted) */
     int error_status;       /* status to answer when the callbacks refused input */
     const char *error_message;
 } http_parse_state_t;
@@ -120,6 +122,8 @@ struct http_server {
     http_conn_t *conns;
     size_t nconns;
     int port;
+    http_steering_t steering; /* steer NULL: every request is parsed here */
+    unsigned reuse_port : 1;
     unsigned listening : 1;
     unsigned shutting_down : 1;
     unsigned handles_open; /* io, reaper, flusher, trim, accept pause, grace: for shutdown */
@@ -133,7 +137,11 @@ struct http_server {
 };
 
 /* http_conn.c */
-void http_conn_accept(http_server_t *s, int fd, const struct sockaddr *peer);
+/* A new connection, read from at once; returns it, or NULL when it was refused (answered
+ * 503 and closing: too many connections, or shutting down). */
+http_conn_t *http_conn_accept(http_server_t *s, int fd, const struct sockaddr *peer);
+/* Feeds bytes to the connection's parser as if just read (an adopted connection). */
+void http_conn_feed(http_conn_t *c, const char *data, size_t len);
 /* The events of one registered socket (iopoll callback): the listener or a connection. */
 void http_conn_io(http_server_t *s, http_conn_t *c, uint32_t events);
 /* Finishes a closed connection (from the reaper). */
@@ -164,6 +172,15 @@ void http_request_drop_body(http_request_t *req);
 void http_request_pop_head(http_parse_state_t *st);
 /* Aborts and frees every queued request (the connection is going away). */
 void http_requests_abort_all(http_parse_state_t *st);
+/* http_steer.c */
+typedef enum http_steer_result {
+    HTTP_STEER_PARSE, /* parse *data here (it may point into st->line_in: free it after) */
+    HTTP_STEER_WAIT,  /* the request line is not complete: the bytes were kept */
+    HTTP_STEER_GONE,  /* handed to another worker: the connection is closed here */
+    HTTP_STEER_REFUSE /* the owner could not take it: answer 503 */
+} http_steer_result_t;
+/* Decides, at the start of a request on an idle connection, where it belongs. */
+http_steer_result_t http_conn_steer(http_conn_t *c, const char **data, size_t *len);
 /* http_output.c */
 /* Answers waiting past max_queued_output: reading pauses. */
 int http_conn_output_full(const http_conn_t *c);

@@ -109,6 +109,7 @@ void http_parse_state_free(http_parse_state_t *st)
     if (!st) return;
     http_requests_abort_all(st);
     buf_free(&st->pending_in);
+    buf_free(&st->line_in);
     free(st);
 }
 

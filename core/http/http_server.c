@@ -188,12 +188,13 @@ void http_server_flush_later(http_server_t *s, http_conn_t *c)
 }
 
 /* A listening socket on (host, port); returns it or a negative errno. */
-static int listen_socket(const struct sockaddr *addr, socklen_t addr_len)
+static int listen_socket(const struct sockaddr *addr, socklen_t addr_len, int reuse_port)
 {
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
         bind(fd, addr, addr_len) != 0 || listen(fd, 1024) != 0) {
         int r = -errno;
         close(fd);
@@ -219,8 +220,9 @@ int http_server_listen(http_server_t *s, const char *host, int port, char *err, 
         snprintf(err, err_size, "invalid listen address %s: %s", host, uv_strerror(r));
         return r;
     }
-    int fd = listen_socket((const struct sockaddr *)&addr,
-                           v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    int fd =
+        listen_socket((const struct sockaddr *)&addr,
+                      v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in), s->reuse_port);
     if (fd < 0) {
         snprintf(err, err_size, "cannot listen on %s:%d: %s", host, port, uv_strerror(fd));
         return fd;
@@ -255,6 +257,27 @@ int http_server_listen(http_server_t *s, const char *host, int port, char *err, 
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
     s->listening = 1;
     return 0;
+}
+
+void http_server_share_port(http_server_t *s)
+{
+    s->reuse_port = 1;
+}
+
+void http_server_set_steering(http_server_t *s, const http_steering_t *steering)
+{
+    s->steering = *steering;
+}
+
+void http_server_adopt(http_server_t *s, int fd, const char *bytes, size_t len)
+{
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0)
+        peer.ss_family = AF_UNSPEC; /* reset meanwhile: the first read will say so */
+    s->stats.adopted++;
+    http_conn_t *c = http_conn_accept(s, fd, (const struct sockaddr *)&peer);
+    if (c) http_conn_feed(c, bytes, len);
 }
 
 int http_server_port(const http_server_t *s)

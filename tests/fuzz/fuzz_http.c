@@ -74,7 +74,7 @@ static int trace; /* FUZZ_HTTP_TRACE=1: the answers go to stderr, to check a see
 static void gateway_start(void)
 {
     char err[256];
-    if (gateway_init(&gw, &loop, &cfg, err, sizeof(err)) != 0 ||
+    if (gateway_init(&gw, &loop, &cfg, NULL, err, sizeof(err)) != 0 ||
         http_server_listen(gw.http, "127.0.0.1", 0, err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_http: %s\n", err);
         abort();

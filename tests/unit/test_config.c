@@ -94,6 +94,15 @@ static void values_override_defaults(void **state)
     assert_string_equal(toml_table_get(plugin, "database")->u.string.ptr, "x.db");
     assert_null(config_plugin_table(&cfg, "other"));
     assert_int_equal(cfg.http.max_body_bytes, 1048576); /* untouched keys keep defaults */
+    assert_int_equal(cfg.server.workers, 1);
+    config_free(&cfg);
+    const char *fleet = "[server]\nworkers = \"auto\"\n[cluster]\nadapter = \"redis\"\n";
+    assert_int_equal(load(&cfg, fleet, err, sizeof(err)), 0);
+    assert_int_equal(cfg.server.workers, 0); /* one per CPU */
+    buf_t printed = BUF_INIT;
+    config_print(&cfg, append_line, &printed);
+    assert_non_null(strstr(printed.data, "workers = \"auto\"\n"));
+    buf_free(&printed);
     config_free(&cfg);
 }
 
@@ -143,6 +152,14 @@ static void errors_name_file_line_and_column(void **state)
                  "[plugins] allow_insecure_permissions must be a boolean");
     /* TOML syntax errors come from the parser with the same prefix. */
     expect_error("[server]\nport = = 1\n", "test.toml:2:");
+    expect_error("[server]\nworkers = 4\n",
+                 "test.toml:2:1: [server] workers other than 1 makes each worker a node of a "
+                 "fleet: set [cluster] adapter = \"redis\"");
+    expect_error("[server]\nworkers = \"auto\"\n", "set [cluster] adapter = \"redis\"");
+    expect_error("[server]\nworkers = \"many\"\n",
+                 "[server] workers must be an integer or \"auto\" (got string)");
+    expect_error("[server]\nworkers = 0\n", "[server] workers must be between 1 and 256");
+    expect_error("[server]\nworkers = 257\n", "[server] workers must be between 1 and 256");
     expect_error("[server]\nport = 1\nport = 2\n", "test.toml:3:");
 }
 

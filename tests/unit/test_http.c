@@ -33,7 +33,11 @@ typedef struct fixture {
     buf_t received;
     int client_done;
     pthread_t client;
-    int half_close; /* close the client socket right after sending */
+    int half_close;         /* close the client socket right after sending */
+    const char *send_later; /* written after a pause, as a second segment */
+    /* steering: a second server, "worker 1", takes what the first hands it */
+    http_server_t *other;
+    int handed, refused;
 } fixture_t;
 
 static void on_slow_timer(uv_timer_t *t)
@@ -108,6 +112,10 @@ static void *client_main(void *arg)
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
         ssize_t w = write(fd, f->send, strlen(f->send));
+        if (f->send_later) {
+            usleep(20000);
+            w = write(fd, f->send_later, strlen(f->send_later));
+        }
         (void)w;
         if (f->half_close) {
             usleep(30000);
@@ -236,6 +244,114 @@ static void idle_connection_is_closed(void **state)
     assert_int_equal(http_server_connection_count(f->server), 0);
 }
 
+/* ---- steering between workers: requests for "/to-other..." belong to worker 1 (the
+ * fixture's second server), "/to-nobody..." to worker 2, whose inbox is full. */
+
+static void other_handler(void *user, http_request_t *req)
+{
+    (void)user;
+    http_respond(req, 200, "text/plain", "other", 5);
+}
+
+static int steer(void *user, const char *target, size_t len)
+{
+    (void)user;
+    if (len >= 9 && memcmp(target, "/to-other", 9) == 0) return 1;
+    if (len >= 10 && memcmp(target, "/to-nobody", 10) == 0) return 2;
+    return -1;
+}
+
+static int hand_off(void *user, int worker, int fd, const char *bytes, size_t len)
+{
+    fixture_t *f = user;
+    if (worker != 1) {
+        f->refused++;
+        return -1;
+    }
+    f->handed++;
+    /* In one process the descriptor is duplicated, as SCM_RIGHTS does across two. */
+    http_server_adopt(f->other, dup(fd), bytes, len);
+    return 0;
+}
+
+static int setup_steering(void **state)
+{
+    setup(state);
+    fixture_t *f = *state;
+    http_limits_t lim;
+    http_limits_default(&lim);
+    f->other = http_server_new(&f->loop, &lim, other_handler, f);
+    char err[128];
+    assert_int_equal(http_server_listen(f->other, "127.0.0.1", 0, err, sizeof(err)), 0);
+    http_steering_t steering = {steer, hand_off, f};
+    http_server_set_steering(f->server, &steering);
+    return 0;
+}
+
+static void on_other_done(void *user)
+{
+    *(int *)user = 1;
+}
+
+static int teardown_steering(void **state)
+{
+    fixture_t *f = *state;
+    int done = 0;
+    http_server_shutdown(f->other, 100, on_other_done, &done);
+    http_server_t *other = f->other;
+    teardown(state); /* runs the loop to its end */
+    assert_true(done);
+    http_server_free(other);
+    return 0;
+}
+
+static void a_request_for_another_worker_is_answered_there(void **state)
+{
+    fixture_t *f = *state;
+    run_client(f, "GET /to-other?sid=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal(f->handed, 1);
+    assert_non_null(strstr(f->received.data, "\r\n\r\nother"));
+    assert_int_equal(http_server_stats(f->server)->handed_off, 1);
+    assert_int_equal(http_server_stats(f->other)->adopted, 1);
+}
+
+static void a_request_line_in_two_segments_is_steered_whole(void **state)
+{
+    fixture_t *f = *state;
+    f->send_later = "her HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    run_client(f, "GET /to-ot");
+    assert_int_equal(f->handed, 1);
+    assert_non_null(strstr(f->received.data, "\r\n\r\nother"));
+}
+
+static void a_full_inbox_gets_503(void **state)
+{
+    fixture_t *f = *state;
+    run_client(f, "GET /to-nobody HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(f->refused, 1);
+    assert_non_null(strstr(f->received.data, "HTTP/1.1 503 "));
+}
+
+static void a_pipelined_request_stays(void **state)
+{
+    fixture_t *f = *state;
+    /* Behind an unanswered request the connection is not idle: the second is parsed here. */
+    run_client(f, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /to-other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal(f->handed, 0);
+    const char *slow = strstr(f->received.data, "slow");
+    assert_non_null(slow);
+    assert_non_null(strstr(slow, "fast"));
+}
+
+static void requests_here_are_not_moved(void **state)
+{
+    fixture_t *f = *state;
+    run_client(f, "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal(f->handed, 0);
+    assert_non_null(strstr(f->received.data, "\r\n\r\nfast"));
+}
+
 /* A server built without a configuration behaves as one with the default configuration. */
 static void limits_default_are_the_configuration_defaults(void **state)
 {
@@ -269,6 +385,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(upgrade_hands_over_following_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(chunked_body_is_reassembled, setup, teardown),
         cmocka_unit_test_setup_teardown(idle_connection_is_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_request_for_another_worker_is_answered_there,
+                                        setup_steering, teardown_steering),
+        cmocka_unit_test_setup_teardown(a_request_line_in_two_segments_is_steered_whole,
+                                        setup_steering, teardown_steering),
+        cmocka_unit_test_setup_teardown(a_full_inbox_gets_503, setup_steering, teardown_steering),
+        cmocka_unit_test_setup_teardown(a_pipelined_request_stays, setup_steering,
+                                        teardown_steering),
+        cmocka_unit_test_setup_teardown(requests_here_are_not_moved, setup_steering,
+                                        teardown_steering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,7 +39,7 @@ static int setup(void **state)
     assert_int_equal(config_load_text(&f->cfg, text, strlen(text), "test.toml", err, sizeof(err)),
                      0);
     uv_loop_init(&f->loop);
-    assert_int_equal(gateway_init(&f->gw, &f->loop, &f->cfg, err, sizeof(err)), 0);
+    assert_int_equal(gateway_init(&f->gw, &f->loop, &f->cfg, NULL, err, sizeof(err)), 0);
     *state = f;
     return 0;
 }
