@@ -308,8 +308,13 @@ static void conn_process_input(http_conn_t *c, const char *data, size_t len)
         conn_parse(c, data, len);
         return;
     }
+    size_t arrived = len;
     switch (http_conn_steer(c, &data, &len)) {
     case HTTP_STEER_WAIT:
+        /* A request line begun: it has the headers' deadline, from its first bytes on. */
+        if (len == arrived)
+            uv_timer_start(conn_timer(c), on_timer, c->server->limits.header_timeout_ms, 0);
+        return;
     case HTTP_STEER_GONE:
         return;
     case HTTP_STEER_REFUSE:
