@@ -52,21 +52,6 @@ fi
 bench_setup iogate-cluster-bench
 NAMES=ABCDEFGHIJKLMNOP # the load generator names the nodes so, in --ports order
 
-# Redis: private, loopback, no persistence; stopped by pid after the nodes.
-start_redis() {
-    REDIS_PORT=$("$LOADGEN_BIN" --free-port)
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$TMP" >"$TMP/redis.log" 2>&1 &
-    REDIS_PID=$!
-    BENCH_PIDS_LAST=("$REDIS_PID")
-    for _ in $(seq 100); do
-        if ! kill -0 "$REDIS_PID" 2>/dev/null; then return 1; fi
-        if [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
-
 # Node i: its own config and log; sets PORTS[i] and PIDS[i].
 start_node() {
     local i=$1
@@ -81,21 +66,7 @@ redis_url = \"redis://127.0.0.1:$REDIS_PORT\""
     BENCH_PIDS+=("$STARTED_PID")
 }
 
-# The nodes that have subscribed to the request channel of "/", as serverCount() counts.
-subscribed() {
-    redis-cli -p "$REDIS_PORT" pubsub numsub 'socket.io-request#/#' 2>/dev/null | sed -n 2p
-}
-
-started=0
-for _ in 1 2 3; do   # a free port may be taken between the probe and the bind
-    if start_redis; then started=1; break; fi
-    bench_stop_pids "$REDIS_PID"
-done
-if (( ! started )); then
-    echo "cluster.sh: redis-server did not start; its log:" >&2
-    cat "$TMP/redis.log" >&2
-    exit 2
-fi
+bench_redis cluster.sh
 PORTS=()
 PIDS=()
 for ((i = 0; i < NODES; i++)); do
@@ -109,14 +80,7 @@ for ((i = 0; i < NODES; i++)); do
         exit 2
     fi
 done
-for _ in $(seq 100); do
-    [[ $(subscribed) == "$NODES" ]] && break
-    sleep 0.1
-done
-if [[ $(subscribed) != "$NODES" ]]; then
-    echo "cluster.sh: $(subscribed) of $NODES nodes subscribed to Redis in 10 s" >&2
-    exit 2
-fi
+bench_wait_subscribed cluster.sh "$NODES"
 
 join() { local IFS=,; echo "$*"; }
 echo "redis: $(redis-server --version | cut -d' ' -f1-3) (pid $REDIS_PID) on 127.0.0.1:$REDIS_PORT, no persistence"

@@ -143,7 +143,24 @@ static int64_t status_kb(const char *buf, const char *name)
     return strtoll(p + strlen(name), NULL, 10) * 1024;
 }
 
-int lg_proc_mem(long pid, lg_mem_t *out)
+/* The process pid and its children (a server run with [server] workers is a supervisor and
+ * its workers): at most cap pids into out; their number. */
+#define LG_MAX_TREE 512
+static int proc_tree(long pid, long *out, int cap)
+{
+    char path[96], buf[8192];
+    int n = 0;
+    out[n++] = pid;
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", pid, pid);
+    if (!read_small_file(path, buf, sizeof buf)) return n;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \n", &save); tok && n < cap;
+         tok = strtok_r(NULL, " \n", &save))
+        out[n++] = strtol(tok, NULL, 10);
+    return n;
+}
+
+static int proc_mem_one(long pid, lg_mem_t *out)
 {
     char path[64], buf[4096];
     out->vm_rss = out->rss_anon = out->rss_file = -1;
@@ -153,6 +170,28 @@ int lg_proc_mem(long pid, lg_mem_t *out)
     out->rss_anon = status_kb(buf, "\nRssAnon:");
     out->rss_file = status_kb(buf, "\nRssFile:");
     return out->vm_rss < 0 ? -1 : 0;
+}
+
+int64_t lg_slab_bytes(void)
+{
+    char buf[8192];
+    if (!read_small_file("/proc/meminfo", buf, sizeof buf)) return -1;
+    return status_kb(buf, "\nSlab:");
+}
+
+int lg_proc_mem(long pid, lg_mem_t *out)
+{
+    long tree[LG_MAX_TREE];
+    if (proc_mem_one(pid, out) != 0) return -1;
+    int n = proc_tree(pid, tree, LG_MAX_TREE);
+    for (int i = 1; i < n; i++) {
+        lg_mem_t child;
+        if (proc_mem_one(tree[i], &child) != 0) continue; /* gone meanwhile */
+        out->vm_rss += child.vm_rss;
+        if (out->rss_anon >= 0 && child.rss_anon >= 0) out->rss_anon += child.rss_anon;
+        if (out->rss_file >= 0 && child.rss_file >= 0) out->rss_file += child.rss_file;
+    }
+    return 0;
 }
 
 static int proc_stat_times(long pid, int64_t *user_us, int64_t *sys_us)
@@ -212,6 +251,16 @@ void lg_proc_cpu(long pid, lg_cpu_t *out)
     if (pid <= 0 || proc_stat_times(pid, &out->user_us, &out->sys_us) != 0) return;
     out->sched_ns = proc_sched_ns(pid);
     out->ok = 1;
+    long tree[LG_MAX_TREE];
+    int n = proc_tree(pid, tree, LG_MAX_TREE);
+    for (int i = 1; i < n; i++) {
+        int64_t user_us, sys_us, sched_ns;
+        if (proc_stat_times(tree[i], &user_us, &sys_us) != 0) continue;
+        out->user_us += user_us;
+        out->sys_us += sys_us;
+        sched_ns = proc_sched_ns(tree[i]);
+        if (out->sched_ns >= 0 && sched_ns >= 0) out->sched_ns += sched_ns;
+    }
 }
 
 int lg_proc_alive(long pid)

@@ -113,3 +113,39 @@ bench_build() {
         cmake --build "$BUILD_DIR" -j"$jobs" --target "$@" >/dev/null
     fi
 }
+
+# A private redis-server: loopback, no persistence, on a free port; stopped by pid after the
+# servers. Sets REDIS_PORT and REDIS_PID; NAME is the calling script, for the error.
+bench_redis() {
+    local name=$1 started=0
+    for _ in 1 2 3; do # a free port may be taken between the probe and the bind
+        REDIS_PORT=$("$LOADGEN_BIN" --free-port)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$TMP" >"$TMP/redis.log" 2>&1 &
+        REDIS_PID=$!
+        BENCH_PIDS_LAST=("$REDIS_PID")
+        for _ in $(seq 100); do
+            if ! kill -0 "$REDIS_PID" 2>/dev/null; then break; fi
+            if [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; then started=1; break; fi
+            sleep 0.1
+        done
+        (( started )) && return 0
+        bench_stop_pids "$REDIS_PID"
+    done
+    echo "$name: redis-server did not start; its log:" >&2
+    cat "$TMP/redis.log" >&2
+    exit 2
+}
+
+# Waits (up to WAIT_S, 10 s) until COUNT nodes have subscribed to the request channel of "/",
+# as serverCount() counts them; exits 2 otherwise.
+bench_wait_subscribed() {
+    local name=$1 count=$2 got=
+    for _ in $(seq $((${WAIT_S:-10} * 10))); do
+        got=$(redis-cli -p "$REDIS_PORT" pubsub numsub 'socket.io-request#/#' 2>/dev/null | sed -n 2p)
+        [[ $got == "$count" ]] && return 0
+        sleep 0.1
+    done
+    echo "$name: $got of $count nodes subscribed to Redis in ${WAIT_S:-10} s" >&2
+    exit 2
+}

@@ -122,6 +122,8 @@ typedef struct parent {
 
     /* 1, 2 */
     lg_mem_t mem_before[LG_MAX_NODES], mem_after[LG_MAX_NODES];
+    lg_mem_t self_before, self_after; /* this program: the parent and its workers */
+    int64_t slab_before, slab_after;  /* the kernel's slab memory (sockets live there) */
     cpuset_t cpu_hs0, cpu_hs1;
     uint32_t joined, hs_failed;
     uint32_t node_alive[LG_MAX_NODES]; /* users of each node that joined */
@@ -574,6 +576,21 @@ static void print_rss(void)
                        mib(a->rss_file), mib(b->rss_file));
         }
     }
+    /* What the rest of the machine pays: the kernel's socket memory (both ends of every
+     * loopback connection) and the load generator's own. */
+    uint32_t all = 0;
+    for (uint32_t i = 0; i < P.o.nodes; i++)
+        all += P.node_alive[i];
+    if (P.slab_before >= 0 && P.slab_after >= 0)
+        printf("[2] kernel slab memory: %.1f MiB before, %.1f MiB with %u connections -> %.0f bytes"
+               " per connection (both ends; the whole machine's Slab)\n",
+               mib(P.slab_before), mib(P.slab_after), all,
+               per_conn(P.slab_before, P.slab_after, all));
+    if (P.self_before.vm_rss >= 0 && P.self_after.vm_rss >= 0)
+        printf("[2] load generator RSS: %.1f MiB before, %.1f MiB with %u connections -> %.0f bytes"
+               " per connection\n",
+               mib(P.self_before.vm_rss), mib(P.self_after.vm_rss), all,
+               per_conn(P.self_before.vm_rss, P.self_after.vm_rss, all));
     fflush(stdout);
 }
 
@@ -1014,6 +1031,8 @@ static void start_connect(void)
 {
     for (uint32_t i = 0; i < P.o.nodes; i++)
         if (P.o.pids[i]) lg_proc_mem(P.o.pids[i], &P.mem_before[i]);
+    lg_proc_mem(getpid(), &P.self_before);
+    P.slab_before = lg_slab_bytes();
     read_cpus(&P.cpu_hs0);
     send_all(LG_CMD_CONNECT, NULL, 0);
     enter(P_CONNECT, P.o.phase_timeout_s + P.o.handshake_timeout_s);
@@ -1193,6 +1212,8 @@ static void on_tick(uv_timer_t *t)
         if (now - P.phase_start_ns >= (uint64_t)P.o.settle_ms * 1000000u) {
             for (uint32_t i = 0; i < P.o.nodes; i++)
                 if (P.o.pids[i]) lg_proc_mem(P.o.pids[i], &P.mem_after[i]);
+            lg_proc_mem(getpid(), &P.self_after);
+            P.slab_after = lg_slab_bytes();
             print_rss();
             probes_start();
             enter(P_STATS, 10);

@@ -157,8 +157,11 @@ typedef struct lg_mem {
     int64_t rss_anon; /* heap, stacks, anonymous maps: the process's own memory */
     int64_t rss_file; /* file-backed pages: code and data of the binary and libraries */
 } lg_mem_t;
-/* Reads /proc/PID/status; 0, or -1 when unavailable (fields then -1). */
+/* Reads /proc/PID/status of the process and its children (a supervisor and its workers),
+ * summed; 0, or -1 when unavailable (fields then -1). lg_proc_cpu() sums the same way. */
 int lg_proc_mem(long pid, lg_mem_t *out);
+/* The kernel's slab memory (Slab in /proc/meminfo) in bytes, or -1. */
+int64_t lg_slab_bytes(void);
 typedef struct lg_cpu {
     int ok;
     int64_t user_us, sys_us; /* utime, stime from /proc/PID/stat (clock-tick resolution) */
