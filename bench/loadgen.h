@@ -27,6 +27,7 @@ typedef struct lg_opts {
     int target_node;               /* emit_to_user targets only its users; -1: every user */
     long redis_pid;                /* 0: no Redis CPU figures */
     int broadcast_wait;            /* the next broadcast only once the last reached everyone */
+    int server_workers;            /* the server is several processes ([server] workers) */
     uint32_t rates[LG_MAX_RATES];  /* phase 4: emits per second, one round each */
     uint32_t nrates;               /* 0: phase 4 skipped */
     uint32_t users;                /* N */

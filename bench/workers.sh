@@ -90,7 +90,7 @@ echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576
     "load average $(cut -d' ' -f1-3 /proc/loadavg), open-file limit $HARD_NOFILE per process," \
     "fs.file-max $(cat /proc/sys/fs/file-max), ports $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)"
 status=0
-IOGATE_BENCH_SECRET=$SECRET "$LOADGEN_BIN" -n "$N" --port "$PORT" --pid "$SERVER_PID" \
+IOGATE_BENCH_SECRET=$SECRET "$LOADGEN_BIN" -n "$N" --port "$PORT" --pid "$SERVER_PID" --server-workers \
     --redis-pid "$REDIS_PID" --workers "$LG_WORKERS" --sources "$SOURCES" \
     --broadcasts 3 --broadcast-wait --rate 2000 --duration 10 --warmup 0 \
     --handshake-timeout 120 --phase-timeout 300 --deadline 1800 "$@" || status=$?
