@@ -129,7 +129,7 @@ int main(int argc, char **argv)
         if (!bad) {
             /* Key files are read and the keys checked as the server would at start. */
             char err[512];
-            bad = gateway_check_config(&cfg, err, sizeof(err));
+            bad = gateway_check_config(&cfg, print_line, stdout, err, sizeof(err));
             if (bad) fprintf(stderr, "iogate: %s\n", err);
         }
         if (!bad) printf("%s: configuration is valid\n", check_path);
