@@ -65,11 +65,17 @@ static const char *const migrations[] = {
     " ON s.user_id = $1 AND s.notification_id = n.id"
 #define FROM_VISIBLE                                                                               \
     FROM_STATE " WHERE (n.user_id = $1 OR n.user_id IS NULL) AND NOT COALESCE(s.deleted, false)"
+/* The user's state of each row looked up row by row (OFFSET 0 keeps the planner from
+ * flattening the subquery): a plain join let the generic plan of a prepared statement read
+ * all of the user's states for every page, 20,000 rows for a user who read 20,000. */
+#define FROM_STATE_PER_ROW                                                                         \
+    " FROM notifications n LEFT JOIN LATERAL (SELECT read, deleted FROM notification_states"       \
+    " WHERE user_id = $1 AND notification_id = n.id OFFSET 0) s ON true"
 /* One page of one half of the list (the user's own rows, or the broadcasts), read
  * backwards along its index and cut at the page size: the list never sorts more
  * than two pages. */
 #define LIST_HALF(who)                                                                             \
-    "SELECT * FROM (SELECT " ROW_COLUMNS FROM_STATE " WHERE n.user_id " who                        \
+    "SELECT * FROM (SELECT " ROW_COLUMNS FROM_STATE_PER_ROW " WHERE n.user_id " who                \
     " AND n.id < $2 AND NOT COALESCE(s.deleted, false) ORDER BY n.id DESC LIMIT $3)"
 
 enum {
