@@ -518,6 +518,14 @@ rollback:
     return STORE_ERROR;
 }
 
+/* libpq prints the server's notices ("relation ... already exists, skipping") to stderr,
+ * outside the log's format (a JSON log would get a line of text): they are dropped; the
+ * server's own log keeps them. */
+static void drop_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 static int connect_db(pg_store_t *s, int do_migrate)
 {
     /* connect_timeout comes first so that one in the connection string overrides it. */
@@ -536,6 +544,7 @@ static int connect_db(pg_store_t *s, int do_migrate)
         disconnect(s);
         return STORE_UNAVAILABLE;
     }
+    PQsetNoticeProcessor(s->conn, drop_notice, NULL);
     char sql[96];
     snprintf(sql, sizeof(sql), "SET statement_timeout = %lld", (long long)s->statement_timeout_ms);
     int rc = exec(s, sql);
