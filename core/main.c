@@ -99,13 +99,19 @@ static int run_server(const config_t *cfg, const worker_slot_t *worker)
     return code;
 }
 
+static void log_note(void *user, const char *line)
+{
+    (void)user;
+    log_debug("supervisor", "%s", line);
+}
+
 /* Several workers run under a supervisor, which first checks what each would refuse at its
  * start (keys, plugins), so that a wrong configuration stops at once instead of looping. */
 static int start(const config_t *cfg)
 {
     if (supervisor_worker_count(cfg) < 2) return run_server(cfg, NULL);
     char err[512];
-    if (gateway_check_config(cfg, err, sizeof(err)) != 0) {
+    if (gateway_check_config(cfg, log_note, NULL, err, sizeof(err)) != 0) {
         log_error("gateway", "%s", err);
         return 1;
     }
@@ -143,7 +149,7 @@ int main(int argc, char **argv)
         if (!bad) {
             /* Key files are read and the keys checked as the server would at start. */
             char err[512];
-            bad = gateway_check_config(&cfg, err, sizeof(err));
+            bad = gateway_check_config(&cfg, print_line, stdout, err, sizeof(err));
             if (bad) fprintf(stderr, "iogate: %s\n", err);
         }
         if (!bad) printf("%s: configuration is valid\n", check_path);

@@ -150,10 +150,11 @@ static int uses_redis(const config_t *cfg)
     return strcmp(cfg->cluster.adapter, "redis") == 0;
 }
 
-int gateway_check_config(const config_t *cfg, char *err, size_t err_size)
+int gateway_check_config(const config_t *cfg, void (*note)(void *user, const char *line),
+                         void *user, char *err, size_t err_size)
 {
     if (authenticator_check_config(cfg, err, err_size) != 0) return -1;
-    if (plugin_host_check_config(cfg, err, err_size) != 0) return -1;
+    if (plugin_host_check_config(cfg, note, user, err, err_size) != 0) return -1;
     return uses_redis(cfg) ? cluster_check_config(cfg, err, err_size) : 0;
 }
 

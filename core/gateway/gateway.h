@@ -41,9 +41,11 @@ struct gateway {
 };
 
 /* What gateway_init would refuse in cfg beyond its own validation, without starting anything:
- * the key files must be readable and the keys fit the algorithms (`iogate --check-config`).
- * Returns 0, or -1 with err. */
-int gateway_check_config(const config_t *cfg, char *err, size_t err_size);
+ * the key files must be readable and the keys fit the algorithms, the plugins load and their
+ * checks accept their tables (`iogate --check-config`). What the checks say (what a plugin
+ * would use) goes to note. Returns 0, or -1 with err. */
+int gateway_check_config(const config_t *cfg, void (*note)(void *user, const char *line),
+                         void *user, char *err, size_t err_size);
 /* Sets up the server from cfg (which must outlive the gateway), as one of several workers
  * when worker is not NULL (it must outlive the gateway too). Returns 0, or -1 with err. */
 int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const worker_slot_t *worker,

@@ -70,7 +70,8 @@ PIN(iog_server_event_t, args_json, 24, 8);
 PIN(iog_server_event_t, args_len, 32, 8);
 PIN_SIZE(iog_server_event_t, 40);
 
-/* 1.0: what the loader reads before it knows the plugin's version. */
+/* 1.0: what the loader reads before it knows the plugin's version (up to fini); 1.3
+ * appended check, read only when struct_size covers it. */
 PIN(iog_plugin_descriptor_t, struct_size, 0, 4);
 PIN(iog_plugin_descriptor_t, abi_major, 4, 2);
 PIN(iog_plugin_descriptor_t, abi_minor, 6, 2);
@@ -78,7 +79,8 @@ PIN(iog_plugin_descriptor_t, name, 8, 8);
 PIN(iog_plugin_descriptor_t, version, 16, 8);
 PIN(iog_plugin_descriptor_t, init, 24, 8);
 PIN(iog_plugin_descriptor_t, fini, 32, 8);
-PIN_SIZE(iog_plugin_descriptor_t, 40);
+PIN(iog_plugin_descriptor_t, check, 40, 8);
+PIN_SIZE(iog_plugin_descriptor_t, 48);
 
 /* 1.0: the host table's header; its entries follow from offset 8 (host_api.c). */
 PIN(iog_host_api_t, struct_size, 0, 4);

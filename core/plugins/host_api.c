@@ -78,6 +78,13 @@ static void api_log(iog_plugin_t *p, int level, const char *fmt, ...)
 
 /* ------------------------------------------------------------------ configuration */
 
+/* The configuration is read during init, and during check() (--check-config, since 1.3). */
+#define REQUIRE_CONFIG(p, what)                                                                    \
+    do {                                                                                           \
+        if ((p)->state != PLUGIN_INIT && (p)->state != PLUGIN_CHECK)                               \
+            return plugin_fail(p, IOG_ESTATE, "%s is allowed only during init", what);             \
+    } while (0)
+
 /* The lookup behind every config getter: *v is key's value when it has the type asked for
  * (TOML_FLOAT also takes an integer), NULL when the key is absent so the default applies.
  * Returns 0, IOG_EINVAL, IOG_ESTATE after init, or IOG_ETYPE naming file:line:column. */
@@ -86,7 +93,7 @@ static int config_lookup(iog_plugin_t *p, const char *getter, const char *key, c
 {
     *v = NULL;
     if (!p || !key || !out) return IOG_EINVAL;
-    REQUIRE_INIT(p, getter);
+    REQUIRE_CONFIG(p, getter);
     const toml_keyval_t *kv = p->config ? toml_table_entry(p->config, key) : NULL;
     if (!kv) return 0;
     toml_type_t got = kv->value->type;
@@ -133,7 +140,7 @@ static int api_config_bool(iog_plugin_t *p, const char *key, int def, int *out)
 static int api_config_check_keys(iog_plugin_t *p, const char *const *known, size_t n)
 {
     if (!p || (n && !known)) return IOG_EINVAL;
-    REQUIRE_INIT(p, "config_check_keys");
+    REQUIRE_CONFIG(p, "config_check_keys");
     if (!p->config) return 0;
     for (size_t i = 0; i < p->config->u.table.len; i++) {
         const toml_keyval_t *kv = &p->config->u.table.items[i];
@@ -294,6 +301,22 @@ const iog_host_api_t plugin_host_api = {
     .server_emit = api_server_emit,
     .fleet_room_size = api_fleet_room_size,
     .ready_check = api_ready_check,
+};
+
+/* The table a check() gets: it may read its configuration and log, nothing else (the host
+ * runs no loop and has no server while --check-config runs). */
+const iog_host_api_t plugin_check_api = {
+    .struct_size = sizeof(iog_host_api_t),
+    .abi_major = IOG_ABI_MAJOR,
+    .abi_minor = IOG_ABI_MINOR,
+    .strerror = api_strerror,
+    .plugin_error = api_plugin_error,
+    .log = api_log,
+    .config_string = api_config_string,
+    .config_int = api_config_int,
+    .config_double = api_config_double,
+    .config_bool = api_config_bool,
+    .config_check_keys = api_config_check_keys,
 };
 
 /* The table's layout is the contract: entries only ever append. These pin the 1.0, 1.1

@@ -6,6 +6,7 @@
  * fails leaves nothing behind: routes and events it registered are removed,
  * Socket.IO handlers were only staged and are dropped, its timers stop. It does
  * not get fini(): it released what it held before returning its error.
+ * --check-config opens each plugin the same way and runs its check() (ABI 1.3), never init.
  *
  * Before dlopen, the file and its directory must not be writable by group or others and
  * must belong to root or to the user iogate runs as, as sshd's StrictModes demands of its
@@ -223,13 +224,17 @@ static int check_permissions(const config_t *cfg, const char *path, char *err, s
     return rc;
 }
 
-int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t err_size)
+/* Opens the plugin at path once its permissions are safe, and checks its descriptor: the
+ * entry symbol, the ABI version, the name. Returns the dlopen handle with *out set, or NULL
+ * with err (and nothing left open). */
+static void *open_plugin(plugin_host_t *h, const char *path, const iog_plugin_descriptor_t **out,
+                         char *err, size_t err_size)
 {
-    if (check_permissions(h->deps.cfg, path, err, err_size) != 0) return -1;
+    if (check_permissions(h->deps.cfg, path, err, err_size) != 0) return NULL;
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         snprintf(err, err_size, "plugin %s: cannot load: %s", path, dlerror());
-        return -1;
+        return NULL;
     }
     dlerror();
     iog_plugin_entry_fn entry = (iog_plugin_entry_fn)dlsym(dl, IOG_PLUGIN_ENTRY_SYMBOL);
@@ -239,7 +244,7 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
                  "IOG_PLUGIN()?)",
                  path, IOG_PLUGIN_ENTRY_SYMBOL);
         dlclose(dl);
-        return -1;
+        return NULL;
     }
     const iog_plugin_descriptor_t *d = entry();
     const char *problem = NULL;
@@ -271,9 +276,15 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
     if (problem) {
         snprintf(err, err_size, "plugin %s: refused: %s", path, problem);
         dlclose(dl);
-        return -1;
+        return NULL;
     }
+    *out = d;
+    return dl;
+}
 
+static struct iog_plugin *plugin_record_new(plugin_host_t *h, const char *path, void *dl,
+                                            const iog_plugin_descriptor_t *d)
+{
     struct iog_plugin *p = xcalloc(1, sizeof(*p));
     p->host = h;
     p->file = xstrdup(path);
@@ -281,15 +292,32 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
     p->dl = dl;
     p->desc = d;
     p->config = config_plugin_table(h->deps.cfg, d->name);
+    return p;
+}
+
+/* The message of a failed init or check: "plugin FILE (NAME VERSION): WHAT (STRERROR): MSG",
+ * MSG being the plugin's own message, else its last host call's error (iogate.h, init()). */
+static void call_failed(const struct iog_plugin *p, const char *what, int code, const char *msg,
+                        char *err, size_t err_size)
+{
+    snprintf(err, err_size, "plugin %s (%s %s): %s (%s): %s", p->file, p->name,
+             p->desc->version ? p->desc->version : "?", what, plugin_host_api.strerror(code),
+             msg[0]        ? msg
+             : p->error[0] ? p->error
+                           : "no message");
+}
+
+int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t err_size)
+{
+    const iog_plugin_descriptor_t *d = NULL;
+    void *dl = open_plugin(h, path, &d, err, err_size);
+    if (!dl) return -1;
+    struct iog_plugin *p = plugin_record_new(h, path, dl, d);
     p->state = PLUGIN_INIT;
     char init_err[512] = "";
     int r = d->init(p, &plugin_host_api, init_err, sizeof(init_err));
     if (r != 0) {
-        snprintf(err, err_size, "plugin %s (%s %s): init failed (%s): %s", path, d->name,
-                 d->version ? d->version : "?", plugin_host_api.strerror(r),
-                 init_err[0]   ? init_err
-                 : p->error[0] ? p->error
-                               : "no message");
+        call_failed(p, "init failed", r, init_err, err, err_size);
         p->state = PLUGIN_FAILED;
         plugin_unregister(p);
         dlclose(dl); /* no fini: see the descriptor's init() in iogate.h */
@@ -335,8 +363,44 @@ static void plugin_dir(const config_t *cfg, buf_t *dir)
         default_plugin_dir(dir);
 }
 
-int plugin_host_check_config(const config_t *cfg, char *err, size_t err_size)
+/* Runs the check() of the plugin d at path (--check-config), if it has one. */
+static int check_plugin(plugin_host_t *h, const char *path, void *dl,
+                        const iog_plugin_descriptor_t *d, plugin_note_fn note, void *user,
+                        char *err, size_t err_size)
 {
+    const char *version = d->version ? d->version : "?";
+    char line[640];
+    int has_check =
+        d->struct_size >= offsetof(iog_plugin_descriptor_t, check) + sizeof(d->check) && d->check;
+    if (!has_check) {
+        if (config_plugin_table(h->deps.cfg, d->name)) {
+            snprintf(line, sizeof(line),
+                     "plugin %s %s: [plugin.%s] is checked when the server starts (the plugin "
+                     "has no check for --check-config)",
+                     d->name, version, d->name);
+            note(user, line);
+        }
+        return 0;
+    }
+    struct iog_plugin *p = plugin_record_new(h, path, dl, d);
+    p->state = PLUGIN_CHECK;
+    char msg[512] = "";
+    int r = d->check(p, &plugin_check_api, msg, sizeof(msg));
+    if (r != 0) {
+        call_failed(p, "invalid configuration", r, msg, err, err_size);
+    } else if (msg[0]) {
+        snprintf(line, sizeof(line), "plugin %s %s: %s", d->name, version, msg);
+        note(user, line);
+    }
+    plugin_record_free(p);
+    return r != 0 ? -1 : 0;
+}
+
+int plugin_host_check_config(const config_t *cfg, plugin_note_fn note, void *user, char *err,
+                             size_t err_size)
+{
+    plugin_host_deps_t deps = {.cfg = cfg};
+    plugin_host_t *h = plugin_host_new(&deps);
     buf_t dir = BUF_INIT, path = BUF_INIT;
     plugin_dir(cfg, &dir);
     int rc = 0;
@@ -344,15 +408,21 @@ int plugin_host_check_config(const config_t *cfg, char *err, size_t err_size)
         buf_reset(&path);
         buf_printf(&path, "%s/%s.so", dir.data, cfg->plugins.load.items[i]);
         struct stat st;
+        const iog_plugin_descriptor_t *d = NULL;
+        void *dl = NULL;
         if (stat(path.data, &st) != 0) {
             snprintf(err, err_size, "plugin %s: cannot load: %s", path.data, strerror(errno));
             rc = -1;
+        } else if (!(dl = open_plugin(h, path.data, &d, err, err_size))) {
+            rc = -1;
         } else {
-            rc = check_permissions(cfg, path.data, err, err_size);
+            rc = check_plugin(h, path.data, dl, d, note, user, err, err_size);
+            dlclose(dl);
         }
     }
     buf_free(&path);
     buf_free(&dir);
+    plugin_host_free(h);
     return rc;
 }
 

@@ -23,10 +23,18 @@ typedef struct plugin_host_deps {
     sio_server_t *sio;   /* namespaces, events, emits */
 } plugin_host_deps_t;
 
+/* Receives one line of what --check-config found (no newline). */
+typedef void (*plugin_note_fn)(void *user, const char *line);
+
 plugin_host_t *plugin_host_new(const plugin_host_deps_t *deps);
-/* What loading [plugins] load would refuse without loading anything (--check-config): a
- * missing file, or a file or directory another user could write. Returns 0, or -1 with err. */
-int plugin_host_check_config(const config_t *cfg, char *err, size_t err_size);
+/* What loading [plugins] load would refuse, without starting anything (--check-config): a
+ * missing file, a file or directory another user could write, a plugin the loader refuses
+ * (entry symbol, ABI version, name), and a [plugin.NAME] table its check() refuses (the
+ * descriptor's check, ABI 1.3: it connects to nothing). Each plugin is opened, checked and
+ * closed again; init never runs. What the checks say goes to note. Returns 0, or -1 with
+ * err. */
+int plugin_host_check_config(const config_t *cfg, plugin_note_fn note, void *user, char *err,
+                             size_t err_size);
 /* Loads [plugins] load from [plugins] dir in order. The first failure stops startup:
  * returns -1 with a message naming the file and the reason. */
 int plugin_host_load_config(plugin_host_t *h, char *err, size_t err_size);

@@ -11,7 +11,8 @@
 #include "plugins/plugin_host.h"
 #include "sio/sio_server.h"
 
-enum { PLUGIN_LOADING = 0, PLUGIN_INIT, PLUGIN_ACTIVE, PLUGIN_FAILED };
+/* PLUGIN_CHECK: loaded by --check-config for its check() only (it never runs init). */
+enum { PLUGIN_LOADING = 0, PLUGIN_INIT, PLUGIN_ACTIVE, PLUGIN_FAILED, PLUGIN_CHECK };
 
 /* A registration made during init that takes effect only if init succeeds. */
 typedef struct staged {
@@ -86,6 +87,9 @@ struct plugin_host {
 };
 
 extern const iog_host_api_t plugin_host_api;
+/* What a plugin's check() gets (--check-config): errors, log and configuration; the other
+ * entries are NULL. */
+extern const iog_host_api_t plugin_check_api;
 
 /* Records a message as the plugin's last error and returns code. */
 int plugin_fail(struct iog_plugin *p, int code, const char *fmt, ...)

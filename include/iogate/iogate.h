@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define IOG_ABI_MAJOR 1
-#define IOG_ABI_MINOR 2
+#define IOG_ABI_MINOR 3
 
 /* ---- errors (since 1.0) ---- */
 #define IOG_OK 0
@@ -196,7 +196,7 @@ typedef struct iog_host_api {
 #endif
         ;
 
-    /* ---- 1.0: configuration, the table [plugin.NAME] (init only) ---- */
+    /* ---- 1.0: configuration, the table [plugin.NAME] (init only; since 1.3 also check) ---- */
     /* Each getter stores the value of key, or def when the key is absent. A value of
      * another type is IOG_ETYPE (plugin_error names file:line). The string stays valid
      * until the plugin is unloaded. */
@@ -421,6 +421,18 @@ typedef struct iog_plugin_descriptor {
      * fini that releases only what is still held (pointers set to NULL once freed) is
      * right on every host. */
     void (*fini)(iog_plugin_t *p);
+    /* 1.3: checks the plugin's configuration for `iogate --check-config`, which calls it
+     * instead of init() (never both in one process). It reads [plugin.NAME] and acquires
+     * nothing: no file, connection or database is opened, nothing is registered, and no fini
+     * follows. The table it gets holds only strerror, plugin_error, log and the configuration
+     * entries (config_string ... config_check_keys); every other entry is NULL. Returns 0,
+     * with optionally one line in msg saying what the plugin would use ("store: PostgreSQL
+     * host db1 port 5432 database app"), which --check-config prints; or a negative IOG_E*
+     * code with the problem in msg, which makes the configuration invalid. msg_size is 512.
+     * NULL (and in descriptors of older minors, whose struct_size ends before it):
+     * --check-config checks the plugin's file and version only. Set it with
+     * IOG_PLUGIN_CHECKED(). A host older than 1.3 never calls it. */
+    int (*check)(iog_plugin_t *p, const iog_host_api_t *api, char *msg, size_t msg_size);
 } iog_plugin_descriptor_t;
 
 #define IOG_PLUGIN_ENTRY_SYMBOL "iogate_plugin_entry"
@@ -433,7 +445,12 @@ typedef struct iog_plugin_descriptor {
 
 /* Defines the entry point with the version fields filled in:
  *   IOG_PLUGIN("presence", "1.0.0", presence_init, presence_fini)  */
-#define IOG_PLUGIN(NAME, VERSION, INIT, FINI)                                                      \
+#define IOG_PLUGIN(NAME, VERSION, INIT, FINI) IOG_PLUGIN_CHECKED(NAME, VERSION, INIT, FINI, NULL)
+
+/* The same, with a check function for `iogate --check-config` (see the descriptor's check,
+ * since 1.3):
+ *   IOG_PLUGIN_CHECKED("store", "1.0.0", store_init, store_fini, store_check)  */
+#define IOG_PLUGIN_CHECKED(NAME, VERSION, INIT, FINI, CHECK)                                       \
     IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void);                           \
     IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void)                            \
     {                                                                                              \
@@ -443,7 +460,8 @@ typedef struct iog_plugin_descriptor {
                                                            NAME,                                   \
                                                            VERSION,                                \
                                                            INIT,                                   \
-                                                           FINI};                                  \
+                                                           FINI,                                   \
+                                                           CHECK};                                 \
         return &descriptor;                                                                        \
     }
 
@@ -455,7 +473,8 @@ typedef struct iog_plugin_descriptor {
     IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void)                            \
     {                                                                                              \
         static const iog_plugin_descriptor_t descriptor = {                                        \
-            sizeof(iog_plugin_descriptor_t), IOG_ABI_MAJOR, MINOR, NAME, VERSION, INIT, FINI};     \
+            sizeof(iog_plugin_descriptor_t), IOG_ABI_MAJOR, MINOR, NAME, VERSION, INIT, FINI,      \
+            NULL};                                                                                 \
         return &descriptor;                                                                        \
     }
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "notif_util.h"
@@ -704,6 +705,17 @@ static int read_config(iog_plugin_t *p, char *err, size_t err_size)
                  *cfg.database ? "admin_claim" : "database");
         return IOG_EINVAL;
     }
+    /* "mysql://..." or "postgresq://..." would otherwise name a SQLite file. */
+    size_t scheme = strspn(cfg.database, "abcdefghijklmnopqrstuvwxyz0123456789+.-");
+    if (scheme > 0 && strncmp(cfg.database + scheme, "://", 3) == 0 &&
+        !notif_store_pg_is_conninfo(cfg.database)) {
+        snprintf(err, err_size,
+                 "[plugin.notifications] database: unknown scheme \"%.*s://\" (a PostgreSQL "
+                 "server is postgresql://, postgres:// or libpq's key=value form; anything "
+                 "else is a SQLite file path)",
+                 (int)(scheme < 32 ? scheme : 32), cfg.database);
+        return IOG_EINVAL;
+    }
     if ((r = config_range("max_message_chars", cfg.max_message_chars, 1, 1000000, err, err_size)) ||
         (r = config_range("busy_timeout_ms", cfg.busy_timeout_ms, 0, 3600000, err, err_size)) ||
         (r = config_range("max_batch", cfg.max_batch, 1, 100000, err, err_size)) ||
@@ -788,6 +800,38 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     return open_stores(err, err_size);
 }
 
+/* --check-config: the configuration as init reads it, and where the store would be,
+ * without opening it (no connection, no file created). */
+static int check(iog_plugin_t *p, const iog_host_api_t *host, char *msg, size_t msg_size)
+{
+    api = host;
+    self = p;
+    int r = read_config(p, msg, msg_size);
+    if (r) return r;
+    if (!notif_store_pg_is_conninfo(cfg.database)) {
+        struct stat st;
+        int found = stat(cfg.database, &st) == 0;
+        if (found && S_ISDIR(st.st_mode)) {
+            snprintf(msg, msg_size, "[plugin.notifications] database: %s is a directory",
+                     cfg.database);
+            return IOG_EINVAL;
+        }
+        snprintf(msg, msg_size, "store: SQLite %s (%s)", cfg.database,
+                 found ? "exists" : "created at start, with its directory");
+        return 0;
+    }
+    char where[512];
+    if (notif_store_pg_describe(cfg.database, where, sizeof(where)) != 0) {
+        snprintf(msg, msg_size, "%s", where);
+        return IOG_EINVAL;
+    }
+    snprintf(msg, msg_size,
+             "store: PostgreSQL %.300s, pool of %lld, statement timeout %lld ms (not connected: "
+             "--check-config never connects)",
+             where, (long long)cfg.pool_size, (long long)cfg.statement_timeout_ms);
+    return 0;
+}
+
 static void fini(iog_plugin_t *p)
 {
     (void)p;
@@ -804,4 +848,4 @@ static void fini(iog_plugin_t *p)
     close_stores();
 }
 
-IOG_PLUGIN("notifications", "1.0.0", init, fini)
+IOG_PLUGIN_CHECKED("notifications", "1.0.0", init, fini, check)

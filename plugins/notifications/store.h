@@ -87,6 +87,13 @@ typedef struct notif_pg_options {
 /* 1 when database names a PostgreSQL server rather than a SQLite file. */
 int notif_store_pg_is_conninfo(const char *database);
 
+/* Reads a connection string without connecting: libpq's parser, then the values libpq
+ * would refuse only when connecting (port, sslmode and the other enumerations, timeouts,
+ * ports per host). Returns 0 with where the server is in out ("host H port P database D",
+ * then user and sslmode when given; never the password), or -1 with the problem in out,
+ * naming the key. */
+int notif_store_pg_describe(const char *conninfo, char *out, size_t out_size);
+
 /* One PostgreSQL connection (store_pg.c). connect: connect now and migrate the schema
  * (blocking: at init), else the first begin() connects (on a worker thread). NULL on
  * failure with the reason in msg (naming the server, never the password); on success

@@ -65,11 +65,17 @@ static const char *const migrations[] = {
     " ON s.user_id = $1 AND s.notification_id = n.id"
 #define FROM_VISIBLE                                                                               \
     FROM_STATE " WHERE (n.user_id = $1 OR n.user_id IS NULL) AND NOT COALESCE(s.deleted, false)"
+/* The user's state of each row looked up row by row (OFFSET 0 keeps the planner from
+ * flattening the subquery): a plain join let the generic plan of a prepared statement read
+ * all of the user's states for every page, 20,000 rows for a user who read 20,000. */
+#define FROM_STATE_PER_ROW                                                                         \
+    " FROM notifications n LEFT JOIN LATERAL (SELECT read, deleted FROM notification_states"       \
+    " WHERE user_id = $1 AND notification_id = n.id OFFSET 0) s ON true"
 /* One page of one half of the list (the user's own rows, or the broadcasts), read
  * backwards along its index and cut at the page size: the list never sorts more
  * than two pages. */
 #define LIST_HALF(who)                                                                             \
-    "SELECT * FROM (SELECT " ROW_COLUMNS FROM_STATE " WHERE n.user_id " who                        \
+    "SELECT * FROM (SELECT " ROW_COLUMNS FROM_STATE_PER_ROW " WHERE n.user_id " who                \
     " AND n.id < $2 AND NOT COALESCE(s.deleted, false) ORDER BY n.id DESC LIMIT $3)"
 
 enum {
@@ -512,6 +518,14 @@ rollback:
     return STORE_ERROR;
 }
 
+/* libpq prints the server's notices ("relation ... already exists, skipping") to stderr,
+ * outside the log's format (a JSON log would get a line of text): they are dropped; the
+ * server's own log keeps them. */
+static void drop_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 static int connect_db(pg_store_t *s, int do_migrate)
 {
     /* connect_timeout comes first so that one in the connection string overrides it. */
@@ -530,6 +544,7 @@ static int connect_db(pg_store_t *s, int do_migrate)
         disconnect(s);
         return STORE_UNAVAILABLE;
     }
+    PQsetNoticeProcessor(s->conn, drop_notice, NULL);
     char sql[96];
     snprintf(sql, sizeof(sql), "SET statement_timeout = %lld", (long long)s->statement_timeout_ms);
     int rc = exec(s, sql);
@@ -554,21 +569,104 @@ static int connect_db(pg_store_t *s, int do_migrate)
     return rc;
 }
 
-/* "host H port P database D" out of a connection string (NULL when it is not one,
- * with libpq's reason in err). */
-static char *describe(const char *conninfo, char *err, size_t err_size)
+/* The problem with a value libpq parses only when it connects, or NULL. */
+static const char *bad_option(const char *key, const char *val, char *why, size_t why_size)
+{
+    static const struct {
+        const char *key, *allowed;
+    } enums[] = {
+        {"sslmode", " disable allow prefer require verify-ca verify-full "},
+        {"gssencmode", " disable prefer require "},
+        {"channel_binding", " disable prefer require "},
+        {"target_session_attrs", " any read-write read-only primary standby prefer-standby "},
+        {"load_balance_hosts", " disable random "},
+    };
+    for (size_t i = 0; i < sizeof(enums) / sizeof(enums[0]); i++) {
+        if (strcmp(key, enums[i].key) != 0) continue;
+        char word[40];
+        snprintf(word, sizeof(word), " %s ", val);
+        if (strlen(val) < 30 && strstr(enums[i].allowed, word)) return NULL;
+        snprintf(why, why_size, "%s \"%.64s\" is not one of%.*s", key, val,
+                 (int)strlen(enums[i].allowed) - 1, enums[i].allowed);
+        return why;
+    }
+    if (strcmp(key, "port") == 0) {
+        /* One port, or one per host, comma-separated; an empty one is the default. */
+        for (const char *p = val;; p++) {
+            size_t n = strcspn(p, ",");
+            char *end = NULL;
+            long port = n ? strtol(p, &end, 10) : 5432;
+            if (n && (end != p + n || port < 1 || port > 65535)) {
+                snprintf(why, why_size, "port \"%.64s\" is not a port number (1..65535)", val);
+                return why;
+            }
+            p += n;
+            if (!*p) break;
+        }
+        return NULL;
+    }
+    if (strcmp(key, "connect_timeout") == 0 || strcmp(key, "keepalives_idle") == 0 ||
+        strcmp(key, "keepalives_interval") == 0 || strcmp(key, "keepalives_count") == 0) {
+        char *end = NULL;
+        long v = strtol(val, &end, 10);
+        if (!*val || *end || v < 0 || v > 2147483647L) {
+            snprintf(why, why_size, "%s \"%.64s\" is not a number of seconds", key, val);
+            return why;
+        }
+    }
+    return NULL;
+}
+
+/* Counts the comma-separated elements of a list (host, hostaddr, port); 0 for NULL. */
+static int list_len(const char *v)
+{
+    if (!v) return 0;
+    int n = 1;
+    for (; *v; v++)
+        n += *v == ',';
+    return n;
+}
+
+/* Writes libpq's reason for refusing a URL into out, its password (libpq quotes the whole
+ * URL in some messages) replaced by "***". */
+static void parse_error(const char *conninfo, const char *why, char *out, size_t out_size)
+{
+    size_t len = strcspn(why, "\n"), pw = 0, pw_len = 0;
+    const char *rest = strstr(conninfo, "://");
+    if (rest) { /* scheme://user:password@host..., as libpq splits it */
+        rest += 3;
+        size_t cred = strcspn(rest, "@/");
+        size_t colon = strcspn(rest, ":");
+        if (rest[cred] == '@' && colon < cred) {
+            pw = (size_t)(rest - conninfo) + colon + 1;
+            pw_len = cred - colon - 1;
+        }
+    }
+    int n = snprintf(out, out_size,
+                     "[plugin.notifications] database: not a PostgreSQL connection string: ");
+    for (size_t i = 0; i < len && n >= 0 && (size_t)n + 4 < out_size;) {
+        if (pw_len && i + pw_len <= len && strncmp(why + i, conninfo + pw, pw_len) == 0) {
+            n += snprintf(out + n, out_size - (size_t)n, "***");
+            i += pw_len;
+        } else {
+            out[n++] = why[i++];
+            out[n] = '\0';
+        }
+    }
+}
+
+int notif_store_pg_describe(const char *conninfo, char *out, size_t out_size)
 {
     char *why = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
     if (!opts) {
-        snprintf(err, err_size,
-                 "[plugin.notifications] database: not a PostgreSQL connection "
-                 "string: %.*s",
-                 why ? (int)strcspn(why, "\n") : 13, why ? why : "out of memory");
+        parse_error(conninfo, why ? why : "out of memory", out, out_size);
         PQfreemem(why);
-        return NULL;
+        return -1;
     }
     const char *host = NULL, *hostaddr = NULL, *port = NULL, *db = NULL, *user = NULL;
+    const char *sslmode = NULL;
+    char problem[256] = "";
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         if (!o->val) continue;
         if (strcmp(o->keyword, "host") == 0) host = o->val;
@@ -576,20 +674,31 @@ static char *describe(const char *conninfo, char *err, size_t err_size)
         if (strcmp(o->keyword, "port") == 0) port = o->val;
         if (strcmp(o->keyword, "dbname") == 0) db = o->val;
         if (strcmp(o->keyword, "user") == 0) user = o->val;
+        if (strcmp(o->keyword, "sslmode") == 0) sslmode = o->val;
+        char why_buf[200];
+        const char *bad = problem[0] ? NULL : bad_option(o->keyword, o->val, why_buf, 200);
+        if (bad) snprintf(problem, sizeof(problem), "%s", bad);
     }
-    char buf[512];
-    snprintf(buf, sizeof(buf), "host %s port %s database %s",
-             host       ? host
-             : hostaddr ? hostaddr
+    /* libpq pairs hosts and ports: one port for all, or one each. */
+    int hosts = list_len(host) > list_len(hostaddr) ? list_len(host) : list_len(hostaddr);
+    if (!problem[0] && list_len(port) > 1 && list_len(port) != (hosts ? hosts : 1))
+        snprintf(problem, sizeof(problem), "%d ports for %d hosts (give one, or one per host)",
+                 list_len(port), hosts ? hosts : 1);
+    if (problem[0])
+        snprintf(out, out_size, "[plugin.notifications] database: %s", problem);
+    else
+        snprintf(out, out_size, "host %s port %s database %s%s%s%s%s",
+                 host       ? host
+                 : hostaddr ? hostaddr
+                            : "(default)",
+                 port ? port : "5432",
+                 db     ? db
+                 : user ? user
                         : "(default)",
-             port ? port : "5432",
-             db     ? db
-             : user ? user
-                    : "(default)");
+                 user ? " user " : "", user ? user : "", sslmode ? " sslmode " : "",
+                 sslmode ? sslmode : "");
     PQconninfoFree(opts);
-    char *out = strdup(buf);
-    if (!out) snprintf(err, err_size, "out of memory");
-    return out;
+    return problem[0] ? -1 : 0;
 }
 
 int notif_store_pg_is_conninfo(const char *database)
@@ -597,7 +706,7 @@ int notif_store_pg_is_conninfo(const char *database)
     if (strncmp(database, "postgresql://", 13) == 0 || strncmp(database, "postgres://", 11) == 0)
         return 1;
     /* libpq's key=value form starts with a keyword and "=" (a file name has a '/' or
-     * a '.' before any '=', or is refused by the parse in describe()). */
+     * a '.' before any '=', or is refused by the parse in notif_store_pg_describe()). */
     size_t key = strspn(database, "abcdefghijklmnopqrstuvwxyz_");
     size_t eq = key + strspn(database + key, " ");
     return key > 0 && database[eq] == '=';
@@ -619,7 +728,14 @@ notif_store_t *notif_store_pg_open(const notif_pg_options_t *opt, int connect, c
         s_close(&s->base);
         return NULL;
     }
-    if (!(s->where = describe(opt->conninfo, msg, msg_size))) {
+    char where[512];
+    if (notif_store_pg_describe(opt->conninfo, where, sizeof(where)) != 0) {
+        snprintf(msg, msg_size, "%s", where);
+        s_close(&s->base);
+        return NULL;
+    }
+    if (!(s->where = strdup(where))) {
+        snprintf(msg, msg_size, "out of memory");
         s_close(&s->base);
         return NULL;
     }

@@ -1,9 +1,11 @@
-// The command line: --version, --help, --check-config with good and bad files,
-// and a clean exit on SIGINT with a request in flight.
+// The command line: --version, --help, --check-config with good and bad files (the
+// notifications plugin's settings too, read without connecting to its database), and a
+// clean exit on SIGINT with a request in flight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, BUILD_DIR, ROOT, startServer } from './lib/server.mjs';
@@ -125,4 +127,97 @@ test('--check-config finds the plugins that would not load: missing, or writable
   writeFileSync(file, `[plugins]\ndir = "${plugins}"\nload = ["notifications"]\nallow_insecure_permissions = true\n`);
   assert.equal(run('--check-config', file).status, 0);
   rmSync(plugins, { recursive: true, force: true });
+});
+
+// Runs iogate asynchronously (so that a listener of this process can accept meanwhile).
+const runAsync = (...args) =>
+  new Promise((res) => {
+    const p = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('exit', (status) => res({ status, stdout, stderr }));
+  });
+
+test('--check-config reads a PostgreSQL database setting without connecting to it', async () => {
+  // A listener where the URL points: --check-config must never connect to it.
+  let connections = 0;
+  const listener = net.createServer((s) => {
+    connections++;
+    s.destroy();
+  });
+  await new Promise((res) => listener.listen(0, '127.0.0.1', res));
+  const port = listener.address().port;
+  const file = join(dir, 'pg.toml');
+  try {
+    const good = [
+      [`postgresql://bob:s3cret-pw@127.0.0.1:${port}/app?sslmode=require`, `host 127.0.0.1 port ${port} database app user bob sslmode require`],
+      [`postgres://127.0.0.1:${port}/other`, `host 127.0.0.1 port ${port} database other`],
+      [`host=127.0.0.1 port=${port} dbname=kv user=carol password=s3cret-pw connect_timeout=3`, `host 127.0.0.1 port ${port} database kv user carol`],
+    ];
+    for (const [url, where] of good) {
+      writeFileSync(file, `[plugin.notifications]\ndatabase = "${url}"\npool_size = 16\nstatement_timeout_ms = 2500\n`);
+      const r = await runAsync('--check-config', file);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(
+        r.stdout.includes(`plugin notifications 1.0.0: store: PostgreSQL ${where}, pool of 16, statement timeout 2500 ms (not connected`),
+        r.stdout,
+      );
+      assert.match(r.stdout, /configuration is valid/);
+      assert.doesNotMatch(r.stdout + r.stderr, /s3cret-pw/);
+    }
+    assert.equal(connections, 0, 'nothing connected to the database server');
+  } finally {
+    listener.close();
+  }
+});
+
+test('--check-config refuses bad notifications settings, naming the key; the server refuses them the same way', () => {
+  const file = join(dir, 'pg-bad.toml');
+  const url = 'postgresql://bob:s3cret-pw@127.0.0.1:5432/app';
+  const cases = [
+    // [plugin.notifications] lines, the message
+    [`database = "postgresql://bob:s3cret-pw@127.0.0.1:99999/app"`, /database: port "99999" is not a port number \(1\.\.65535\)/],
+    [`database = "${url}?sslmode=sometimes"`, /database: sslmode "sometimes" is not one of disable allow prefer require verify-ca verify-full/],
+    [`database = "${url}?nosuchoption=1"`, /database: not a PostgreSQL connection string: invalid URI query parameter: "nosuchoption"/],
+    [`database = "postgresql://bob:s3cret-pw@[::1/app"`, /database: not a PostgreSQL connection string: .*"postgresql:\/\/bob:\*\*\*@\[::1\/app"/],
+    [`database = "host=a,b port=1,2,3 dbname=x"`, /database: 3 ports for 2 hosts/],
+    [`database = "host=a connect_timeout=soon"`, /database: connect_timeout "soon" is not a number of seconds/],
+    [`database = "mysql://bob:s3cret-pw@db/app"`, /database: unknown scheme "mysql:\/\/"/],
+    [`database = ""`, /\[plugin\.notifications\] database must not be empty/],
+    [`database = "${url}"\npool_size = 0`, /\[plugin\.notifications\] pool_size = 0 is out of range \(1\.\.64\)/],
+    [`database = "${url}"\npool_size = 65`, /pool_size = 65 is out of range/],
+    [`database = "${url}"\nstatement_timeout_ms = -1`, /statement_timeout_ms = -1 is out of range \(0\.\.3600000\)/],
+    [`database = "${url}"\nstatement_timeout_ms = "10s"`, /pg-bad\.toml:\d+:1: \[plugin\.notifications\] statement_timeout_ms must be an integer/],
+    [`database = "${url}"\npool = 4`, /pg-bad\.toml:\d+:1: unknown key 'pool' in \[plugin\.notifications\]/],
+  ];
+  for (const [lines, re] of cases) {
+    writeFileSync(file, `[plugin.notifications]\n${lines}\n`);
+    const r = run('--check-config', file);
+    assert.equal(r.status, 1, lines);
+    assert.match(r.stderr, /^iogate: plugin \S+notifications\.so \(notifications 1\.0\.0\): invalid configuration/, lines);
+    assert.match(r.stderr, re, lines);
+    assert.doesNotMatch(r.stderr, /s3cret-pw/, lines);
+    // The server refuses to start with the same message, before connecting to anything.
+    writeFileSync(file, `[server]\nport = 0\n[plugin.notifications]\n${lines}\n`);
+    const start = spawnSync(BIN, ['--config', file], { cwd: ROOT, encoding: 'utf8', timeout: 20000 });
+    assert.equal(start.status, 1, lines);
+    assert.match(start.stderr, re, lines);
+    assert.doesNotMatch(start.stderr, /s3cret-pw/, lines);
+  }
+});
+
+test('--check-config names the SQLite file it would use and does not create it', () => {
+  const db = join(dir, 'not-yet', 'notifications.db');
+  const file = join(dir, 'sqlite.toml');
+  writeFileSync(file, `[plugin.notifications]\ndatabase = "${db}"\n`);
+  const r = run('--check-config', file);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(r.stdout.includes(`plugin notifications 1.0.0: store: SQLite ${db} (created at start, with its directory)`), r.stdout);
+  assert.equal(existsSync(join(dir, 'not-yet')), false);
+  writeFileSync(file, `[plugin.notifications]\ndatabase = "${dir}"\n`);
+  const d = run('--check-config', file);
+  assert.equal(d.status, 1);
+  assert.match(d.stderr, /database: .* is a directory/);
 });

@@ -11,6 +11,6 @@ IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void);
 IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void)
 {
     static const iog_plugin_descriptor_t d = {
-        sizeof(d), IOG_ABI_MAJOR, IOG_ABI_MINOR + 1, "abi_newer_minor", "1.0.0", init, NULL};
+        sizeof(d), IOG_ABI_MAJOR, IOG_ABI_MINOR + 1, "abi_newer_minor", "1.0.0", init, NULL, NULL};
     return &d;
 }

@@ -11,6 +11,6 @@ IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void);
 IOG_EXPORT const iog_plugin_descriptor_t *iogate_plugin_entry(void)
 {
     static const iog_plugin_descriptor_t d = {
-        sizeof(d), IOG_ABI_MAJOR + 1, 0, "abi_wrong_major", "1.0.0", init, NULL};
+        sizeof(d), IOG_ABI_MAJOR + 1, 0, "abi_wrong_major", "1.0.0", init, NULL, NULL};
     return &d;
 }

@@ -1,8 +1,9 @@
 /* test_notif_store.c - the notifications plugin's SQLite store through its
  * interface (store.h): visibility, per-user read and deleted state, pagination,
- * and that the list is read along an index (EXPLAIN QUERY PLAN, and a number of
- * VM steps that does not grow with the user's rows). The plugin's files are
- * compiled in directly (plugins never link into the core). */
+ * that the list is read along an index (EXPLAIN QUERY PLAN, and a number of VM
+ * steps that does not grow with the user's rows), and that a database of a newer
+ * schema is refused. The plugin's files are compiled in directly (plugins never
+ * link into the core). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,12 +180,37 @@ static void list_follows_the_index(void **state)
     assert_true(steps[1] < 2 * steps[0] + 1000);
 }
 
+/* A database migrated by a newer plugin is refused with a clear message, and left as it
+ * was; reopened as the version this plugin knows, it opens again. */
+static void newer_schema_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    sqlite_store_t *ss = (sqlite_store_t *)f->store;
+    char sql[96];
+    snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", SCHEMA_VERSION + 1);
+    assert_int_equal(exec(ss, sql), STORE_OK);
+    char err[256] = "";
+    notif_sqlite_options_t opt = {f->path, 1000};
+    assert_null(notif_store_sqlite_open(&opt, err, sizeof(err)));
+    char want[128];
+    snprintf(want, sizeof(want), "database schema version %d is newer than this plugin knows (%d)",
+             SCHEMA_VERSION + 1, SCHEMA_VERSION);
+    if (!strstr(err, want) || !strstr(err, f->path)) fail_msg("message '%s'", err);
+    assert_int_equal(query_int(ss, "SELECT version FROM schema_version"), SCHEMA_VERSION + 1);
+    snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", SCHEMA_VERSION);
+    assert_int_equal(exec(ss, sql), STORE_OK);
+    notif_store_t *again = notif_store_sqlite_open(&opt, err, sizeof(err));
+    assert_non_null(again);
+    again->ops->close(again);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(visibility_and_state, setup, teardown),
         cmocka_unit_test_setup_teardown(pages, setup, teardown),
         cmocka_unit_test_setup_teardown(list_follows_the_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

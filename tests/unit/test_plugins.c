@@ -3,7 +3,8 @@
  * entry symbol and missing files are refused with messages naming the file;
  * an older minor loads, also when built against the frozen 1.0 and 1.1 headers;
  * a failing init leaves no route, event or timer and gets no fini; a plugin or
- * directory another user could write is refused unless the config allows it. */
+ * directory another user could write is refused unless the config allows it;
+ * --check-config runs a plugin's check, never its init. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,10 +90,8 @@ static void version_rules(void **state)
     assert_true(route_exists(f, "GET", "/old-plugin"));
     assert_int_equal(plugin_host_count(f->gw.plugins), 1);
     /* Built against the frozen 1.0 and 1.1 headers themselves (tests/plugins/abi/). */
-    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_0"), err, sizeof(err)),
-                     0);
-    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_1"), err, sizeof(err)),
-                     0);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_0"), err, sizeof(err)), 0);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_1"), err, sizeof(err)), 0);
     assert_true(route_exists(f, "GET", "/v10/report"));
     assert_true(route_exists(f, "GET", "/v11/page"));
     assert_int_equal(plugin_host_count(f->gw.plugins), 3);
@@ -261,6 +260,74 @@ static void allow_insecure_permissions_loads_them(void **state)
     remove_copy(&c);
 }
 
+/* Collects the lines --check-config would print. */
+static void collect_note(void *user, const char *line)
+{
+    char *notes = user;
+    strncat(notes, line, 1023 - strlen(notes));
+    strncat(notes, "\n", 1023 - strlen(notes));
+}
+
+/* plugin_host_check_config() with [plugins] load = LOAD and the extra TOML: its result,
+ * what it printed in notes and its error in err (both 1024 bytes). */
+static int check_config(const char *load, const char *extra, char *notes, char *err)
+{
+    char text[1024], cerr[512];
+    snprintf(text, sizeof(text), "[plugins]\ndir = \"%s/test-plugins\"\nload = [%s]\n%s",
+             IOGATE_BINARY_DIR, load, extra);
+    config_t cfg;
+    assert_int_equal(config_load_text(&cfg, text, strlen(text), "check.toml", cerr, sizeof(cerr)),
+                     0);
+    notes[0] = err[0] = '\0';
+    int rc = plugin_host_check_config(&cfg, collect_note, notes, err, 1024);
+    config_free(&cfg);
+    return rc;
+}
+
+/* --check-config opens each plugin and runs its check (ABI 1.3), never init: check gets
+ * only the configuration entries, and its refusal names the plugin and the key. A plugin
+ * without a check is opened and its version checked; its table is said to be unchecked. */
+static void check_config_runs_check_not_init(void **state)
+{
+    (void)state;
+    void *dl = dlopen(PLUGIN("abi_check"), RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(dl);
+    int (*init_calls)(void) = (int (*)(void))dlsym(dl, "abi_check_init_calls");
+    int (*saw)(int) = (int (*)(int))dlsym(dl, "abi_check_saw");
+    assert_non_null(init_calls);
+    assert_non_null(saw);
+    char notes[1024], err[1024];
+
+    assert_int_equal(check_config("\"abi_check\"", "[plugin.abi_check]\nport = 8080\n", notes, err),
+                     0);
+    assert_string_equal(notes, "plugin abi_check 1.0.0: would listen on port 8080\n");
+    assert_int_equal(saw(0), 0); /* no register_event, no work_queue */
+    assert_int_equal(saw(1), 0);
+
+    assert_int_equal(check_config("\"abi_check\"", "[plugin.abi_check]\nport = 0\n", notes, err),
+                     -1);
+    if (!strstr(err, "abi_check.so (abi_check 1.0.0): invalid configuration (out of range): "
+                     "[plugin.abi_check] port = 0 is out of range"))
+        fail_msg("message '%s'", err);
+    assert_int_equal(check_config("\"abi_check\"", "[plugin.abi_check]\nprot = 1\n", notes, err),
+                     -1);
+    if (!strstr(err, "check.toml:5:1: unknown key 'prot' in [plugin.abi_check]"))
+        fail_msg("message '%s'", err);
+    assert_int_equal(init_calls(), 0);
+
+    /* No check: the file and its version are what can be checked. */
+    assert_int_equal(
+        check_config("\"abi_older_minor\"", "[plugin.abi_older_minor]\nx = 1\n", notes, err), 0);
+    if (!strstr(notes, "[plugin.abi_older_minor] is checked when the server starts"))
+        fail_msg("notes '%s'", notes);
+    assert_int_equal(check_config("\"abi_older_minor\"", "", notes, err), 0);
+    assert_string_equal(notes, "");
+    assert_int_equal(check_config("\"abi_check\", \"abi_wrong_major\"", "", notes, err), -1);
+    if (!strstr(err, "abi_wrong_major.so: refused: it was built for plugin ABI"))
+        fail_msg("message '%s'", err);
+    dlclose(dl);
+}
+
 static void fake_entry(void) {}
 
 /* The header's helpers agree with the host: the user room it names is the one the core
@@ -287,6 +354,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(header_helpers),
+        cmocka_unit_test(check_config_runs_check_not_init),
         cmocka_unit_test_setup_teardown(version_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_init_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicates_are_refused, setup, teardown),
