@@ -13,6 +13,7 @@ import { io } from 'socket.io-client';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, BUILD_DIR, ROOT, startServer } from './lib/server.mjs';
+import { freePort } from './lib/redis.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'iogate-cli-'));
 const run = (...args) => spawnSync(BIN, args, { cwd: ROOT, encoding: 'utf8' });
@@ -408,3 +409,47 @@ database = "${join(state, 'n.db')}"
   });
 });
 
+const hasCurl = spawnSync('sh', ['-c', 'command -v curl'], { encoding: 'utf8' }).status === 0;
+
+test('make run: the commands it prints work as printed', { skip: !hasCurl && 'curl is not installed' }, async () => {
+  const state = mkdtempSync(join(tmpdir(), 'iogate-run-'));
+  const config = join(state, 'dev.toml');
+  assert.equal(run('genconfig', config).status, 0);
+  const port = await freePort();
+  writeFileSync(config, readFileSync(config, 'utf8')
+    .replace(/^port = 3000$/m, `port = ${port}`)
+    .replace(/^database = ".*"$/m, `database = "${join(state, 'n.db')}"`));
+  const child = spawn(join(ROOT, 'scripts/run.sh'), [BIN, config, '--create'], { cwd: ROOT });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  try {
+    const m = await waitForLine(child, /then, in another shell:\n([^]*?)\n\n/i);
+    const hints = m[1];
+    assert.match(hints, new RegExp(`curl http://127\\.0\\.0\\.1:${port}/healthz`));
+    assert.match(hints, /node scripts\/watch\.mjs http:\/\/127\.0\.0\.1:\d+ "\$TOKEN" &/);
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not listening:\n${stderr}`)), 10000);
+      const check = () => /listening on/.test(stderr) && (clearTimeout(timer), resolve());
+      child.stderr.on('data', check);
+      check();
+    });
+    // Everything but the background watcher (tested above), run as a user would paste it.
+    const script = hints.split('\n').filter((l) => !/watch\.mjs/.test(l)).join('\n');
+    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: ROOT, encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 0, `${script}\n${r.stderr}`);
+    assert.match(r.stdout, /^\{"status":"ok"\}/);
+    assert.match(r.stdout, /\{"id":"1","userId":"alice","message":"Hello"/);
+    assert.match(r.stdout, /\{"items":\[\{"id":"1","userId":"alice","message":"Hello".*"unreadCount":1/);
+  } finally {
+    child.kill('SIGINT');
+  }
+  assert.deepEqual(await exited, { code: 0, signal: null }, 'run.sh became the server, which stops cleanly');
+
+  // A development configuration that no longer loads is named, with what to do.
+  writeFileSync(config, '[server]\nprot = 1\n');
+  const stale = spawnSync(join(ROOT, 'scripts/run.sh'), [BIN, config, '--create'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(stale.status, 1);
+  assert.match(stale.stderr, /dev\.toml \(written by an earlier `make run`\) no longer loads: delete it/);
+  rmSync(state, { recursive: true, force: true });
+});
