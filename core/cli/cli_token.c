@@ -185,7 +185,7 @@ typedef struct token_args {
     json_t *claims;
 } token_args_t;
 
-/* Parses argv into a; 0 done, or an exit code (help, usage). */
+/* Parses argv into a: -1 to go on, or the exit code to return (0 after --help, 2). */
 static int parse_args(int argc, char **argv, token_args_t *a)
 {
     for (int i = 1; i < argc; i++) {
@@ -220,7 +220,8 @@ static int parse_args(int argc, char **argv, token_args_t *a)
     return -1;
 }
 
-/* Refuses a --claim that [auth] sets (the server checks iss and aud against it). */
+/* Adds the registered claims: iss and aud from [auth] (the server checks them against it, so
+ * a --claim for them is refused), sub, iat and exp. 0, or the exit code to return. */
 static int fill_registered(const config_t *cfg, const token_args_t *a, int64_t now)
 {
     const char *const names[2] = {"iss", "aud"};

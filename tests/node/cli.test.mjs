@@ -406,6 +406,10 @@ database = "${join(state, 'n.db')}"
     assert.equal(r.status, 1);
     assert.match(r.stderr, /the server would refuse this token/);
     assert.equal(r.stdout, '');
+    // Longer than the server reads.
+    const big = run('token', '--config', config, '--sub', 'a', '--claim', `pad=${'x'.repeat(7000)}`);
+    assert.equal(big.status, 1);
+    assert.match(big.stderr, /the token is \d+ bytes, over the 8192 the server reads/);
   });
 });
 
