@@ -1,16 +1,24 @@
-# iogate - the two commands: `make run` and `make test`.
-# Everything else here is a step of those two.
+# iogate - the two commands: `make run` and `make test`; and `make demo`, the web demo.
+# Everything else here is a step of those.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 RELEASE_BUILD ?= build-release
-CONFIG     ?= config/iogate.toml
+# `make run` serves CONFIG; by default a development configuration that `make run` writes
+# once with `iogate genconfig` (config/iogate.toml and a fresh JWT secret), so tokens work.
+DEV_CONFIG := var/iogate.dev.toml
+CONFIG     ?= $(DEV_CONFIG)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test deps test-deps build examples build-asan build-release node-deps clean
+.PHONY: run demo test deps test-deps demo-deps build examples build-asan build-release node-deps clean
 
 run: build
-	./$(BUILD)/iogate --config $(CONFIG)
+	@scripts/run.sh $(BUILD)/iogate $(CONFIG) $(if $(filter $(DEV_CONFIG),$(CONFIG)),--create)
+
+# The web demo (examples/web-demo, development only) with the notifications plugin on
+# 127.0.0.1:3000 (IOGATE_DEMO_PORT=N for another port); Ctrl-C stops it.
+demo: build examples demo-deps
+	@scripts/demo.sh $(BUILD)
 
 test: test-deps build examples build-asan build-release node-deps
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -42,10 +50,17 @@ build-asan: deps
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	scripts/build-examples.sh $(ASAN_BUILD)
 
-node-deps: test-deps
-	@if [ -f tests/node/package-lock.json ]; then \
+NPM_CI = if [ -f tests/node/package-lock.json ]; then \
 	    cd tests/node && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }; \
 	fi
+
+node-deps: test-deps
+	@$(NPM_CI)
+
+# What the demo needs besides the build: Node.js and npm, for the socket.io browser client.
+demo-deps: deps
+	@scripts/install-deps.sh --demo
+	@$(NPM_CI)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD)

@@ -1,5 +1,5 @@
 /* main.c - the command line: run the server, check a configuration, print
- * the version. Everything else lives in the gateway. */
+ * the version. The other subcommands live in core/cli, the server in the gateway. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "base/log.h"
+#include "cli/cli.h"
 #include "config/config.h"
 #include "gateway/gateway.h"
 #include "gateway/supervisor.h"
@@ -19,6 +20,11 @@ static void usage(FILE *out)
             "       iogate --check-config FILE  validate FILE and exit (0 valid, 1 invalid)\n"
             "       iogate --print-config [--config FILE]\n"
             "                                   print the effective configuration as TOML\n"
+            "       iogate genconfig [--force] [FILE]\n"
+            "                                   write a configuration with a fresh JWT secret\n"
+            "                                   (mode 0600; to standard output without FILE)\n"
+            "       iogate token --config FILE --sub ID [--claim k=v]... [--ttl 1h]\n"
+            "                                   print a token signed with FILE's HS* secret\n"
             "       iogate new-plugin NAME DIR  create a plugin project from the SDK template\n"
             "       iogate --version            print the version\n"
             "       iogate --help               this text\n");
@@ -122,6 +128,8 @@ int main(int argc, char **argv)
 {
     const char *config_path = NULL, *check_path = NULL;
     int print = 0;
+    int sub = cli_dispatch(argc, argv);
+    if (sub >= 0) return sub;
     if (argc >= 2 && strcmp(argv[1], "new-plugin") == 0) return new_plugin(argc, argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -5,7 +5,7 @@
 #   scripts/check-layers.sh      exit 0, or 1 listing each include that goes up or sideways
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-order=(base config http ws eio auth sio cluster rest plugins gateway)
+order=(base config http ws eio auth sio cluster rest plugins gateway cli)
 declare -A rank
 for i in "${!order[@]}"; do rank[${order[$i]}]=$i; done
 bad=0

@@ -3,6 +3,7 @@
 # does nothing when all is there.
 #   scripts/install-deps.sh          what building and running iogate needs
 #   scripts/install-deps.sh --test   that, plus what the tests need (Node.js, Chromium)
+#   scripts/install-deps.sh --demo   that, plus Node.js and npm (`make demo`'s browser client)
 #   scripts/install-deps.sh --fuzz   that, plus clang and its sanitizer and libFuzzer
 #                                    runtime (scripts/fuzz.sh)
 set -euo pipefail
@@ -15,6 +16,10 @@ packages=(
 if [ "${1:-}" = "--fuzz" ]; then
     # The runtime is only a recommendation of clang's, which is not installed here.
     packages+=(clang libclang-rt-dev)
+fi
+if [ "${1:-}" = "--demo" ]; then
+    command -v node >/dev/null 2>&1 || packages+=(nodejs)
+    command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
 if [ "${1:-}" = "--test" ]; then
     # Node.js runs the integration tests with the official socket.io-client;

@@ -38,27 +38,44 @@ static char *read_small_file(const char *path, size_t *len, char *err, size_t er
     return buf_steal(&b, len);
 }
 
+int authenticator_secret(const config_t *cfg, char **out, size_t *len, char *err, size_t err_size)
+{
+    *out = NULL;
+    *len = 0;
+    if (cfg->auth.jwt_secret && cfg->auth.jwt_secret_file) {
+        snprintf(err, err_size, "[auth] set jwt_secret or jwt_secret_file, not both");
+        return -1;
+    }
+    if (cfg->auth.jwt_secret) {
+        *len = strlen(cfg->auth.jwt_secret);
+        *out = xmemdup0(cfg->auth.jwt_secret, *len);
+        return 1;
+    }
+    if (!cfg->auth.jwt_secret_file) return 0;
+    char *s = read_small_file(cfg->auth.jwt_secret_file, len, err, err_size);
+    if (!s) return -1;
+    /* A file's trailing line break is the editor's, not the secret's. */
+    while (*len && (s[*len - 1] == '\n' || s[*len - 1] == '\r'))
+        s[--*len] = '\0';
+    *out = s;
+    return 1;
+}
+
+void authenticator_secret_free(char *secret, size_t len)
+{
+    if (!secret) return;
+    memset(secret, 0, len);
+    free(secret);
+}
+
 /* The JWT verifier from [auth]; *out stays NULL when no key is configured. */
 static int build_verifier(const config_t *cfg, jwt_verifier_t **out, char *err, size_t err_size)
 {
     *out = NULL;
-    const char *secret = cfg->auth.jwt_secret;
-    size_t secret_len = secret ? strlen(secret) : 0;
-    char *secret_file = NULL, *pem = NULL;
-    size_t pem_len = 0;
+    char *secret = NULL, *pem = NULL;
+    size_t secret_len = 0, pem_len = 0;
     int rc = -1;
-    if (secret && cfg->auth.jwt_secret_file) {
-        snprintf(err, err_size, "[auth] set jwt_secret or jwt_secret_file, not both");
-        return -1;
-    }
-    if (cfg->auth.jwt_secret_file) {
-        secret_file = read_small_file(cfg->auth.jwt_secret_file, &secret_len, err, err_size);
-        if (!secret_file) return -1;
-        while (secret_len &&
-               (secret_file[secret_len - 1] == '\n' || secret_file[secret_len - 1] == '\r'))
-            secret_file[--secret_len] = '\0';
-        secret = secret_file;
-    }
+    if (authenticator_secret(cfg, &secret, &secret_len, err, err_size) < 0) return -1;
     if (cfg->auth.jwt_public_key_file) {
         pem = read_small_file(cfg->auth.jwt_public_key_file, &pem_len, err, err_size);
         if (!pem) goto done;
@@ -105,10 +122,7 @@ static int build_verifier(const config_t *cfg, jwt_verifier_t **out, char *err, 
     }
     rc = 0;
 done:
-    if (secret_file) {
-        memset(secret_file, 0, secret_len);
-        free(secret_file);
-    }
+    authenticator_secret_free(secret, secret_len);
     free(pem);
     return rc;
 }

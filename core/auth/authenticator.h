@@ -47,6 +47,13 @@ void authenticator_free(authenticator_t *a);
 /* What authenticator_new would refuse in cfg, without keeping anything (--check-config). */
 int authenticator_check_config(const config_t *cfg, char *err, size_t err_size);
 
+/* The HMAC secret of [auth] as the verifier uses it: jwt_secret's bytes, or jwt_secret_file's
+ * content without its trailing line breaks (`iogate token` signs with it). Returns 1 with *out
+ * (owned: release with authenticator_secret_free, which wipes it) and *len; 0 when no secret
+ * is configured; -1 with err when both keys are set or the file cannot be read. */
+int authenticator_secret(const config_t *cfg, char **out, size_t *len, char *err, size_t err_size);
+void authenticator_secret_free(char *secret, size_t len);
+
 /* 1 when a key is configured, so that tokens can be verified at all. */
 int authenticator_enabled(const authenticator_t *a);
 /* Whether the CONNECT packet's {"token": ...} may authenticate a socket ([auth]). */

@@ -177,7 +177,9 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const work
         return -1;
     if (!authenticator_enabled(gw->auth))
         log_warn("auth", "no JWT key configured ([auth] jwt_secret, jwt_secret_file or "
-                         "jwt_public_key_file): sockets connect unauthenticated");
+                         "jwt_public_key_file): sockets connect unauthenticated. For a "
+                         "configuration with a fresh secret: iogate genconfig FILE; then "
+                         "iogate token --config FILE --sub ID");
     eio_options_t eo;
     eio_options_from_config(cfg, cfg->socketio.path, &eo);
     eo.budget = http_server_budget(gw->http);

@@ -120,6 +120,48 @@ static void bad_keys_are_named(void **state)
     config_free(&cfg);
 }
 
+static void the_secret_is_read_as_the_verifier_uses_it(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[512] = "", *secret = NULL;
+    size_t len = 0;
+    const char *inline_text = "[auth]\njwt_secret = \"" SECRET "\"\n";
+    assert_int_equal(
+        config_load_text(&cfg, inline_text, strlen(inline_text), "a.toml", err, sizeof(err)), 0);
+    assert_int_equal(authenticator_secret(&cfg, &secret, &len, err, sizeof(err)), 1);
+    assert_int_equal(len, strlen(SECRET));
+    assert_memory_equal(secret, SECRET, len);
+    authenticator_secret_free(secret, len);
+    config_free(&cfg);
+
+    /* From a file: its trailing line breaks are not part of the secret. */
+    char path[] = "/tmp/iogate-test-secret-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, SECRET "\r\n\n", strlen(SECRET) + 3), (ssize_t)strlen(SECRET) + 3);
+    close(fd);
+    char text[256];
+    snprintf(text, sizeof(text), "[auth]\njwt_secret_file = \"%s\"\n", path);
+    assert_int_equal(config_load_text(&cfg, text, strlen(text), "a.toml", err, sizeof(err)), 0);
+    assert_int_equal(authenticator_secret(&cfg, &secret, &len, err, sizeof(err)), 1);
+    assert_int_equal(len, strlen(SECRET));
+    assert_string_equal(secret, SECRET);
+    authenticator_secret_free(secret, len);
+    unlink(path);
+    assert_int_equal(authenticator_secret(&cfg, &secret, &len, err, sizeof(err)), -1);
+    if (!strstr(err, path)) fail_msg("message: %s", err);
+    assert_null(secret);
+    config_free(&cfg);
+
+    /* None configured. */
+    config_defaults(&cfg);
+    assert_int_equal(authenticator_secret(&cfg, &secret, &len, err, sizeof(err)), 0);
+    assert_null(secret);
+    assert_int_equal(len, 0);
+    config_free(&cfg);
+}
+
 static void results_map_to_statuses_and_names(void **state)
 {
     (void)state;
@@ -138,6 +180,7 @@ int main(void)
         cmocka_unit_test(tokens_verify_against_the_configured_secret),
         cmocka_unit_test(without_a_key_nothing_authenticates),
         cmocka_unit_test(bad_keys_are_named),
+        cmocka_unit_test(the_secret_is_read_as_the_verifier_uses_it),
         cmocka_unit_test(results_map_to_statuses_and_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
