@@ -24,7 +24,7 @@ test-deps:
 	@scripts/install-deps.sh --test
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOGATE_WERROR=ON >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOGATE_WERROR=ON -DIOGATE_SYSTEMD=ON >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
 # The example plugins, built out of tree against the SDK installed from each build
@@ -34,11 +34,11 @@ examples: build
 
 # Release only builds here: its optimiser finds warnings the other builds do not.
 build-release: deps
-	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DIOGATE_WERROR=ON >/dev/null
+	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DIOGATE_WERROR=ON -DIOGATE_SYSTEMD=ON >/dev/null
 	cmake --build $(RELEASE_BUILD) -j$(JOBS)
 
 build-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOGATE_SANITIZE=ON -DIOGATE_WERROR=ON >/dev/null
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOGATE_SANITIZE=ON -DIOGATE_WERROR=ON -DIOGATE_SYSTEMD=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	scripts/build-examples.sh $(ASAN_BUILD)
 

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "eio/eio_server.h"
 #include "gateway/metrics.h"
+#include "gateway/service_notify.h"
 #include "gateway/testing_routes.h"
 #include "http/http.h"
 #include "rest/rest.h"
@@ -31,6 +32,7 @@ struct gateway {
     struct cluster *cluster;  /* [cluster] adapter = "redis"; NULL for one node alone */
     testing_routes_t testing; /* [testing] emit_routes */
     metrics_t metrics;        /* GET /metrics */
+    service_notify_t notify;  /* systemd: READY, STOPPING, WATCHDOG, STATUS */
     uv_signal_t sigint, sigterm;
     int stopping;
     int signals_started;
