@@ -7,7 +7,7 @@ RELEASE_BUILD ?= build-release
 CONFIG     ?= config/iogate.toml
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test deps test-deps build examples build-asan build-release node-deps clean
+.PHONY: run test deps test-deps build examples build-asan build-release node-deps package clean
 
 run: build
 	./$(BUILD)/iogate --config $(CONFIG)
@@ -26,6 +26,10 @@ test-deps:
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOGATE_WERROR=ON -DIOGATE_SYSTEMD=ON >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
+
+# The Debian package, $(BUILD)/iogate_VERSION_ARCH.deb (cmake/package.cmake).
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 # The example plugins, built out of tree against the SDK installed from each build
 # (the way a plugin author builds), for tests/node/examples.test.mjs.
