@@ -165,7 +165,7 @@ test('systemd-analyze verifies the unit and rates its sandbox', { skip: skip || 
 const noLintian = have('lintian') ? false : 'lintian is not installed';
 
 test('lintian reports no error', { skip: skip || noLintian }, (t) => {
-  const r = spawnSync('lintian', ['--tag-display-limit', '0', '--info', deb], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync('lintian', ['--tag-display-limit', '0', '--display-info', deb], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const tags = r.stdout.split('\n').filter((l) => /^[EWIPX]: /.test(l));
   for (const line of tags) t.diagnostic(line);
   assert.deepEqual(tags.filter((l) => l.startsWith('E: ')), [], r.stdout + r.stderr);
