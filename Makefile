@@ -10,7 +10,7 @@ DEV_CONFIG := var/iogate.dev.toml
 CONFIG     ?= $(DEV_CONFIG)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run demo test deps test-deps demo-deps build examples build-asan build-release node-deps clean
+.PHONY: run demo test deps test-deps demo-deps build examples build-asan build-release node-deps package clean
 
 run: build
 	@scripts/run.sh $(BUILD)/iogate $(CONFIG) $(if $(filter $(DEV_CONFIG),$(CONFIG)),--create)
@@ -32,8 +32,12 @@ test-deps:
 	@scripts/install-deps.sh --test
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOGATE_WERROR=ON >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOGATE_WERROR=ON -DIOGATE_SYSTEMD=ON >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
+
+# The Debian package, $(BUILD)/iogate_VERSION_ARCH.deb (cmake/package.cmake).
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 # The example plugins, built out of tree against the SDK installed from each build
 # (the way a plugin author builds), for tests/node/examples.test.mjs.
@@ -42,11 +46,11 @@ examples: build
 
 # Release only builds here: its optimiser finds warnings the other builds do not.
 build-release: deps
-	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DIOGATE_WERROR=ON >/dev/null
+	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DIOGATE_WERROR=ON -DIOGATE_SYSTEMD=ON >/dev/null
 	cmake --build $(RELEASE_BUILD) -j$(JOBS)
 
 build-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOGATE_SANITIZE=ON -DIOGATE_WERROR=ON >/dev/null
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIOGATE_SANITIZE=ON -DIOGATE_WERROR=ON -DIOGATE_SYSTEMD=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	scripts/build-examples.sh $(ASAN_BUILD)
 

@@ -26,7 +26,7 @@ fail() {
 
 for f in bin/iogate include/iogate/iogate.h lib/cmake/iogate/iogateConfig.cmake \
          lib/cmake/iogate/iogateConfigVersion.cmake lib/cmake/iogate/iogateTargets.cmake \
-         lib/cmake/iogate/iogatePlugin.cmake lib/pkgconfig/iogate.pc \
+         lib/cmake/iogate/iogatePlugin.cmake share/pkgconfig/iogate.pc \
          share/iogate/new-plugin.sh share/iogate/README.md share/iogate/template/CMakeLists.txt \
          "share/iogate/template/@NAME@.c" "share/iogate/template/@NAME@.h"; do
     [ -f "$prefix/$f" ] || fail "$f is not installed"
@@ -34,11 +34,11 @@ done
 [ -x "$prefix/share/iogate/new-plugin.sh" ] || fail "new-plugin.sh is not executable"
 
 if command -v pkg-config >/dev/null 2>&1; then
-    cflags=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags iogate)
+    cflags=$(PKG_CONFIG_PATH=$prefix/share/pkgconfig pkg-config --cflags iogate)
     inc=${cflags#-I}
     inc=${inc%% *}
     [ -f "$inc/iogate/iogate.h" ] || fail "pkg-config --cflags iogate gave '$cflags'"
-    [ -z "$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --libs iogate | tr -d ' ')" ] ||
+    [ -z "$(PKG_CONFIG_PATH=$prefix/share/pkgconfig pkg-config --libs iogate | tr -d ' ')" ] ||
         fail "pkg-config --libs iogate is not empty"
 fi
 

@@ -12,6 +12,7 @@ packages=(
     build-essential cmake pkg-config
     libuv1-dev libjansson-dev libjwt-dev libcmocka-dev libssl-dev libsqlite3-dev libpq-dev
     node-llhttp libhiredis-dev
+    libsystemd-dev
 )
 if [ "${1:-}" = "--fuzz" ]; then
     # The runtime is only a recommendation of clang's, which is not installed here.
@@ -32,6 +33,9 @@ if [ "${1:-}" = "--test" ]; then
     # The notifications tests start their own PostgreSQL (initdb, postgres) in a
     # temporary directory on a free port.
     packages+=(postgresql)
+    # tests/package: the .deb is checked by lintian, its unit by systemd-analyze
+    # verify, its man pages by man and groff; dpkg-shlibdeps computes its Depends.
+    packages+=(lintian systemd man-db groff-base dpkg-dev)
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

@@ -158,6 +158,16 @@ int gateway_check_config(const config_t *cfg, void (*note)(void *user, const cha
     return uses_redis(cfg) ? cluster_check_config(cfg, err, err_size) : 0;
 }
 
+/* The STATUS= line systemctl status shows. */
+static void service_status(void *user, buf_t *out)
+{
+    gateway_t *gw = user;
+    buf_printf(out, "%s %s:%d: %zu connections, %zu Socket.IO sessions",
+               gw->stopping ? "draining" : "serving", gw->cfg->server.host,
+               http_server_port(gw->http), http_server_connection_count(gw->http),
+               eio_server_session_count(sio_server_eio(gw->sio)));
+}
+
 int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const worker_slot_t *worker,
                  char *err, size_t err_size)
 {
@@ -165,6 +175,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const work
     gw->loop = loop;
     gw->cfg = cfg;
     gw->worker = worker;
+    service_notify_init(&gw->notify, loop, service_status, gw);
     gw->auth = authenticator_new(cfg, err, err_size);
     if (!gw->auth) return -1;
     gw->rest = rest_new(gw->auth);
@@ -250,6 +261,7 @@ static void on_drained(void *user)
         uv_close((uv_handle_t *)&gw->sigint, NULL);
         uv_close((uv_handle_t *)&gw->sigterm, NULL);
     }
+    service_notify_close(&gw->notify);
     log_info("gateway", "stopped");
 }
 
@@ -269,6 +281,7 @@ void gateway_stop(gateway_t *gw)
     gw->stopping = 1;
     log_info("gateway", "shutting down (grace %lld ms)",
              (long long)gw->cfg->server.shutdown_grace_ms);
+    service_notify_stopping(&gw->notify);
     /* Sessions first: their disconnect hooks may still use the plugins' timers. */
     sio_server_close_all(gw->sio);
     if (gw->echo) eio_server_close_all(gw->echo);
@@ -359,12 +372,16 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size)
     else
         log_info("gateway", "iogate %s listening on http://%s:%d", IOGATE_VERSION, cfg->server.host,
                  http_server_port(gw->http));
+    /* Plugins are loaded (gateway_init) and the port is open: systemd may start what
+     * depends on us. */
+    service_notify_ready(&gw->notify);
     uv_run(gw->loop, UV_RUN_DEFAULT);
     return gw->exit_code;
 }
 
 void gateway_free(gateway_t *gw)
 {
+    service_notify_free(&gw->notify);
     plugin_host_free(gw->plugins); /* fini and dlclose, after the loop has stopped */
     handoff_free(gw->handoff);
     if (gw->http) http_server_free(gw->http);

@@ -13,6 +13,7 @@
 #include "eio/eio_server.h"
 #include "gateway/handoff.h"
 #include "gateway/metrics.h"
+#include "gateway/service_notify.h"
 #include "gateway/testing_routes.h"
 #include "http/http.h"
 #include "rest/rest.h"
@@ -32,6 +33,7 @@ struct gateway {
     struct cluster *cluster;     /* [cluster] adapter = "redis"; NULL for one node alone */
     testing_routes_t testing;    /* [testing] emit_routes */
     metrics_t metrics;           /* GET /metrics */
+    service_notify_t notify;     /* systemd: READY, STOPPING, WATCHDOG, STATUS */
     const worker_slot_t *worker; /* this process's place among [server] workers; NULL alone */
     handoff_t *handoff;          /* workers: connections other workers pass to this one */
     uv_signal_t sigint, sigterm;

@@ -164,6 +164,9 @@ static sio_identity_t *identity_from_principal(jwt_principal_t *p, uv_loop_t *lo
         uint64_t exp_s = (uint64_t)p->exp;
         uint64_t exp_ms = exp_s > UINT64_MAX / 2000 ? UINT64_MAX / 2 : exp_s * 1000;
         uint64_t now_wall = wall_ms();
+        /* The loop's time is cached when its turn began, which a busy turn leaves far
+         * behind the wall clock just read: the deadline would come that much before exp. */
+        uv_update_time(loop);
         uint64_t now = uv_now(loop);
         id->expires_at = exp_ms > now_wall ? now + (exp_ms - now_wall) : now;
     }
