@@ -6,8 +6,8 @@
  * end (and say so through struct_size). The host API table's entries are pinned beside the
  * table in host_api.c; its header is pinned here. The numbers are those of LP64 targets
  * (Linux on x86-64 and arm64), the ABI's platforms; elsewhere only the table's own asserts
- * run. tests/plugins/abi/ holds the shipped headers, against which abi_v1_0 and abi_v1_1
- * are built and loaded. Nothing here generates code. */
+ * run. tests/plugins/abi/ holds the shipped headers, against which abi_v1_0, abi_v1_1 and
+ * abi_v1_2 are built and loaded. Nothing here generates code. */
 #include <iogate/iogate.h>
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 /* test_plugins.c - the loader and its version rules, with real .so files built
  * by tests/plugins through iogate_add_plugin(): wrong major, newer minor, no
  * entry symbol and missing files are refused with messages naming the file;
- * an older minor loads, also when built against the frozen 1.0 and 1.1 headers;
+ * an older minor loads, also when built against the frozen 1.0, 1.1 and 1.2 headers;
  * a failing init leaves no route, event or timer and gets no fini; a plugin or
  * directory another user could write is refused unless the config allows it. */
 #include <setjmp.h>
@@ -88,14 +88,17 @@ static void version_rules(void **state)
         plugin_host_load_file(f->gw.plugins, PLUGIN("abi_older_minor"), err, sizeof(err)), 0);
     assert_true(route_exists(f, "GET", "/old-plugin"));
     assert_int_equal(plugin_host_count(f->gw.plugins), 1);
-    /* Built against the frozen 1.0 and 1.1 headers themselves (tests/plugins/abi/). */
+    /* Built against the frozen 1.0, 1.1 and 1.2 headers themselves (tests/plugins/abi/). */
     assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_0"), err, sizeof(err)),
                      0);
     assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_1"), err, sizeof(err)),
                      0);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_2"), err, sizeof(err)),
+                     0);
     assert_true(route_exists(f, "GET", "/v10/report"));
     assert_true(route_exists(f, "GET", "/v11/page"));
-    assert_int_equal(plugin_host_count(f->gw.plugins), 3);
+    assert_true(route_exists(f, "GET", "/v12/report"));
+    assert_int_equal(plugin_host_count(f->gw.plugins), 4);
 }
 
 static void failing_init_leaves_nothing(void **state)
