@@ -193,7 +193,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         sio_server_nsp(gw->sio, cfg->socketio.namespaces.items[i]);
     struct timeval now;
     gettimeofday(&now, NULL);
-    gw->metrics = (metrics_t){cfg, gw->http, gw->sio, NULL, (int64_t)now.tv_sec};
+    gw->metrics = (metrics_t){cfg, gw->http, gw->sio, NULL, (int64_t)now.tv_sec, NULL};
     if (metrics_install(&gw->metrics, gw->rest, err, err_size) != 0) return -1;
     if (cfg->testing.emit_routes) {
         gw->testing.sio = gw->sio;
@@ -210,6 +210,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         uv_run(loop, UV_RUN_DEFAULT);
         return -1;
     }
+    gw->metrics.plugins = gw->plugins;
     if (cfg->testing.engineio_echo_path) {
         static const eio_callbacks_t echo_cb = {NULL, echo_on_message, NULL, NULL, NULL};
         eio_options_t o;

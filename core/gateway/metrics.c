@@ -1,4 +1,5 @@
-/* metrics.c - the Prometheus page: families written from the layers' counters and /proc. */
+/* metrics.c - the Prometheus page: families written from the layers' counters, the plugins'
+ * metrics and /proc. */
 #include "gateway/metrics.h"
 
 #include <dirent.h>
@@ -13,6 +14,7 @@
 #include "base/membudget.h"
 #include "cluster/cluster.h"
 #include "eio/eio_server.h"
+#include "plugins/plugin_host.h"
 
 static void family(buf_t *out, const char *name, const char *type, const char *help)
 {
@@ -167,6 +169,7 @@ void metrics_render(const metrics_t *m, buf_t *out)
         one(out, "iogate_cluster_reconnects_total", "counter", "Times the Redis link came back up.",
             ls->reconnects);
     }
+    if (m->plugins) plugin_host_write_metrics(m->plugins, out);
     process_metrics(m, out);
 }
 

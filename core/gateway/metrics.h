@@ -1,6 +1,6 @@
 /* metrics.h - GET /metrics: the Prometheus text exposition format (version 0.0.4) of what the
- * layers already count, named by Prometheus conventions with the iogate_ prefix, and the
- * standard process_* metrics.
+ * layers already count, named by Prometheus conventions with the iogate_ prefix, the metrics
+ * plugins register (iogate_plugin_*, ABI 1.3), and the standard process_* metrics.
  *
  * Nothing here runs on the hot path: the counters are the layers' own plain integers, read
  * when a scrape comes. Who may scrape: the client addresses of [metrics] allow (loopback by
@@ -17,6 +17,7 @@
 #include "sio/sio_server.h"
 
 struct cluster;
+struct plugin_host;
 
 /* What the page reads (borrowed; each must outlive the route). */
 typedef struct metrics {
@@ -25,6 +26,7 @@ typedef struct metrics {
     sio_server_t *sio;
     struct cluster *cluster; /* NULL for one node alone, or once it left the fleet */
     int64_t start_time_s;    /* process start, for process_start_time_seconds */
+    const struct plugin_host *plugins; /* NULL until loaded */
 } metrics_t;
 
 /* Registers GET [metrics] path on rest when [metrics] enabled. Returns 0 or -1 with err. */

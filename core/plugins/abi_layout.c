@@ -70,6 +70,17 @@ PIN(iog_server_event_t, args_json, 24, 8);
 PIN(iog_server_event_t, args_len, 32, 8);
 PIN_SIZE(iog_server_event_t, 40);
 
+/* 1.3 */
+PIN(iog_metric_def_t, struct_size, 0, 4);
+PIN(iog_metric_def_t, type, 4, 4);
+PIN(iog_metric_def_t, name, 8, 8);
+PIN(iog_metric_def_t, help, 16, 8);
+PIN(iog_metric_def_t, label_names, 24, 8);
+PIN(iog_metric_def_t, label_names_len, 32, 8);
+PIN(iog_metric_def_t, buckets, 40, 8);
+PIN(iog_metric_def_t, buckets_len, 48, 8);
+PIN_SIZE(iog_metric_def_t, 56);
+
 /* 1.0: what the loader reads before it knows the plugin's version. */
 PIN(iog_plugin_descriptor_t, struct_size, 0, 4);
 PIN(iog_plugin_descriptor_t, abi_major, 4, 2);

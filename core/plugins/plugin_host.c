@@ -133,6 +133,7 @@ static void plugin_unregister(struct iog_plugin *p)
         free(mine->name);
         free(mine);
     }
+    plugin_metrics_remove(host, p);
     plugin_timers_abandon(p);
 }
 
@@ -406,6 +407,7 @@ void plugin_host_free(plugin_host_t *h)
         dlclose(p->dl);
         plugin_record_free(p);
     }
+    plugin_metrics_free(h);
     while (h->checks) {
         ready_check_t *c = h->checks;
         h->checks = c->next;

@@ -77,7 +77,8 @@ typedef struct ready_check {
 } ready_check_t;
 
 struct plugin_host {
-    ready_check_t *checks; /* in registration order */
+    ready_check_t *checks;         /* in registration order */
+    struct metric_family *metrics; /* plugin_metrics.c; in registration order */
     plugin_host_deps_t deps;
     struct iog_plugin **plugins;
     size_t n;
@@ -107,5 +108,9 @@ void plugin_timers_stop_all(struct iog_plugin *p);
 void plugin_timers_abandon(struct iog_plugin *p);
 /* Frees the timers left (closed by the host); the loop must have stopped. */
 void plugin_timers_free(struct iog_plugin *p);
+
+/* Metrics (plugin_metrics.c): those of a plugin whose init failed, and all at the end. */
+void plugin_metrics_remove(plugin_host_t *h, struct iog_plugin *p);
+void plugin_metrics_free(plugin_host_t *h);
 
 #endif
