@@ -63,6 +63,8 @@ static void on_request(void *user, http_request_t *req)
 {
     gateway_t *gw = user;
     if (eio_server_matches(sio_server_eio(gw->sio), req)) {
+        http_request_count_as(req,
+                              &gw->engineio_stats[http_method_class(http_request_method(req))]);
         eio_server_handle(sio_server_eio(gw->sio), req);
         return;
     }
@@ -193,7 +195,15 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         sio_server_nsp(gw->sio, cfg->socketio.namespaces.items[i]);
     struct timeval now;
     gettimeofday(&now, NULL);
-    gw->metrics = (metrics_t){cfg, gw->http, gw->sio, NULL, (int64_t)now.tv_sec, NULL};
+    gw->metrics = (metrics_t){
+        .cfg = cfg,
+        .http = gw->http,
+        .rest = gw->rest,
+        .engineio = gw->engineio_stats,
+        .sio = gw->sio,
+        .auth = gw->auth,
+        .start_time_s = (int64_t)now.tv_sec,
+    };
     if (metrics_install(&gw->metrics, gw->rest, err, err_size) != 0) return -1;
     if (cfg->testing.emit_routes) {
         gw->testing.sio = gw->sio;

@@ -31,6 +31,7 @@ struct gateway {
     struct cluster *cluster;  /* [cluster] adapter = "redis"; NULL for one node alone */
     testing_routes_t testing; /* [testing] emit_routes */
     metrics_t metrics;        /* GET /metrics */
+    http_route_stats_t engineio_stats[HTTP_METHOD_CLASSES]; /* answers of the Socket.IO path */
     uv_signal_t sigint, sigterm;
     int stopping;
     int signals_started;

@@ -63,6 +63,19 @@ size_t plugin_host_event_count(const plugin_host_t *h)
     return strmap_count(&h->events);
 }
 
+void plugin_host_each_event(const plugin_host_t *h,
+                            void (*fn)(void *user, const char *event, uint64_t emitted,
+                                       uint64_t recipients),
+                            void *user)
+{
+    size_t pos = 0;
+    const strmap_entry_t *e;
+    while ((e = strmap_next(&h->events, &pos))) {
+        const event_def_t *d = e->value;
+        fn(user, e->key, d->emitted, d->recipients);
+    }
+}
+
 static int valid_plugin_name(const char *name)
 {
     if (!name || !name[0] || strlen(name) > 64) return 0;

@@ -37,6 +37,7 @@ typedef struct event_def {
     struct iog_plugin *owner;
     iog_serialize_fn serialize;
     void *user;
+    uint64_t emitted, recipients; /* emit() calls that succeeded, and the sockets they reached */
 } event_def_t;
 
 /* A plugin's timer (plugin_timers.c says when it is freed). */
