@@ -80,6 +80,18 @@ static void on_request(void *user, http_request_t *req)
     rest_handle(gw->rest, req);
 }
 
+/* [metrics] listen: its own routes only, and nothing of Engine.IO. */
+static void on_ops_request(void *user, http_request_t *req)
+{
+    gateway_t *gw = user;
+    if (http_request_is_upgrade(req)) {
+        http_response_close(req);
+        http_respond_error(req, 400, "bad_request", "no upgrade is offered at this path");
+        return;
+    }
+    rest_handle(gw->ops_rest, req);
+}
+
 static void echo_on_message(void *user, eio_socket_t *s, int binary, const char *data, size_t len)
 {
     (void)user;
@@ -158,6 +170,28 @@ int gateway_check_config(const config_t *cfg, char *err, size_t err_size)
     return uses_redis(cfg) ? cluster_check_config(cfg, err, err_size) : 0;
 }
 
+static int add_health_routes(gateway_t *gw, rest_t *rest, char *err, size_t err_size)
+{
+    return rest_add_route(rest, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0 ||
+                   rest_add_route(rest, "GET", "/readyz", route_readyz, gw, err, err_size) != 0
+               ? -1
+               : 0;
+}
+
+/* [metrics] listen: a server of its own for /metrics, /healthz and /readyz, so that the metrics
+ * need not be served to the public port's clients. A scraper and a few probes need little: a
+ * few connections, the default limits. */
+static int ops_init(gateway_t *gw, char *err, size_t err_size)
+{
+    gw->ops_rest = rest_new(NULL);
+    http_limits_t limits;
+    http_limits_default(&limits);
+    limits.max_connections = 64;
+    gw->ops_http = http_server_new(gw->loop, &limits, on_ops_request, gw);
+    if (add_health_routes(gw, gw->ops_rest, err, err_size) != 0) return -1;
+    return metrics_install(&gw->metrics, gw->ops_rest, err, err_size);
+}
+
 int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err, size_t err_size)
 {
     memset(gw, 0, sizeof(*gw));
@@ -169,9 +203,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     http_limits_t limits;
     limits_from_config(cfg, &limits);
     gw->http = http_server_new(loop, &limits, on_request, gw);
-    if (rest_add_route(gw->rest, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0 ||
-        rest_add_route(gw->rest, "GET", "/readyz", route_readyz, gw, err, err_size) != 0)
-        return -1;
+    if (add_health_routes(gw, gw->rest, err, err_size) != 0) return -1;
     if (!authenticator_enabled(gw->auth))
         log_warn("auth", "no JWT key configured ([auth] jwt_secret, jwt_secret_file or "
                          "jwt_public_key_file): sockets connect unauthenticated");
@@ -204,7 +236,9 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
         .auth = gw->auth,
         .start_time_s = (int64_t)now.tv_sec,
     };
-    if (metrics_install(&gw->metrics, gw->rest, err, err_size) != 0) return -1;
+    if (cfg->metrics.listen ? ops_init(gw, err, err_size)
+                            : metrics_install(&gw->metrics, gw->rest, err, err_size))
+        return -1;
     if (cfg->testing.emit_routes) {
         gw->testing.sio = gw->sio;
         gw->testing.http = gw->http;
@@ -241,7 +275,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, char *err,
     return 0;
 }
 
-static void on_drained(void *user)
+static void on_all_drained(void *user)
 {
     gateway_t *gw = user;
     sio_server_release(gw->sio);
@@ -251,6 +285,17 @@ static void on_drained(void *user)
         uv_close((uv_handle_t *)&gw->sigterm, NULL);
     }
     log_info("gateway", "stopped");
+}
+
+/* The public server has drained: [metrics] listen, which answered /readyz with "draining"
+ * meanwhile, closes now. */
+static void on_drained(void *user)
+{
+    gateway_t *gw = user;
+    if (gw->ops_http)
+        http_server_shutdown(gw->ops_http, 0, on_all_drained, gw);
+    else
+        on_all_drained(gw);
 }
 
 /* Leaves the fleet: nothing more is published or received (shutdown). */
@@ -289,10 +334,47 @@ static void on_signal(uv_signal_t *h, int signum)
     gateway_stop(gw);
 }
 
+/* [metrics] listen, once the public port listens (its log line comes first). */
+static int ops_listen(gateway_t *gw, char *err, size_t err_size)
+{
+    if (!gw->ops_http) return 0;
+    char host[64];
+    int port;
+    const char *why;
+    if (config_split_host_port(gw->cfg->metrics.listen, host, sizeof(host), &port, &why) != 0) {
+        snprintf(err, err_size, "[metrics] listen \"%s\" %s", gw->cfg->metrics.listen, why);
+        return -1;
+    }
+    char why_not[256];
+    if (http_server_listen(gw->ops_http, host, port, why_not, sizeof(why_not)) != 0) {
+        snprintf(err, err_size, "[metrics] listen: %s", why_not);
+        return -1;
+    }
+    log_info("gateway",
+             "serving %s, /healthz and /readyz on http://%s%s%s:%d (not %s on the public port)",
+             gw->cfg->metrics.path, strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", http_server_port(gw->ops_http), gw->cfg->metrics.path);
+    return 0;
+}
+
 int gateway_run(gateway_t *gw, char *err, size_t err_size)
 {
     const config_t *cfg = gw->cfg;
-    if (http_server_listen(gw->http, cfg->server.host, (int)cfg->server.port, err, err_size) != 0) {
+    /* Before the log line that says the server listens: a SIGTERM right after it drains. */
+    gw->signals_started = 1;
+    uv_signal_init(gw->loop, &gw->sigint);
+    uv_signal_init(gw->loop, &gw->sigterm);
+    gw->sigint.data = gw;
+    gw->sigterm.data = gw;
+    uv_signal_start(&gw->sigint, on_signal, SIGINT);
+    uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+    int failed =
+        http_server_listen(gw->http, cfg->server.host, (int)cfg->server.port, err, err_size) != 0;
+    if (!failed)
+        log_info("gateway", "iogate %s listening on http://%s:%d", IOGATE_VERSION, cfg->server.host,
+                 http_server_port(gw->http));
+    if (failed || ops_listen(gw, err, err_size) != 0) {
         /* Close the handles the attempt opened (and the plugins' timers) before
          * anything is freed. */
         gw->stopping = 1;
@@ -302,16 +384,6 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size)
         uv_run(gw->loop, UV_RUN_DEFAULT);
         return 1;
     }
-    gw->signals_started = 1;
-    uv_signal_init(gw->loop, &gw->sigint);
-    uv_signal_init(gw->loop, &gw->sigterm);
-    gw->sigint.data = gw;
-    gw->sigterm.data = gw;
-    uv_signal_start(&gw->sigint, on_signal, SIGINT);
-    uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
-    signal(SIGPIPE, SIG_IGN);
-    log_info("gateway", "iogate %s listening on http://%s:%d", IOGATE_VERSION, cfg->server.host,
-             http_server_port(gw->http));
     uv_run(gw->loop, UV_RUN_DEFAULT);
     return gw->exit_code;
 }
@@ -320,6 +392,8 @@ void gateway_free(gateway_t *gw)
 {
     plugin_host_free(gw->plugins); /* fini and dlclose, after the loop has stopped */
     if (gw->http) http_server_free(gw->http);
+    if (gw->ops_http) http_server_free(gw->ops_http);
+    rest_free(gw->ops_rest);
     eio_server_free(gw->echo);
     sio_server_free(gw->sio);
     rest_free(gw->rest);

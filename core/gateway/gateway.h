@@ -32,6 +32,8 @@ struct gateway {
     testing_routes_t testing; /* [testing] emit_routes */
     metrics_t metrics;        /* GET /metrics */
     http_route_stats_t engineio_stats[HTTP_METHOD_CLASSES]; /* answers of the Socket.IO path */
+    http_server_t *ops_http; /* [metrics] listen: /metrics, /healthz, /readyz; else NULL */
+    rest_t *ops_rest;        /* its routes */
     uv_signal_t sigint, sigterm;
     int stopping;
     int signals_started;

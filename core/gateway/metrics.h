@@ -34,7 +34,8 @@ typedef struct metrics {
     int64_t start_time_s;              /* process start, for process_start_time_seconds */
 } metrics_t;
 
-/* Registers GET [metrics] path on rest when [metrics] enabled. Returns 0 or -1 with err. */
+/* Registers GET [metrics] path on rest (the public routes, or those of [metrics] listen) when
+ * [metrics] enabled. Returns 0 or -1 with err. */
 int metrics_install(metrics_t *m, rest_t *rest, char *err, size_t err_size);
 
 /* Appends the whole page to out (exposed for the tests). */

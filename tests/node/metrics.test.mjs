@@ -1,11 +1,16 @@
 // GET /metrics: the Prometheus text format, checked by promtool (Debian's prometheus
 // package), values that follow what happens (HTTP answers by route and status, Engine.IO
-// and Socket.IO by transport and namespace, auth failures by reason, plugin events), and who
-// may scrape.
+// and Socket.IO by transport and namespace, auth failures by reason, plugin events), who may
+// scrape, and [metrics] listen: the page on a port of
+// its own, /readyz there naming "draining" during the shutdown's grace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startServer, CONFORMANCE_PLUGIN } from './lib/server.mjs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, BIN, ROOT, CONFORMANCE_PLUGIN } from './lib/server.mjs';
 import { connectClient, waitFor, signJwt, nowS } from './lib/auth-helpers.mjs';
 
 async function scrape(port, headers = {}) {
@@ -185,5 +190,97 @@ test('who may scrape: the allowed addresses, or the token', async () => {
     assert.equal((await scrape(off.port)).status, 404);
   } finally {
     await off.stop();
+  }
+});
+
+const OPS_LINE = /serving \/metrics, \/healthz and \/readyz on http:\/\/127\.0\.0\.1:(\d+) \(not \/metrics on the public port\)/;
+
+test('[metrics] listen: the page, /healthz and /readyz on their own port, not on the public one; /readyz says draining during the grace', async () => {
+  // The held request below ends the drain only when the grace does (the server reads no more
+  // once it shuts down): 3 s, the time the test then waits at most.
+  const srv = await startServer('[server]\nshutdown_grace_ms = 3000\n[http]\nheader_timeout_ms = 60000\n[metrics]\nlisten = "127.0.0.1:0"\n');
+  let held;
+  try {
+    await srv.waitForLog(OPS_LINE);
+    const ops = Number(srv.logs().match(OPS_LINE)[1]);
+    assert.notEqual(ops, srv.port);
+    const page = await scrape(ops);
+    assert.equal(page.status, 200);
+    promtool(page.text);
+    assert.equal((await scrape(srv.port)).status, 404);
+    assert.equal((await fetch(`http://127.0.0.1:${ops}/healthz`)).status, 200);
+    assert.deepEqual(await (await fetch(`http://127.0.0.1:${ops}/readyz`)).json(), { status: 'ready' });
+    assert.equal((await fetch(`http://127.0.0.1:${ops}/socket.io/?EIO=4&transport=polling`)).status, 404);
+    // The public port keeps its health routes (load balancers probe it).
+    assert.equal((await fetch(`http://127.0.0.1:${srv.port}/readyz`)).status, 200);
+    // The public port's answers are on the page; the metrics port's own are not.
+    const after = (await scrape(ops)).text;
+    assert.equal(value(after, 'iogate_http_requests_total{method="GET",route="/readyz",code="200"}'), 1);
+    assert.equal(value(after, 'iogate_http_requests_total{method="GET",route="unmatched",code="404"}'), 1);
+
+    // A request still arriving on the public port holds the drain open until the grace ends:
+    // meanwhile the metrics port answers /readyz 503 naming the drain, and the page is still
+    // there.
+    held = net.connect(srv.port, '127.0.0.1');
+    await new Promise((res) => held.on('connect', res));
+    held.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    await waitFor(async () => value((await scrape(ops)).text, 'iogate_http_connections') >= 2, { what: 'the held connection' });
+    srv.proc.kill('SIGTERM');
+    await srv.waitForLog(/shutting down/);
+    const draining = await fetch(`http://127.0.0.1:${ops}/readyz`);
+    assert.equal(draining.status, 503);
+    assert.deepEqual(await draining.json(), { status: 'not_ready', failing: { shutdown: 'draining' } });
+    assert.equal((await scrape(ops)).status, 200);
+    assert.equal((await srv.exited).code, 0);
+    assert.match(srv.logs(), /grace period over: closing 1 connections/);
+  } finally {
+    held?.destroy();
+    await srv.stop();
+  }
+});
+
+test('[metrics] listen: bad values are refused with file:line:column, by --check-config too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iogate-metrics-'));
+  const check = (listen, extra = '') => {
+    const file = join(dir, 'iogate.toml');
+    writeFileSync(file, `[server]\nport = 3000\n${extra}[metrics]\nlisten = "${listen}"\n`);
+    return spawnSync(BIN, ['--check-config', file], { cwd: ROOT, encoding: 'utf8', timeout: 10000 });
+  };
+  try {
+    const bad = [
+      ['127.0.0.1', /must be "ADDRESS:PORT"/],
+      ['127.0.0.1:', /must be "ADDRESS:PORT"/],
+      [':9464', /needs an IP address before the port/],
+      ['localhost:9464', /must name an IP address/],
+      ['::1:9464', /must be "ADDRESS:PORT"/],
+      ['127.0.0.1:70000', /has a port over 65535/],
+      ['127.0.0.1:3000', /port 3000 is \[server\] port/],
+    ];
+    for (const [listen, re] of bad) {
+      const r = check(listen);
+      assert.equal(r.status, 1, `${listen}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`iogate\\.toml:4:1: \\[metrics\\] listen`), listen);
+      assert.match(r.stderr, re, listen);
+    }
+    for (const listen of ['127.0.0.1:9464', '[::1]:9464', '0.0.0.0:0']) {
+      const r = check(listen);
+      assert.equal(r.status, 0, `${listen}: ${r.stderr}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // A port another process holds stops startup with the key's name.
+  const taken = net.createServer();
+  await new Promise((res) => taken.listen(0, '127.0.0.1', res));
+  try {
+    const dir2 = mkdtempSync(join(tmpdir(), 'iogate-metrics-'));
+    const file = join(dir2, 'iogate.toml');
+    writeFileSync(file, `[server]\nport = 0\n[plugins]\nload = []\n[metrics]\nlisten = "127.0.0.1:${taken.address().port}"\n`);
+    const r = spawnSync(BIN, ['--config', file], { cwd: ROOT, encoding: 'utf8', timeout: 10000 });
+    rmSync(dir2, { recursive: true, force: true });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /\[metrics\] listen: cannot listen on 127\.0\.0\.1:\d+: address already in use/);
+  } finally {
+    taken.close();
   }
 });
