@@ -1,7 +1,7 @@
 // GET /metrics: the Prometheus text format, checked by promtool (Debian's prometheus
 // package), values that follow what happens (HTTP answers by route and status, Engine.IO
-// and Socket.IO by transport and namespace, auth failures by reason, plugin events), who may
-// scrape, and [metrics] listen: the page on a port of
+// and Socket.IO by transport and namespace, auth failures by reason, plugin events, the
+// notifications store's metrics), who may scrape, and [metrics] listen: the page on a port of
 // its own, /readyz there naming "draining" during the shutdown's grace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, BIN, ROOT, CONFORMANCE_PLUGIN } from './lib/server.mjs';
 import { connectClient, waitFor, signJwt, nowS } from './lib/auth-helpers.mjs';
+import { startNotifServer, api as notifApi, connect as notifConnect, userToken, adminToken, tempDir, removeDir } from './lib/notifications-helpers.mjs';
 
 async function scrape(port, headers = {}) {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers });
@@ -169,6 +170,40 @@ test('Engine.IO and Socket.IO by transport and namespace, refusals and auth fail
     });
   } finally {
     assert.equal((await srv.stop()).code, 0);
+  }
+});
+
+test('the notifications plugin: its store metrics after a POST, its event, REST auth failures', async () => {
+  const dir = tempDir();
+  const srv = await startNotifServer(join(dir, 'n.db'));
+  try {
+    const rest = notifApi(srv.port);
+    const bob = await notifConnect(srv.port, userToken('bob'));
+    const created = await rest.create(adminToken(), { userId: 'bob', message: 'hello' });
+    assert.equal(created.status, 201);
+    await waitFor(() => bob.notifications().length === 1, { what: 'the notification' });
+    assert.equal((await rest.list(userToken('bob', { exp: nowS() - 3600 }))).status, 401);
+    const { text } = await scrape(srv.port);
+    promtool(text);
+    const v = (s) => value(text, s);
+    const p = 'iogate_plugin_notifications_';
+    assert.ok(v(`${p}store_commit_duration_seconds_count`) >= 1);
+    assert.ok(v(`${p}store_commit_duration_seconds_sum`) > 0);
+    assert.equal(buckets(text, `${p}store_commit_duration_seconds`, '').at(-1).count, v(`${p}store_commit_duration_seconds_count`));
+    assert.ok(v(`${p}store_batch_jobs_count`) >= 1);
+    assert.equal(v(`${p}store_errors_total{kind="error"}`), 0);
+    assert.equal(v(`${p}store_errors_total{kind="unavailable"}`), 0);
+    assert.equal(v(`${p}queued_jobs`), 0);
+    assert.equal(v('iogate_socketio_events_emitted_total{event="notification"}'), 1);
+    assert.equal(v('iogate_socketio_events_recipients_total{event="notification"}'), 1);
+    assert.equal(v('iogate_http_requests_total{method="POST",route="/notifications",code="201"}'), 1);
+    assert.equal(v('iogate_http_requests_total{method="GET",route="/notifications",code="401"}'), 1);
+    assert.equal(v('iogate_auth_failures_total{source="rest",reason="expired"}'), 1);
+    assert.equal(v('iogate_socketio_authenticated_sockets{namespace="/"}'), 1);
+    bob.close();
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+    removeDir(dir);
   }
 });
 
