@@ -19,7 +19,25 @@ struct authenticator {
     origin_policy_t origins;
     const char *cookie_name;
     int allow_auth_payload;
+    auth_stats_t *stats; /* apart: the checks take a const authenticator and still count */
 };
+
+/* Reasons 0..5 are the jwt_status_t failures in their order, then the cookie's refusals. */
+#define REASON_CROSS_SITE (JWT_BAD_CLAIMS)
+#define REASON_BODY_NOT_JSON (JWT_BAD_CLAIMS + 1)
+_Static_assert(REASON_BODY_NOT_JSON + 1 == AUTH_FAILURE_REASONS, "auth failure reasons");
+
+const char *auth_failure_reason_name(int reason)
+{
+    if (reason == REASON_CROSS_SITE) return "cross_site";
+    if (reason == REASON_BODY_NOT_JSON) return "body_not_json";
+    return jwt_status_name((jwt_status_t)(reason + 1));
+}
+
+const auth_stats_t *authenticator_stats(const authenticator_t *a)
+{
+    return a->stats;
+}
 
 /* Reads a whole small file (keys, secrets); NULL with err on failure. */
 static char *read_small_file(const char *path, size_t *len, char *err, size_t err_size)
@@ -146,6 +164,7 @@ authenticator_t *authenticator_new(const config_t *cfg, char *err, size_t err_si
                        cfg->socketio.cors_origins.len);
     a->cookie_name = cfg->auth.cookie_name ? cfg->auth.cookie_name : "token";
     a->allow_auth_payload = cfg->auth.allow_auth_payload;
+    a->stats = xcalloc(1, sizeof(*a->stats));
     return a;
 }
 
@@ -154,6 +173,7 @@ void authenticator_free(authenticator_t *a)
     if (!a) return;
     jwt_verifier_free(a->verifier);
     origin_policy_free(&a->origins);
+    free(a->stats);
     free(a);
 }
 
@@ -193,6 +213,7 @@ static auth_result_t cookie_check(const authenticator_t *a, const http_request_t
     if (use == AUTH_USE_REST && method_is_safe(http_request_method(req))) return AUTH_OK;
     if (!origin_allows_cookie(&a->origins, req)) {
         *reason = "cross-site request refused: the Origin is not allowed to use the cookie";
+        a->stats->failures[use][REASON_CROSS_SITE]++;
         return AUTH_CROSS_SITE;
     }
     if (use == AUTH_USE_HANDSHAKE) return AUTH_OK;
@@ -201,13 +222,15 @@ static auth_result_t cookie_check(const authenticator_t *a, const http_request_t
     if (len && !content_type_is_json(http_request_header(req, "content-type"))) {
         *reason =
             "a cookie-authenticated request body must be JSON (Content-Type: application/json)";
+        a->stats->failures[use][REASON_BODY_NOT_JSON]++;
         return AUTH_BODY_NOT_JSON;
     }
     return AUTH_OK;
 }
 
-auth_result_t authenticator_verify_token(const authenticator_t *a, const char *token, size_t len,
-                                         jwt_principal_t *out, const char **reason)
+auth_result_t authenticator_verify_token(const authenticator_t *a, auth_use_t use,
+                                         const char *token, size_t len, jwt_principal_t *out,
+                                         const char **reason)
 {
     memset(out, 0, sizeof(*out));
     if (!a->verifier) {
@@ -219,6 +242,7 @@ auth_result_t authenticator_verify_token(const authenticator_t *a, const char *t
     const char *why = NULL;
     jwt_status_t st = jwt_verify(a->verifier, token, len, (int64_t)tv.tv_sec, out, &why);
     if (st != JWT_OK) {
+        a->stats->failures[use][st - 1]++;
         log_debug("auth", "token refused: %s (%s)", jwt_status_name(st), why ? why : "");
         *reason = "invalid or expired token";
         return AUTH_INVALID;
@@ -237,7 +261,7 @@ auth_result_t authenticator_check_request(const authenticator_t *a, const http_r
     const char *bearer;
     size_t bearer_len;
     if (authz && jwt_bearer_token(authz, strlen(authz), &bearer, &bearer_len))
-        return authenticator_verify_token(a, bearer, bearer_len, out, reason);
+        return authenticator_verify_token(a, use, bearer, bearer_len, out, reason);
     const char *cookie = http_request_header(req, "cookie");
     buf_t token = BUF_INIT;
     if (!cookie || cookie_get(cookie, strlen(cookie), a->cookie_name, 1, &token) != 1) {
@@ -246,7 +270,8 @@ auth_result_t authenticator_check_request(const authenticator_t *a, const http_r
     }
     auth_result_t r = cookie_check(a, req, use, reason);
     if (r == AUTH_OK)
-        r = authenticator_verify_token(a, token.data ? token.data : "", token.len, out, reason);
+        r = authenticator_verify_token(a, use, token.data ? token.data : "", token.len, out,
+                                       reason);
     else
         log_debug("auth", "%s %s: cookie not used: %s", http_request_method(req),
                   http_request_target(req), *reason);

@@ -4,12 +4,13 @@
  * failing that the auth cookie counts, but only from a page the origin policy admits
  * (auth/origin.h), and on REST only with the CSRF checks below; the CONNECT packet's auth
  * payload goes through authenticator_verify_token(). It owns the JWT verifier built from
- * [auth] and the origin policy built from [socketio] cors_origins, keeps no other state and
- * never counts: callers keep their own statistics. */
+ * [auth] and the origin policy built from [socketio] cors_origins, and counts the credentials
+ * it refuses, by reason (auth_stats_t); callers count the rest. */
 #ifndef IOGATE_AUTH_AUTHENTICATOR_H
 #define IOGATE_AUTH_AUTHENTICATOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth/jwt_verify.h"
 #include "auth/origin.h"
@@ -65,10 +66,23 @@ int authenticator_allows_auth_payload(const authenticator_t *a);
 auth_result_t authenticator_check_request(const authenticator_t *a, const http_request_t *req,
                                           auth_use_t use, jwt_principal_t *out,
                                           const char **reason);
-/* A bare token (the CONNECT auth payload's). As above; AUTH_NO_CREDENTIALS only when no key
- * is configured. */
-auth_result_t authenticator_verify_token(const authenticator_t *a, const char *token, size_t len,
-                                         jwt_principal_t *out, const char **reason);
+/* A bare token (the CONNECT auth payload's), presented for use. As above; AUTH_NO_CREDENTIALS
+ * only when no key is configured. */
+auth_result_t authenticator_verify_token(const authenticator_t *a, auth_use_t use,
+                                         const char *token, size_t len, jwt_principal_t *out,
+                                         const char **reason);
+
+/* Credentials refused, for GET /metrics: a token that does not verify, by its jwt_status_t
+ * (malformed, bad_algorithm, bad_signature, expired, not_yet_valid, bad_claims), and a cookie
+ * the origin rules refuse (cross_site, body_not_json); by who asked (auth_use_t). Plain adds on
+ * the loop thread. No credentials at all is not a failure. */
+#define AUTH_FAILURE_REASONS 8
+typedef struct auth_stats {
+    uint64_t failures[2][AUTH_FAILURE_REASONS]; /* [auth_use_t][reason] */
+} auth_stats_t;
+const auth_stats_t *authenticator_stats(const authenticator_t *a);
+/* The reason's stable lowercase name ("expired", "cross_site", ...). */
+const char *auth_failure_reason_name(int reason);
 
 /* The HTTP status that refuses a request for r: 401 (no or invalid credentials), 403 (cross
  * site) or 415 (body not JSON); 0 for AUTH_OK. */

@@ -1,6 +1,7 @@
 /* config.c - the configuration schema, its embedded defaults and validation. */
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,7 @@ static const key_spec_t schema[] = {
     {"metrics", "path", KEY_STRING, CFG(metrics.path), 0, 0, "/metrics", 0},
     {"metrics", "allow", KEY_STRINGS, CFG(metrics.allow), 0, 0, "127.0.0.1,::1", 0},
     {"metrics", "token", KEY_STRING, CFG(metrics.token), 0, 0, NULL, 0},
+    {"metrics", "listen", KEY_STRING, CFG(metrics.listen), 0, 0, NULL, 0},
 
     {"cluster", "adapter", KEY_STRING, CFG(cluster.adapter), 0, 0, "local", 0},
     {"cluster", "redis_url", KEY_STRING, CFG(cluster.redis_url), 0, 0, "redis://127.0.0.1:6379", 0},
@@ -360,6 +362,45 @@ static const toml_keyval_t *entry_of(const toml_value_t *doc, const char *table,
 #define LINE_OF(kv) ((kv) ? (kv)->line : 1)
 #define COLUMN_OF(kv) ((kv) ? (kv)->column : 1)
 
+int config_split_host_port(const char *text, char *host, size_t host_size, int *port,
+                           const char **why)
+{
+    *why = "must be \"ADDRESS:PORT\" (\"127.0.0.1:9464\", \"[::1]:9464\")";
+    const char *colon = strrchr(text, ':');
+    if (!colon) return -1;
+    const char *h = text;
+    size_t hlen = (size_t)(colon - text);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    } else if (memchr(h, ':', hlen)) {
+        return -1; /* an IPv6 address needs its brackets */
+    }
+    const char *p = colon + 1;
+    size_t plen = strlen(p);
+    if (!plen || plen > 5 || strspn(p, "0123456789") != plen) return -1;
+    long n = strtol(p, NULL, 10);
+    unsigned char scratch[16];
+    char addr[64];
+    if (hlen == 0 || hlen >= sizeof(addr) || hlen >= host_size) {
+        *why = "needs an IP address before the port";
+        return -1;
+    }
+    memcpy(addr, h, hlen);
+    addr[hlen] = '\0';
+    if (inet_pton(AF_INET, addr, scratch) != 1 && inet_pton(AF_INET6, addr, scratch) != 1) {
+        *why = "must name an IP address (no host names: the address is bound as written)";
+        return -1;
+    }
+    if (n > 65535) {
+        *why = "has a port over 65535";
+        return -1;
+    }
+    memcpy(host, addr, hlen + 1);
+    *port = (int)n;
+    return 0;
+}
+
 /* Cross-key rules that no single key can check. */
 static int validate(const config_t *cfg, const toml_value_t *doc, const char *source, char *err,
                     size_t err_size)
@@ -421,6 +462,20 @@ static int validate(const config_t *cfg, const toml_value_t *doc, const char *so
         kv = entry_of(doc, "metrics", "token");
         return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
                     "[metrics] token must be at least 16 characters (leave it out for none)");
+    }
+    if (cfg->metrics.listen) {
+        char host[64];
+        int port;
+        const char *why;
+        kv = entry_of(doc, "metrics", "listen");
+        if (config_split_host_port(cfg->metrics.listen, host, sizeof(host), &port, &why) != 0)
+            return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
+                        "[metrics] listen \"%s\" %s", cfg->metrics.listen, why);
+        if (port != 0 && port == cfg->server.port)
+            return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
+                        "[metrics] listen: port %d is [server] port; the metrics listener needs "
+                        "its own",
+                        port);
     }
     if (!cfg->cluster.key_prefix[0]) {
         kv = entry_of(doc, "cluster", "key_prefix");

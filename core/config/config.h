@@ -93,9 +93,11 @@ typedef struct config {
     } limits;
     struct {
         int enabled;
-        char *path;             /* GET path of the Prometheus text, default "/metrics" */
-        config_strings_t allow; /* client addresses that may scrape without the token */
-        char *token;            /* a Bearer token that may scrape from anywhere; NULL: none */
+        char *path;              /* GET path of the Prometheus text, default "/metrics" */
+        config_strings_t allow;  /* client addresses that may scrape without the token */
+        char *token;             /* a Bearer token that may scrape from anywhere; NULL: none */
+        /* "ADDRESS:PORT" serving /metrics, /healthz and /readyz; NULL: the public port does */
+        char *listen;
     } metrics;
     struct {
         char *adapter;   /* "local" (one node) or "redis" (a fleet on Redis) */
@@ -130,6 +132,10 @@ int config_load_text(config_t *cfg, const char *text, size_t len, const char *so
 void config_free(config_t *cfg);
 /* Where [table] key was set, "file:line:column", written to out; the source alone when the
  * key was not in the file. */
+/* Splits "ADDR:PORT" ("127.0.0.1:9464", "[::1]:9464"; ADDR an IPv4 or IPv6 address, PORT 0 to
+ * 65535) into host (without brackets) and port. Returns 0, or -1 with why (static text). */
+int config_split_host_port(const char *text, char *host, size_t host_size, int *port,
+                           const char **why);
 void config_key_origin(const config_t *cfg, const char *table, const char *key, char *out,
                        size_t out_size);
 /* The table [plugin.NAME], or NULL. */

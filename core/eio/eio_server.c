@@ -33,6 +33,20 @@ static const char *const error_messages[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method",
     "Bad request",       "Forbidden",          "Unsupported protocol version",
 };
+static const char *const error_names[EIO_ERRORS] = {
+    "unknown_transport", "unknown_sid", "bad_handshake_method",
+    "bad_request",       "forbidden",   "unsupported_protocol_version",
+};
+
+const char *eio_error_name(int code)
+{
+    return code >= 0 && code < EIO_ERRORS ? error_names[code] : "unknown";
+}
+
+const char *eio_transport_name(int transport)
+{
+    return transport == TRANSPORT_WEBSOCKET ? "websocket" : "polling";
+}
 
 static void session_free(eio_socket_t *s);
 static void on_reap(uv_check_t *h);
@@ -339,6 +353,8 @@ void eio_drop_slow_consumer(eio_socket_t *s)
 static void session_push(eio_socket_t *s, rbuf_t *data, int binary)
 {
     if (s->state != STATE_OPEN) return;
+    s->srv->stats.packets_sent[s->transport]++;
+    s->srv->stats.bytes_sent[s->transport] += data->len;
     if (s->transport == TRANSPORT_WEBSOCKET && s->ws && s->ws->conn && !s->qlen) {
         eio_ws_write(s->ws, data, binary);
     } else {
@@ -452,6 +468,7 @@ void eio_session_destroy(eio_socket_t *s)
         s->probe = NULL;
     }
     s->srv->stats.sessions_closed++;
+    s->srv->stats.sessions_open[s->transport]--;
     eio_server_t *srv = s->srv;
     timerheap_remove(&srv->deadlines, &s->deadline);
     server_rearm(srv);
@@ -585,6 +602,8 @@ eio_socket_t *eio_session_new(eio_server_t *srv, http_request_t *req, int transp
     server_handles_init(srv);
     objmap_add(&srv->sessions, s);
     srv->stats.sessions_opened++;
+    srv->stats.opened[transport]++;
+    srv->stats.sessions_open[transport]++;
 
     buf_t open = BUF_INIT;
     buf_printf(&open,
@@ -595,6 +614,8 @@ eio_socket_t *eio_session_new(eio_server_t *srv, http_request_t *req, int transp
                (unsigned long long)srv->opts.ping_interval_ms,
                (unsigned long long)srv->opts.ping_timeout_ms, srv->opts.max_payload);
     rbuf_t *packet = rbuf_from_buf(&open);
+    srv->stats.packets_sent[transport]++;
+    srv->stats.bytes_sent[transport] += packet->len;
     queue_push(s, packet, 0);
     rbuf_unref(packet);
     s->ping_at = uv_now(srv->loop) + srv->opts.ping_interval_ms;
@@ -609,6 +630,8 @@ void eio_session_on_packet(eio_socket_t *s, const eio_packet_t *p)
 {
     eio_server_t *srv = s->srv;
     if (s->state != STATE_OPEN) return;
+    srv->stats.packets_received[s->transport]++;
+    srv->stats.bytes_received[s->transport] += p->len + (p->binary ? 0 : 1);
     switch (p->type) {
     case EIO_PONG:
         s->awaiting_pong = 0;
@@ -699,6 +722,7 @@ void eio_socket_set_timeout(eio_socket_t *s, uint64_t ms)
 
 static void abort_request(eio_server_t *srv, http_request_t *req, int code)
 {
+    srv->stats.errors[code]++;
     if (http_request_is_upgrade(req)) {
         /* As the reference does for a refused upgrade: a plain-text 400 and close. */
         const char *msg = error_messages[code];

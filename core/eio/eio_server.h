@@ -61,12 +61,28 @@ typedef struct eio_options {
     unsigned worker_count, worker_index;
 } eio_options_t;
 
+/* Transports, as the stats index them. */
+#define EIO_TRANSPORTS 2 /* 0 polling, 1 websocket */
+const char *eio_transport_name(int transport);
+/* Requests refused with an Engine.IO error code (0 to 5, as the reference numbers them). */
+#define EIO_ERRORS 6
+/* A stable lowercase name for an error code ("unknown_transport", "unknown_sid", ...). */
+const char *eio_error_name(int code);
+
+/* Counters, bumped on the loop thread (plain adds). Packets and their bytes are counted per
+ * session at the Engine.IO level: a packet's type and data (binary data as bytes), without the
+ * HTTP or WebSocket framing; a broadcast counts once per recipient. */
 typedef struct eio_stats {
     uint64_t sessions_opened;
     uint64_t sessions_closed;
     uint64_t slow_consumers_dropped; /* sessions closed because their outbox overflowed */
     uint64_t upgrades;
-    uint64_t handshakes_refused; /* by on_handshake */
+    uint64_t handshakes_refused;            /* by on_handshake */
+    uint64_t opened[EIO_TRANSPORTS];        /* sessions opened, by the handshake's transport */
+    uint64_t sessions_open[EIO_TRANSPORTS]; /* open now (a gauge), by current transport */
+    uint64_t packets_received[EIO_TRANSPORTS], bytes_received[EIO_TRANSPORTS];
+    uint64_t packets_sent[EIO_TRANSPORTS], bytes_sent[EIO_TRANSPORTS];
+    uint64_t errors[EIO_ERRORS]; /* requests refused, by Engine.IO error code */
 } eio_stats_t;
 
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const eio_callbacks_t *cb,

@@ -70,6 +70,8 @@ static void ws_complete_upgrade(eio_ws_t *ws)
     s->transport = TRANSPORT_WEBSOCKET;
     s->ws = ws;
     s->srv->stats.upgrades++;
+    s->srv->stats.sessions_open[TRANSPORT_POLLING]--;
+    s->srv->stats.sessions_open[TRANSPORT_WEBSOCKET]++;
     ws_flush_queue(s);
     eio_session_rearm(s);
     log_debug("eio", "session %s upgraded to websocket", s->sid);

@@ -64,6 +64,8 @@ static void on_request(void *user, http_request_t *req)
 {
     gateway_t *gw = user;
     if (eio_server_matches(sio_server_eio(gw->sio), req)) {
+        http_request_count_as(req,
+                              &gw->engineio_stats[http_method_class(http_request_method(req))]);
         eio_server_handle(sio_server_eio(gw->sio), req);
         return;
     }
@@ -77,6 +79,18 @@ static void on_request(void *user, http_request_t *req)
         return;
     }
     rest_handle(gw->rest, req);
+}
+
+/* [metrics] listen: its own routes only, and nothing of Engine.IO. */
+static void on_ops_request(void *user, http_request_t *req)
+{
+    gateway_t *gw = user;
+    if (http_request_is_upgrade(req)) {
+        http_response_close(req);
+        http_respond_error(req, 400, "bad_request", "no upgrade is offered at this path");
+        return;
+    }
+    rest_handle(gw->ops_rest, req);
 }
 
 static void echo_on_message(void *user, eio_socket_t *s, int binary, const char *data, size_t len)
@@ -168,6 +182,28 @@ static void service_status(void *user, buf_t *out)
                eio_server_session_count(sio_server_eio(gw->sio)));
 }
 
+static int add_health_routes(gateway_t *gw, rest_t *rest, char *err, size_t err_size)
+{
+    return rest_add_route(rest, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0 ||
+                   rest_add_route(rest, "GET", "/readyz", route_readyz, gw, err, err_size) != 0
+               ? -1
+               : 0;
+}
+
+/* [metrics] listen: a server of its own for /metrics, /healthz and /readyz, so that the metrics
+ * need not be served to the public port's clients. A scraper and a few probes need little: a
+ * few connections, the default limits. */
+static int ops_init(gateway_t *gw, char *err, size_t err_size)
+{
+    gw->ops_rest = rest_new(NULL);
+    http_limits_t limits;
+    http_limits_default(&limits);
+    limits.max_connections = 64;
+    gw->ops_http = http_server_new(gw->loop, &limits, on_ops_request, gw);
+    if (add_health_routes(gw, gw->ops_rest, err, err_size) != 0) return -1;
+    return metrics_install(&gw->metrics, gw->ops_rest, err, err_size);
+}
+
 int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const worker_slot_t *worker,
                  char *err, size_t err_size)
 {
@@ -183,9 +219,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const work
     limits_from_config(cfg, &limits);
     gw->http = http_server_new(loop, &limits, on_request, gw);
     if (worker) http_server_share_port(gw->http);
-    if (rest_add_route(gw->rest, "GET", "/healthz", route_healthz, NULL, err, err_size) != 0 ||
-        rest_add_route(gw->rest, "GET", "/readyz", route_readyz, gw, err, err_size) != 0)
-        return -1;
+    if (add_health_routes(gw, gw->rest, err, err_size) != 0) return -1;
     if (!authenticator_enabled(gw->auth))
         log_warn("auth", "no JWT key configured ([auth] jwt_secret, jwt_secret_file or "
                          "jwt_public_key_file): sockets connect unauthenticated. For a "
@@ -215,8 +249,18 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const work
         sio_server_nsp(gw->sio, cfg->socketio.namespaces.items[i]);
     struct timeval now;
     gettimeofday(&now, NULL);
-    gw->metrics = (metrics_t){cfg, gw->http, gw->sio, NULL, (int64_t)now.tv_sec};
-    if (metrics_install(&gw->metrics, gw->rest, err, err_size) != 0) return -1;
+    gw->metrics = (metrics_t){
+        .cfg = cfg,
+        .http = gw->http,
+        .rest = gw->rest,
+        .engineio = gw->engineio_stats,
+        .sio = gw->sio,
+        .auth = gw->auth,
+        .start_time_s = (int64_t)now.tv_sec,
+    };
+    if (cfg->metrics.listen ? ops_init(gw, err, err_size)
+                            : metrics_install(&gw->metrics, gw->rest, err, err_size))
+        return -1;
     if (cfg->testing.emit_routes) {
         gw->testing.sio = gw->sio;
         gw->testing.http = gw->http;
@@ -232,6 +276,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const work
         uv_run(loop, UV_RUN_DEFAULT);
         return -1;
     }
+    gw->metrics.plugins = gw->plugins;
     if (cfg->testing.engineio_echo_path) {
         static const eio_callbacks_t echo_cb = {NULL, echo_on_message, NULL, NULL, NULL};
         eio_options_t o;
@@ -252,7 +297,7 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const work
     return 0;
 }
 
-static void on_drained(void *user)
+static void on_all_drained(void *user)
 {
     gateway_t *gw = user;
     sio_server_release(gw->sio);
@@ -263,6 +308,17 @@ static void on_drained(void *user)
     }
     service_notify_close(&gw->notify);
     log_info("gateway", "stopped");
+}
+
+/* The public server has drained: [metrics] listen, which answered /readyz with "draining"
+ * meanwhile, closes now. */
+static void on_drained(void *user)
+{
+    gateway_t *gw = user;
+    if (gw->ops_http)
+        http_server_shutdown(gw->ops_http, 0, on_all_drained, gw);
+    else
+        on_all_drained(gw);
 }
 
 /* Leaves the fleet: nothing more is published or received (shutdown). */
@@ -340,11 +396,49 @@ static void report_ready(gateway_t *gw)
              (int)getpid());
 }
 
+/* [metrics] listen, once the public port listens (its log line comes first). */
+static int ops_listen(gateway_t *gw, char *err, size_t err_size)
+{
+    if (!gw->ops_http) return 0;
+    char host[64];
+    int port;
+    const char *why;
+    if (config_split_host_port(gw->cfg->metrics.listen, host, sizeof(host), &port, &why) != 0) {
+        snprintf(err, err_size, "[metrics] listen \"%s\" %s", gw->cfg->metrics.listen, why);
+        return -1;
+    }
+    /* Workers: each serves its own series, worker i on the port after worker i - 1's. */
+    if (gw->worker && port) port += (int)gw->worker->index;
+    char why_not[256];
+    if (http_server_listen(gw->ops_http, host, port, why_not, sizeof(why_not)) != 0) {
+        snprintf(err, err_size, "[metrics] listen: %s", why_not);
+        return -1;
+    }
+    log_info("gateway",
+             "serving %s, /healthz and /readyz on http://%s%s%s:%d (not %s on the public port)",
+             gw->cfg->metrics.path, strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", http_server_port(gw->ops_http), gw->cfg->metrics.path);
+    return 0;
+}
+
 int gateway_run(gateway_t *gw, char *err, size_t err_size)
 {
     const config_t *cfg = gw->cfg;
+    /* Before the log line that says the server listens: a SIGTERM right after it drains. */
+    gw->signals_started = 1;
+    uv_signal_init(gw->loop, &gw->sigint);
+    uv_signal_init(gw->loop, &gw->sigterm);
+    gw->sigint.data = gw;
+    gw->sigterm.data = gw;
+    uv_signal_start(&gw->sigint, on_signal, SIGINT);
+    uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
     int port = gw->worker ? gw->worker->port : (int)cfg->server.port;
-    if (http_server_listen(gw->http, cfg->server.host, port, err, err_size) != 0) {
+    int failed = http_server_listen(gw->http, cfg->server.host, port, err, err_size) != 0;
+    if (!failed && !gw->worker)
+        log_info("gateway", "iogate %s listening on http://%s:%d", IOGATE_VERSION, cfg->server.host,
+                 http_server_port(gw->http));
+    if (failed || ops_listen(gw, err, err_size) != 0) {
         /* Close the handles the attempt opened (and the plugins' timers) before
          * anything is freed. */
         gw->stopping = 1;
@@ -359,19 +453,7 @@ int gateway_run(gateway_t *gw, char *err, size_t err_size)
         uv_run(gw->loop, UV_RUN_DEFAULT);
         return 1;
     }
-    gw->signals_started = 1;
-    uv_signal_init(gw->loop, &gw->sigint);
-    uv_signal_init(gw->loop, &gw->sigterm);
-    gw->sigint.data = gw;
-    gw->sigterm.data = gw;
-    uv_signal_start(&gw->sigint, on_signal, SIGINT);
-    uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
-    signal(SIGPIPE, SIG_IGN);
-    if (gw->worker)
-        report_ready(gw);
-    else
-        log_info("gateway", "iogate %s listening on http://%s:%d", IOGATE_VERSION, cfg->server.host,
-                 http_server_port(gw->http));
+    if (gw->worker) report_ready(gw);
     /* Plugins are loaded (gateway_init) and the port is open: systemd may start what
      * depends on us. */
     service_notify_ready(&gw->notify);
@@ -385,6 +467,8 @@ void gateway_free(gateway_t *gw)
     plugin_host_free(gw->plugins); /* fini and dlclose, after the loop has stopped */
     handoff_free(gw->handoff);
     if (gw->http) http_server_free(gw->http);
+    if (gw->ops_http) http_server_free(gw->ops_http);
+    rest_free(gw->ops_rest);
     eio_server_free(gw->echo);
     sio_server_free(gw->sio);
     rest_free(gw->rest);

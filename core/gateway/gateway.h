@@ -33,6 +33,9 @@ struct gateway {
     struct cluster *cluster;     /* [cluster] adapter = "redis"; NULL for one node alone */
     testing_routes_t testing;    /* [testing] emit_routes */
     metrics_t metrics;           /* GET /metrics */
+    http_route_stats_t engineio_stats[HTTP_METHOD_CLASSES]; /* answers of the Socket.IO path */
+    http_server_t *ops_http;     /* [metrics] listen: /metrics, /healthz, /readyz; else NULL */
+    rest_t *ops_rest;            /* its routes */
     service_notify_t notify;     /* systemd: READY, STOPPING, WATCHDOG, STATUS */
     const worker_slot_t *worker; /* this process's place among [server] workers; NULL alone */
     handoff_t *handoff;          /* workers: connections other workers pass to this one */

@@ -21,6 +21,7 @@
 
 #include "base/buf.h"
 #include "base/membudget.h"
+#include "base/prom.h"
 
 typedef struct http_server http_server_t;
 typedef struct http_conn http_conn_t;
@@ -108,6 +109,35 @@ const http_stats_t *http_server_stats(const http_server_t *s);
  * request bodies and queued output to and the layers above share. */
 membudget_t *http_server_budget(http_server_t *s);
 
+/* ---- requests answered, by route and status (GET /metrics) ---- */
+
+/* Requests answered for one route, or one group of requests (the Engine.IO endpoint, those no
+ * route took), by status, with how long each took from its first byte to its answer (or its
+ * 101). Counted on the loop thread as the answer is given: a few adds, no allocation, no lock.
+ * A request whose client left before the answer is not counted. Statuses get a slot each in
+ * the order they first come; once all are taken, the rest share the last (HTTP_STATUS_OTHER):
+ * a route answers with a handful of statuses, so the series stay few and the struct small. */
+#define HTTP_STATUS_SLOTS 16
+#define HTTP_STATUS_OTHER 1
+typedef struct http_route_stats {
+    struct {
+        uint16_t status; /* 0: unused */
+        uint64_t count;
+    } by_status[HTTP_STATUS_SLOTS];
+    prom_duration_t duration;
+} http_route_stats_t;
+
+/* Where a group of requests is counted by method, these are told apart; any other method is
+ * counted as "other", so that a client cannot make up series. */
+#define HTTP_METHOD_CLASSES 8
+int http_method_class(const char *method);
+/* "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" or "other". */
+const char *http_method_class_name(int method_class);
+/* The requests this server answered that were counted with no route (see
+ * http_request_count_as): 404, 405, 400 for a malformed path, and what the server refused
+ * before any handler saw it (408, 413, 431, 503 ...). */
+const http_route_stats_t *http_server_unrouted_stats(const http_server_t *s, int method_class);
+
 /* ---- requests (valid from the handler call until responded or aborted) ---- */
 
 const char *http_request_method(const http_request_t *req); /* "GET", "POST", ... */
@@ -126,6 +156,10 @@ int http_request_is_upgrade(const http_request_t *req);
 /* The peer's address as text ("127.0.0.1"), stable for the request's life. */
 const char *http_request_remote_addr(http_request_t *req);
 http_conn_t *http_request_conn(const http_request_t *req);
+
+/* Counts the request's answer in stats (it must outlive the request), not with the requests
+ * that found no route: the dispatcher says which route took it. */
+void http_request_count_as(http_request_t *req, http_route_stats_t *stats);
 
 /* Called if the connection closes before the request was answered. */
 void http_request_on_abort(http_request_t *req, void (*cb)(void *user, http_request_t *req),

@@ -509,6 +509,7 @@ http_conn_t *http_upgrade(http_request_t *req, const char *head, size_t head_len
         return NULL;
     }
     http_conn_write(c, head, head_len);
+    http_request_count(req, 101);
     buf_t pending = st->pending_in;
     buf_init(&st->pending_in);
     http_request_pop_head(st);

@@ -38,7 +38,9 @@ struct http_request {
     buf_t response;             /* serialized response once answered */
     void (*abort_cb)(void *user, http_request_t *req);
     void *abort_user;
-    unsigned complete : 1; /* fully received and handed to the handler */
+    uint64_t started_ns;       /* uv_hrtime() at its first byte, for its duration */
+    http_route_stats_t *stats; /* where its answer is counted; NULL: with no route */
+    unsigned complete : 1;     /* fully received and handed to the handler */
     unsigned responded : 1;
     unsigned keep_alive : 1;
     unsigned upgrade : 1;
@@ -110,6 +112,7 @@ struct http_server {
     uv_idle_t flusher;       /* writes deferred output, a slice of the connections per turn */
     http_conn_t *flush_head, *flush_tail;
     http_stats_t stats;
+    http_route_stats_t unrouted[HTTP_METHOD_CLASSES]; /* answers no route took */
     membudget_t budget;        /* bytes held for clients, shared with the layers above */
     uint64_t deferred_at_trim; /* stats.writes_deferred when the heap was last trimmed */
     uv_timer_t trim_timer;     /* gives the heap back once a broadcast storm is over */
@@ -201,5 +204,7 @@ const char *http_server_date(http_server_t *s);
 void http_response_serialize(http_request_t *req, int status, const char *content_type,
                              const void *body, size_t len, int keep_alive, const char *date);
 void http_error_body(buf_t *out, const char *code, const char *message);
+/* Counts req's answer with status (in its route's stats, or with no route). */
+void http_request_count(http_request_t *req, int status);
 
 #endif

@@ -362,6 +362,7 @@ static void request_respond_raw(http_request_t *req, int status, const char *con
     http_conn_t *c = req->conn;
     if (req->responded) return;
     req->responded = 1;
+    http_request_count(req, status);
     /* An upgrade answered with anything but the switch (http_upgrade) leaves the bytes behind
      * it in an unknown protocol: the connection closes after the answer. */
     if (c->server->shutting_down || req->upgrade) req->close_after = 1;

@@ -43,6 +43,7 @@ http_request_t *http_request_new(http_conn_t *c)
     http_request_t *req = xcalloc(1, sizeof(*req));
     req->conn = c;
     req->keep_alive = 1;
+    req->started_ns = uv_hrtime();
     http_parse_state_t *st = c->http;
     if (st->tail)
         st->tail->next = req;

@@ -1,7 +1,9 @@
-/* http_response.c - response serialization, status reasons and the error shape. */
+/* http_response.c - response serialization, status reasons and the error shape; answers counted
+ * by route, status and duration. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "http/http_internal.h"
 
@@ -136,4 +138,49 @@ void http_response_serialize(http_request_t *req, int status, const char *conten
     buf_append(out, "\r\n", 2);
     if (len && !req->is_head && status >= 200 && status != 204 && status != 304)
         buf_append(out, body, len);
+}
+
+/* ---------------------------------------------------------------- answers counted */
+
+static const char *const method_classes[HTTP_METHOD_CLASSES] = {
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"};
+
+int http_method_class(const char *method)
+{
+    for (int i = 0; i < HTTP_METHOD_CLASSES - 1; i++)
+        if (strcmp(method, method_classes[i]) == 0) return i;
+    return HTTP_METHOD_CLASSES - 1;
+}
+
+const char *http_method_class_name(int method_class)
+{
+    return method_classes[method_class >= 0 && method_class < HTTP_METHOD_CLASSES
+                              ? method_class
+                              : HTTP_METHOD_CLASSES - 1];
+}
+
+const http_route_stats_t *http_server_unrouted_stats(const http_server_t *s, int method_class)
+{
+    return &s->unrouted[method_class >= 0 && method_class < HTTP_METHOD_CLASSES
+                            ? method_class
+                            : HTTP_METHOD_CLASSES - 1];
+}
+
+void http_request_count_as(http_request_t *req, http_route_stats_t *stats)
+{
+    req->stats = stats;
+}
+
+void http_request_count(http_request_t *req, int status)
+{
+    http_route_stats_t *st = req->stats;
+    if (!st) st = &req->conn->server->unrouted[http_method_class(req->method)];
+    size_t i = 0;
+    while (i < HTTP_STATUS_SLOTS - 1 && st->by_status[i].status &&
+           st->by_status[i].status != status)
+        i++;
+    st->by_status[i].status = i < HTTP_STATUS_SLOTS - 1 ? (uint16_t)status : HTTP_STATUS_OTHER;
+    st->by_status[i].count++;
+    uint64_t now = uv_hrtime();
+    prom_duration_observe(&st->duration, now > req->started_ns ? now - req->started_ns : 0);
 }

@@ -6,8 +6,8 @@
  * end (and say so through struct_size). The host API table's entries are pinned beside the
  * table in host_api.c; its header is pinned here. The numbers are those of LP64 targets
  * (Linux on x86-64 and arm64), the ABI's platforms; elsewhere only the table's own asserts
- * run. tests/plugins/abi/ holds the shipped headers, against which abi_v1_0 and abi_v1_1
- * are built and loaded. Nothing here generates code. */
+ * run. tests/plugins/abi/ holds the shipped headers, against which abi_v1_0, abi_v1_1 and
+ * abi_v1_2 are built and loaded. Nothing here generates code. */
 #include <iogate/iogate.h>
 #include <stdint.h>
 
@@ -69,6 +69,17 @@ PIN(iog_server_event_t, event, 16, 8);
 PIN(iog_server_event_t, args_json, 24, 8);
 PIN(iog_server_event_t, args_len, 32, 8);
 PIN_SIZE(iog_server_event_t, 40);
+
+/* 1.3 */
+PIN(iog_metric_def_t, struct_size, 0, 4);
+PIN(iog_metric_def_t, type, 4, 4);
+PIN(iog_metric_def_t, name, 8, 8);
+PIN(iog_metric_def_t, help, 16, 8);
+PIN(iog_metric_def_t, label_names, 24, 8);
+PIN(iog_metric_def_t, label_names_len, 32, 8);
+PIN(iog_metric_def_t, buckets, 40, 8);
+PIN(iog_metric_def_t, buckets_len, 48, 8);
+PIN_SIZE(iog_metric_def_t, 56);
 
 /* 1.0: what the loader reads before it knows the plugin's version (up to fini); 1.3
  * appended check, read only when struct_size covers it. */

@@ -301,6 +301,11 @@ const iog_host_api_t plugin_host_api = {
     .server_emit = api_server_emit,
     .fleet_room_size = api_fleet_room_size,
     .ready_check = api_ready_check,
+    .metric_register = api_metric_register,
+    .metric_series = api_metric_series,
+    .metric_add = api_metric_add,
+    .metric_set = api_metric_set,
+    .metric_observe = api_metric_observe,
 };
 
 /* The table a check() gets: it may read its configuration and log, nothing else (the host
@@ -319,8 +324,8 @@ const iog_host_api_t plugin_check_api = {
     .config_check_keys = api_config_check_keys,
 };
 
-/* The table's layout is the contract: entries only ever append. These pin the 1.0, 1.1
- * and 1.2 layout (a header of 8 bytes, then one pointer per entry). */
+/* The table's layout is the contract: entries only ever append. These pin the 1.0, 1.1,
+ * 1.2 and 1.3 layout (a header of 8 bytes, then one pointer per entry). */
 #define API_SLOT(i) (8 + (i) * sizeof(void (*)(void)))
 _Static_assert(offsetof(iog_host_api_t, strerror) == API_SLOT(0), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, register_event) == API_SLOT(8), "host API layout changed");
@@ -341,4 +346,8 @@ _Static_assert(offsetof(iog_host_api_t, on_server_event) == API_SLOT(57),
 _Static_assert(offsetof(iog_host_api_t, fleet_room_size) == API_SLOT(59),
                "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, ready_check) == API_SLOT(60), "host API layout changed");
-_Static_assert(sizeof(iog_host_api_t) == API_SLOT(61), "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, metric_register) == API_SLOT(61),
+               "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, metric_series) == API_SLOT(62), "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, metric_observe) == API_SLOT(65), "host API layout changed");
+_Static_assert(sizeof(iog_host_api_t) == API_SLOT(66), "host API layout changed");

@@ -113,4 +113,12 @@ void api_json_array_begin(iog_json_writer_t *w);
 void api_json_array_end(iog_json_writer_t *w);
 void api_json_null(iog_json_writer_t *w);
 
+/* plugin_metrics.c */
+iog_metric_t *api_metric_register(iog_plugin_t *p, const iog_metric_def_t *def);
+iog_metric_t *api_metric_series(iog_plugin_t *p, iog_metric_t *metric, const char *const *values,
+                                size_t n);
+int api_metric_add(iog_metric_t *m, double v);
+int api_metric_set(iog_metric_t *m, double v);
+int api_metric_observe(iog_metric_t *m, double v);
+
 #endif

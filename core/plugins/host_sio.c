@@ -129,6 +129,10 @@ int api_emit(iog_plugin_t *p, const iog_target_t *t, const char *event, const vo
         r = plugin_fail(p, IOG_EINVAL, "emit: the serializer of \"%s\" wrote invalid JSON", event);
     if (r == 0) r = emit_text(p, t, event, json, len);
     json_writer_free(&w.w);
+    if (r >= 0) {
+        d->emitted++;
+        d->recipients += (uint64_t)r;
+    }
     return r;
 }
 

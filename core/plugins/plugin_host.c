@@ -64,6 +64,19 @@ size_t plugin_host_event_count(const plugin_host_t *h)
     return strmap_count(&h->events);
 }
 
+void plugin_host_each_event(const plugin_host_t *h,
+                            void (*fn)(void *user, const char *event, uint64_t emitted,
+                                       uint64_t recipients),
+                            void *user)
+{
+    size_t pos = 0;
+    const strmap_entry_t *e;
+    while ((e = strmap_next(&h->events, &pos))) {
+        const event_def_t *d = e->value;
+        fn(user, e->key, d->emitted, d->recipients);
+    }
+}
+
 static int valid_plugin_name(const char *name)
 {
     if (!name || !name[0] || strlen(name) > 64) return 0;
@@ -134,6 +147,7 @@ static void plugin_unregister(struct iog_plugin *p)
         free(mine->name);
         free(mine);
     }
+    plugin_metrics_remove(host, p);
     plugin_timers_abandon(p);
 }
 
@@ -476,6 +490,7 @@ void plugin_host_free(plugin_host_t *h)
         dlclose(p->dl);
         plugin_record_free(p);
     }
+    plugin_metrics_free(h);
     while (h->checks) {
         ready_check_t *c = h->checks;
         h->checks = c->next;

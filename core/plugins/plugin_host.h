@@ -7,8 +7,10 @@
 #define IOGATE_PLUGIN_HOST_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
+#include "base/buf.h"
 #include "config/config.h"
 #include "rest/rest.h"
 #include "sio/sio_server.h"
@@ -52,5 +54,13 @@ void plugin_host_each_unready(plugin_host_t *h,
                               void *user);
 /* Events registered by all plugins. */
 size_t plugin_host_event_count(const plugin_host_t *h);
+/* Calls fn for every registered event with how many emit() calls of it succeeded and the
+ * sockets they reached (GET /metrics). */
+void plugin_host_each_event(const plugin_host_t *h,
+                            void (*fn)(void *user, const char *event, uint64_t emitted,
+                                       uint64_t recipients),
+                            void *user);
+/* Appends the metrics plugins registered (ABI 1.3) in the Prometheus text format. */
+void plugin_host_write_metrics(const plugin_host_t *h, buf_t *out);
 
 #endif

@@ -38,6 +38,7 @@ typedef struct event_def {
     struct iog_plugin *owner;
     iog_serialize_fn serialize;
     void *user;
+    uint64_t emitted, recipients; /* emit() calls that succeeded, and the sockets they reached */
 } event_def_t;
 
 /* A plugin's timer (plugin_timers.c says when it is freed). */
@@ -78,7 +79,8 @@ typedef struct ready_check {
 } ready_check_t;
 
 struct plugin_host {
-    ready_check_t *checks; /* in registration order */
+    ready_check_t *checks;         /* in registration order */
+    struct metric_family *metrics; /* plugin_metrics.c; in registration order */
     plugin_host_deps_t deps;
     struct iog_plugin **plugins;
     size_t n;
@@ -111,5 +113,9 @@ void plugin_timers_stop_all(struct iog_plugin *p);
 void plugin_timers_abandon(struct iog_plugin *p);
 /* Frees the timers left (closed by the host); the loop must have stopped. */
 void plugin_timers_free(struct iog_plugin *p);
+
+/* Metrics (plugin_metrics.c): those of a plugin whose init failed, and all at the end. */
+void plugin_metrics_remove(plugin_host_t *h, struct iog_plugin *p);
+void plugin_metrics_free(plugin_host_t *h);
 
 #endif

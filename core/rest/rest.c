@@ -11,7 +11,16 @@ typedef struct rest_route {
     rest_route_fn fn;
     void *user;
     struct rest_route *next;
+    char *method, *pattern;   /* as registered: the labels of its answers on /metrics */
+    http_route_stats_t stats; /* its answers (http.h) */
 } rest_route_t;
+
+static void route_free(rest_route_t *r)
+{
+    free(r->method);
+    free(r->pattern);
+    free(r);
+}
 
 struct rest {
     router_t *router;
@@ -33,7 +42,7 @@ void rest_free(rest_t *rest)
     router_free(rest->router);
     while (rest->routes) {
         rest_route_t *next = rest->routes->next;
-        free(rest->routes);
+        route_free(rest->routes);
         rest->routes = next;
     }
     free(rest);
@@ -50,8 +59,13 @@ int rest_add_route(rest_t *rest, const char *method, const char *pattern, rest_r
         free(route);
         return r;
     }
-    route->next = rest->routes;
-    rest->routes = route;
+    route->method = xstrdup(method);
+    route->pattern = xstrdup(pattern);
+    /* Appended: the page lists routes in registration order. */
+    rest_route_t **tail = &rest->routes;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = route;
     return 0;
 }
 
@@ -63,7 +77,7 @@ size_t rest_remove_routes(rest_t *rest, void *user)
         if (r->user == user) {
             router_remove_handler(rest->router, r);
             *p = r->next;
-            free(r);
+            route_free(r);
             n++;
         } else {
             p = &r->next;
@@ -91,6 +105,7 @@ void rest_handle(rest_t *rest, http_request_t *req)
     switch (r) {
     case ROUTER_FOUND: {
         rest_route_t *route = m.handler;
+        http_request_count_as(req, &route->stats);
         route->fn(route->user, req, &m);
         break;
     }
@@ -108,6 +123,15 @@ void rest_handle(rest_t *rest, http_request_t *req)
     }
     router_match_free(&m);
     buf_free(&allow);
+}
+
+void rest_each_route(const rest_t *rest,
+                     void (*fn)(void *user, const char *method, const char *pattern,
+                                const http_route_stats_t *stats),
+                     void *user)
+{
+    for (const rest_route_t *r = rest->routes; r; r = r->next)
+        fn(user, r->method, r->pattern, &r->stats);
 }
 
 int rest_authenticate(const rest_t *rest, const http_request_t *req, jwt_principal_t *out,

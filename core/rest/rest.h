@@ -32,8 +32,16 @@ size_t rest_remove_routes(rest_t *rest, void *user);
 /* 1 when a route takes METHOD path (for checks and tests; rest_handle answers). */
 int rest_has_route(const rest_t *rest, const char *method, const char *path);
 
-/* Answers req through its route, or with 404 / 405 / 400 when none takes it. */
+/* Answers req through its route, or with 404 / 405 / 400 when none takes it. The answer is
+ * counted in the route's stats (a HEAD answered by a GET route, in the GET route's), or with
+ * the requests no route took (http.h). */
 void rest_handle(rest_t *rest, http_request_t *req);
+/* Calls fn for every route in registration order, with the stats of its answers (valid as long
+ * as the route: a route is removed only with a plugin whose init failed, before any request). */
+void rest_each_route(const rest_t *rest,
+                     void (*fn)(void *user, const char *method, const char *pattern,
+                                const http_route_stats_t *stats),
+                     void *user);
 
 /* The identity behind req (authenticator.h, AUTH_USE_REST). Returns 0 with *out filled (free
  * it with jwt_principal_free), or the status to refuse with and its reason: 401 (no token,

@@ -29,6 +29,12 @@ typedef struct handler {
     void *user;
 } handler_t;
 
+/* The handlers of one client event in a namespace, and the events received for them. */
+typedef struct event_entry {
+    handler_t *handlers;
+    uint64_t received;
+} event_entry_t;
+
 typedef struct pending_ack {
     struct pending_ack *next;
     int64_t id;
@@ -45,8 +51,10 @@ struct sio_nsp {
     char *name;
     rooms_t rooms;
     size_t nsockets;
+    size_t nauthenticated;     /* sockets with an identity */
+    uint64_t unhandled_events; /* client events no handler took */
     handler_t *on_connect, *on_disconnect;
-    strmap_t events;        /* event name -> handler_t list */
+    strmap_t events;        /* event name -> event_entry_t */
     strmap_t server_events; /* server-side event name -> handler_t list */
 };
 
@@ -452,9 +460,31 @@ void sio_nsp_on_disconnect(sio_nsp_t *nsp, sio_disconnect_fn fn, void *user)
 
 void sio_nsp_on_event(sio_nsp_t *nsp, const char *event, sio_event_fn fn, void *user)
 {
-    handler_t *list = strmap_get(&nsp->events, event, strlen(event));
-    handler_append(&list, (void (*)(void))fn, user);
-    strmap_put(&nsp->events, event, strlen(event), list);
+    event_entry_t *e = strmap_get(&nsp->events, event, strlen(event));
+    if (!e) {
+        e = xcalloc(1, sizeof(*e));
+        strmap_put(&nsp->events, event, strlen(event), e);
+    }
+    handler_append(&e->handlers, (void (*)(void))fn, user);
+}
+
+void sio_nsp_each_event(const sio_nsp_t *nsp,
+                        void (*fn)(void *user, const char *event, uint64_t received), void *user)
+{
+    size_t pos = 0;
+    const strmap_entry_t *e;
+    while ((e = strmap_next(&nsp->events, &pos)))
+        fn(user, e->key, ((const event_entry_t *)e->value)->received);
+}
+
+uint64_t sio_nsp_unhandled_events(const sio_nsp_t *nsp)
+{
+    return nsp->unhandled_events;
+}
+
+size_t sio_nsp_authenticated_count(const sio_nsp_t *nsp)
+{
+    return nsp->nauthenticated;
 }
 
 const sio_stats_t *sio_server_stats(const sio_server_t *srv)
@@ -594,6 +624,7 @@ static void socket_finalize(sio_socket_t *s)
         }
     }
     nsp->nsockets--;
+    if (s->identity) nsp->nauthenticated--;
     srv->stats.disconnects++;
     identity_unref(s->identity);
     record_drop(srv, s->auth);
@@ -925,7 +956,8 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
         if (json_is_string(token)) {
             jwt_principal_t p;
             const char *reason;
-            auth_result_t r = authenticator_verify_token(srv->opts.auth, json_string_value(token),
+            auth_result_t r = authenticator_verify_token(srv->opts.auth, AUTH_USE_HANDSHAKE,
+                                                         json_string_value(token),
                                                          json_string_length(token), &p, &reason);
             s->identity = identity_from_result(srv, r, &p, "auth payload");
         }
@@ -940,6 +972,7 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
     }
     if (c->handshake) s->auth = record_keep(srv, socket_auth_record(auth));
     if (s->identity) {
+        nsp->nauthenticated++;
         buf_t room = BUF_INIT;
         sio_user_room(&room, s->identity->user_id);
         rooms_join(&nsp->rooms, &s->member, room.data, room.len);
@@ -978,7 +1011,12 @@ static void socket_on_event(sio_socket_t *s, sio_packet_t *p)
         name = number.data;
         name_len = number.len;
     }
-    handler_t *list = strmap_get(&s->nsp->events, name, name_len);
+    event_entry_t *entry = strmap_get(&s->nsp->events, name, name_len);
+    handler_t *list = entry ? entry->handlers : NULL;
+    if (entry)
+        entry->received++;
+    else
+        s->nsp->unhandled_events++;
     if (list) {
         json_t *args = json_array();
         for (size_t i = 1; i < json_array_size(p->data); i++)
@@ -1226,8 +1264,10 @@ void sio_server_free(sio_server_t *srv)
         srv->nsps = n->next;
         size_t pos = 0;
         const strmap_entry_t *e;
-        while ((e = strmap_next(&n->events, &pos)))
-            handlers_free(e->value);
+        while ((e = strmap_next(&n->events, &pos))) {
+            handlers_free(((event_entry_t *)e->value)->handlers);
+            free(e->value);
+        }
         strmap_free(&n->events);
         pos = 0;
         while ((e = strmap_next(&n->server_events, &pos)))

@@ -120,6 +120,14 @@ size_t sio_nsp_each_socket(sio_nsp_t *nsp, const char *const *rooms, size_t nroo
 void sio_nsp_on_connect(sio_nsp_t *nsp, sio_connect_fn fn, void *user);
 void sio_nsp_on_disconnect(sio_nsp_t *nsp, sio_disconnect_fn fn, void *user);
 void sio_nsp_on_event(sio_nsp_t *nsp, const char *event, sio_event_fn fn, void *user);
+/* Counts for GET /metrics. Client events are counted by name only for the names a handler was
+ * registered for (sio_nsp_on_event), so the names stay the registered ones; the others are
+ * counted together as unhandled. */
+void sio_nsp_each_event(const sio_nsp_t *nsp,
+                        void (*fn)(void *user, const char *event, uint64_t received), void *user);
+uint64_t sio_nsp_unhandled_events(const sio_nsp_t *nsp);
+/* Sockets of the namespace with an authenticated user. */
+size_t sio_nsp_authenticated_count(const sio_nsp_t *nsp);
 
 /* ---- sockets ---- */
 const char *sio_socket_id(const sio_socket_t *s);

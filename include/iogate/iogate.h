@@ -9,7 +9,8 @@
  * Rules that hold for every function below:
  *  - Thread: everything runs on the host's event-loop thread, except the
  *    `work` callback of work_queue(), which runs on a worker thread and must
- *    not call the host API.
+ *    not call the host API (since 1.3, but for the metric updates
+ *    metric_add(), metric_set() and metric_observe(), which any thread may call).
  *  - Ownership: what the host hands you (strings, structs, requests' data) is
  *    valid for the duration of the call only, unless a function says
  *    otherwise; what you pass to the host is copied before the call returns.
@@ -169,6 +170,27 @@ typedef const char *(*iog_ready_fn)(void *user);
 typedef void (*iog_timer_fn)(void *user);
 typedef void (*iog_work_fn)(void *user);
 typedef void (*iog_work_done_fn)(void *user, int status);
+
+/* A metric of the plugin on GET /metrics (since 1.3; see metric_register()). The handle is the
+ * host's, valid until the plugin is unloaded; the plugin never frees it. */
+typedef struct iog_metric iog_metric_t;
+#define IOG_METRIC_COUNTER 1   /* only goes up (metric_add); its name ends in "_total" */
+#define IOG_METRIC_GAUGE 2     /* a value now, up or down (metric_set, metric_add) */
+#define IOG_METRIC_HISTOGRAM 3 /* observations counted in buckets (metric_observe) */
+#define IOG_METRIC_MAX_LABELS 4
+#define IOG_METRIC_MAX_BUCKETS 32
+#define IOG_METRIC_MAX_SERIES 256 /* label value combinations of one metric */
+/* What metric_register() registers (since 1.3). */
+typedef struct iog_metric_def {
+    uint32_t struct_size;           /* sizeof(iog_metric_def_t) */
+    int type;                       /* IOG_METRIC_* */
+    const char *name;               /* "store_commit_duration_seconds" (see metric_register) */
+    const char *help;               /* one line saying what it measures */
+    const char *const *label_names; /* NULL, or label_names_len names */
+    size_t label_names_len;
+    const double *buckets; /* a histogram's upper bounds, increasing; NULL: the default */
+    size_t buckets_len;
+} iog_metric_def_t;
 
 /* Route flags (since 1.0). */
 #define IOG_ROUTE_PUBLIC 0
@@ -384,6 +406,46 @@ typedef struct iog_host_api {
     /* Adds a check to GET /readyz under name ([a-z0-9_]+, e.g. "store") (init only): while fn
      * returns a reason, /readyz answers 503 naming it. IOG_EEXIST for a name taken. */
     int (*ready_check)(iog_plugin_t *p, const char *name, iog_ready_fn fn, void *user);
+
+    /* ---- 1.3: metrics of the plugin on GET /metrics ---- */
+    /* Registers a metric (init only), on the page as iogate_plugin_PLUGIN_NAME: PLUGIN is the
+     * plugin's name with '-' read as '_', NAME is def->name. So "store_commit_duration_seconds"
+     * of plugin notifications is iogate_plugin_notifications_store_commit_duration_seconds;
+     * the host's own metrics never start with iogate_plugin_. Prometheus conventions: base
+     * units in the name (_seconds, _bytes), a counter's name ends in _total.
+     * Rules, else IOG_EINVAL: def->struct_size covers buckets_len; type is IOG_METRIC_*; name is
+     * [a-z][a-z0-9_]*, at most 64 bytes, ending in "_total" exactly when a counter, never in
+     * "_bucket", "_sum" or "_count" (a histogram's series); help is 1 to 256 bytes of UTF-8
+     * without control characters. label_names (at most IOG_METRIC_MAX_LABELS, else IOG_ERANGE)
+     * are [a-z_][a-z0-9_]*, at most 64 bytes, distinct, not "le", not starting with "__".
+     * buckets: a histogram's upper bounds, finite and increasing, at most
+     * IOG_METRIC_MAX_BUCKETS (else IOG_ERANGE), +Inf implied; NULL with 0 is the default
+     * {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10} (seconds); other types take
+     * none. IOG_EEXIST when the name (or the counter NAME_total for the name NAME, and the
+     * reverse) is taken, by this plugin or, through the prefix, by another.
+     * Without label_names, the handle returned is the metric's one series, on the page from
+     * the start (0). With label_names it stands for the metric: give it to metric_series(); an
+     * update on it is IOG_EINVAL. NULL on failure, and plugin_error() says why. The metrics of
+     * a plugin whose init fails are removed with its other registrations. */
+    iog_metric_t *(*metric_register)(iog_plugin_t *p, const iog_metric_def_t *def);
+    /* The series of a metric with labels for values[0..n), one per label name in their order
+     * (init only): n is the number of label names; values are UTF-8, at most 128 bytes each,
+     * copied. The same values give the same handle. At most IOG_METRIC_MAX_SERIES per metric
+     * (else IOG_ERANGE): label values are a closed set known at init, never ids or anything a
+     * client sends. NULL on failure (IOG_EINVAL: a handle of another plugin, or of a metric
+     * without labels; n or a value breaking the rules), and plugin_error() says why. */
+    iog_metric_t *(*metric_series)(iog_plugin_t *p, iog_metric_t *metric, const char *const *values,
+                                   size_t n);
+    /* Updates a series: metric_add() adds v to a counter (v >= 0) or a gauge, metric_set()
+     * sets a gauge, metric_observe() counts v in a histogram's buckets and sum. Any thread,
+     * the `work` callback of work_queue() included: each update is atomic, lock-free and
+     * allocates nothing, and a scrape sees it whole (a histogram's buckets, sum and count may
+     * be read between two updates another thread makes). 0; IOG_EINVAL, changing nothing,
+     * for a NULL handle, a metric with labels (update its series), another type, or NaN
+     * (and for a counter, v < 0). They leave plugin_error() alone: they may run off the loop. */
+    int (*metric_add)(iog_metric_t *m, double v);
+    int (*metric_set)(iog_metric_t *m, double v);
+    int (*metric_observe)(iog_metric_t *m, double v);
 
     /* New entries are appended here, each group marked with the minor that added it. An
      * entry above never changes meaning, place or signature. */

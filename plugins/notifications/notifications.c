@@ -10,7 +10,9 @@
  * batch's COMMIT has returned, its completion (loop thread) answers each request
  * and, for creates, emits the event; so nothing is announced or answered 201
  * before it is durable. A database that cannot answer now (STORE_UNAVAILABLE)
- * gets its requests answered 503 with Retry-After.
+ * gets its requests answered 503 with Retry-After. Its metrics (ABI 1.3, on /metrics as
+ * iogate_plugin_notifications_*): the COMMIT's duration and the jobs per transaction, timed on
+ * the worker thread; the jobs the store failed, by kind; the jobs waiting.
  *
  * This file owns the queue, the pool, the routes and the event; it never touches
  * a database (store_sqlite.c and store_pg.c do) nor the host's internals (only
@@ -48,6 +50,14 @@ static struct {
     int64_t pool_size;
     int64_t statement_timeout_ms;
 } cfg;
+
+/* Metrics (README, "Metrics"). */
+static struct {
+    iog_metric_t *commit_seconds;      /* histogram, observed on the worker threads */
+    iog_metric_t *batch_jobs;          /* histogram, likewise */
+    iog_metric_t *unavailable, *error; /* store_errors_total{kind} */
+    iog_metric_t *queued;              /* gauge */
+} metrics;
 
 /* The stores; a busy one has a batch on a worker thread. */
 static struct {
@@ -190,7 +200,18 @@ static void run_batch(void *user)
         }
         store->ops->release(store);
     }
-    if (rc == STORE_OK) rc = store->ops->commit(store);
+    if (rc == STORE_OK) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = store->ops->commit(store);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        api->metric_observe(metrics.commit_seconds, (double)(t1.tv_sec - t0.tv_sec) +
+                                                        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
+    int jobs = 0;
+    for (job_t *j = b->jobs; j; j = j->next)
+        jobs++;
+    api->metric_observe(metrics.batch_jobs, jobs);
     if (rc != STORE_OK) {
         /* Not committed, or not known to be (the connection broke during COMMIT):
          * nothing of the batch is answered as stored. */
@@ -251,6 +272,7 @@ static void pump(void)
         if (!queue.head) queue.tail = NULL;
         last->next = NULL;
         queue.queued -= n;
+        api->metric_set(metrics.queued, (double)queue.queued);
         b->slot = slot;
         b->jobs = first;
         pool[slot].busy = 1;
@@ -298,6 +320,7 @@ static void submit(job_t *j)
         queue.head = j;
     queue.tail = j;
     queue.queued++;
+    api->metric_set(metrics.queued, (double)queue.queued);
     pump();
 }
 
@@ -477,6 +500,8 @@ static const char *store_ready(void *user)
 static void finish_job(job_t *j)
 {
     note_health(j);
+    if (j->rc == STORE_ERROR || j->rc == STORE_UNAVAILABLE)
+        api->metric_add(j->rc == STORE_ERROR ? metrics.error : metrics.unavailable, 1);
     if (j->rc == STORE_ERROR) {
         api->log(self, IOG_LOG_ERROR, "storage: %s", j->err);
         api->respond_error(j->req, 500, "internal_error", "storage failure");
@@ -768,6 +793,41 @@ static int open_stores(char *err, size_t err_size)
     return 0;
 }
 
+/* The plugin's metrics; returns 0, or an IOG_E* code with plugin_error() set. */
+static int register_metrics(iog_plugin_t *p)
+{
+    /* A COMMIT is an fsync (SQLite) or a round trip (PostgreSQL): from 0.1 ms to seconds. */
+    static const double seconds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5};
+    static const double jobs[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+    static const char *const kind[] = {"kind"};
+    iog_metric_def_t defs[] = {
+        {sizeof(iog_metric_def_t), IOG_METRIC_HISTOGRAM, "store_commit_duration_seconds",
+         "Time the store's COMMIT took (SQLite's fsync, or PostgreSQL's round trip).", NULL, 0,
+         seconds, sizeof(seconds) / sizeof(seconds[0])},
+        {sizeof(iog_metric_def_t), IOG_METRIC_HISTOGRAM, "store_batch_jobs",
+         "Requests run in one store transaction.", NULL, 0, jobs, sizeof(jobs) / sizeof(jobs[0])},
+        {sizeof(iog_metric_def_t), IOG_METRIC_COUNTER, "store_errors_total",
+         "Requests the store failed: unavailable (answered 503) or error (500).", kind, 1, NULL, 0},
+        {sizeof(iog_metric_def_t), IOG_METRIC_GAUGE, "queued_jobs",
+         "Requests waiting for a store ([plugin.notifications] max_queue bounds them).", NULL, 0,
+         NULL, 0},
+    };
+    metrics.commit_seconds = api->metric_register(p, &defs[0]);
+    metrics.batch_jobs = api->metric_register(p, &defs[1]);
+    iog_metric_t *errors = api->metric_register(p, &defs[2]);
+    metrics.queued = api->metric_register(p, &defs[3]);
+    const char *unavailable[] = {"unavailable"}, *error[] = {"error"};
+    if (errors) {
+        metrics.unavailable = api->metric_series(p, errors, unavailable, 1);
+        metrics.error = api->metric_series(p, errors, error, 1);
+    }
+    return metrics.commit_seconds && metrics.batch_jobs && metrics.unavailable && metrics.error &&
+                   metrics.queued
+               ? 0
+               : IOG_EINVAL;
+}
+
 static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t err_size)
 {
     api = host;
@@ -789,6 +849,7 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     };
     r = api->register_event(p, IOG_NOTIFICATION_EVENT, serialize_notification, NULL);
     if (!r) r = api->ready_check(p, "store", store_ready, NULL);
+    if (!r) r = register_metrics(p);
     for (size_t i = 0; !r && i < sizeof(routes) / sizeof(routes[0]); i++)
         r = api->register_route(p, routes[i].method, routes[i].pattern, IOG_ROUTE_AUTHENTICATED,
                                 routes[i].fn, NULL);

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import notepack from 'notepack.io';
@@ -26,6 +27,16 @@ function node(redisUrl, extra = '') {
 async function readyz(port) {
   const res = await fetch(`http://127.0.0.1:${port}/readyz`);
   return { status: res.status, body: await res.json() };
+}
+
+// The adapter's series on /metrics, the page checked by promtool.
+async function clusterMetrics(port) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.equal(lint.status, 0, `${lint.stdout}${lint.stderr}`);
+  const out = {};
+  for (const m of text.matchAll(/^iogate_cluster_(\S+) (\S+)$/gm)) out[m[1]] = Number(m[2]);
+  return out;
 }
 
 async function numSub(client) {
@@ -61,6 +72,11 @@ test('Redis killed and restarted: nodes come back by themselves, clients stay co
       assert.equal(r.body.status, 'not_ready');
       assert.match(r.body.failing.cluster, /^Redis (unreachable|connecting)/);
     }
+    const down = await clusterMetrics(a.port);
+    assert.equal(down.up, 0);
+    assert.equal(down['state{state="up"}'], 0);
+    assert.equal(down['state{state="down"}'] + down['state{state="connecting"}'], 1);
+    assert.ok(down.connection_failures_total >= 1);
     // Local work goes on without Redis: REST answers, local sockets get their emits.
     const local = await httpApi(a.port).emit({ userId: 'k', event: 'during', payload: 1 });
     assert.equal(local.recipients, 1);
@@ -77,6 +93,11 @@ test('Redis killed and restarted: nodes come back by themselves, clients stay co
     });
     const stats = await httpApi(b.port).stats();
     assert.ok(stats.cluster.reconnects >= 1, JSON.stringify(stats.cluster));
+    const up = await clusterMetrics(a.port);
+    assert.equal(up.up, 1);
+    assert.equal(up['state{state="up"}'], 1);
+    assert.ok(up.reconnects_total >= 1);
+    assert.ok(up.published_total >= 1);
   } finally {
     for (const c of clients) c.close();
     await stopAll([a, b]);

@@ -1,6 +1,6 @@
 // Plugins built against the headers that shipped: abi_v1_0 (tests/plugins/abi_v1_0.c,
-// compiled with the frozen 1.0 header) and abi_v1_1 (the frozen 1.1 header), loaded by
-// today's host. Every entry they call must keep the meaning their header gave it; a
+// compiled with the frozen 1.0 header), abi_v1_1 (the frozen 1.1 header) and abi_v1_2 (the
+// frozen 1.2 header), loaded by today's host. Every entry they call must keep the meaning their header gave it; a
 // shipped entry never changes meaning.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +23,7 @@ before(async () => {
 jwt_secret = "${SECRET}"
 [plugins]
 dir = "${PLUGINS}"
-load = ["abi_v1_0", "abi_v1_1"]
+load = ["abi_v1_0", "abi_v1_1", "abi_v1_2"]
 [plugin.abi_v1_0]
 word = "frozen"
 n = 10
@@ -52,6 +52,7 @@ afterEach(() => {
 test('1.0: loaded as a 1.0 plugin; config, writer, strerror, timer', async () => {
   assert.match(server.logs(), /loaded abi_v1_0 1\.0\.0 \(ABI 1\.0\)/);
   assert.match(server.logs(), /loaded abi_v1_1 1\.1\.0 \(ABI 1\.1\)/);
+  assert.match(server.logs(), /loaded abi_v1_2 1\.2\.0 \(ABI 1\.2\)/);
   await server.waitForLog(/\[abi_v1_0\] v10 timer fired/);
   const report = await (await fetch(`${base}/v10/report`)).json();
   assert.deepEqual(report, {
@@ -144,4 +145,37 @@ test('1.1: emit_to_socket and ack_binary with attachments, emit_with_ack', async
   const [answer] = await answered;
   assert.deepEqual(answer[0], { doubled: 42 });
   assert.deepEqual([...answer[1]], [6, 5, 4]);
+});
+
+const readyz = async () => {
+  const res = await fetch(`${base}/readyz`);
+  return { status: res.status, body: await res.json() };
+};
+
+test('1.2: ready_check: /readyz names a plugin check while it fails; its rules', async () => {
+  assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
+  assert.equal((await fetch(`${base}/v12/ready?down=maintenance`, { method: 'POST' })).status, 204);
+  assert.deepEqual(await readyz(), { status: 503, body: { status: 'not_ready', failing: { v12: 'maintenance' } } });
+  assert.equal((await fetch(`${base}/v12/ready`, { method: 'POST' })).status, 204);
+  assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
+  const report = await (await fetch(`${base}/v12/report`)).json();
+  assert.deepEqual(report, {
+    badCheck: -1, hostCheck: -3, takenCheck: -3, // IOG_EINVAL, IOG_EEXIST
+    hostEvent: -1, // "iogate:broadcast" is the host's own
+    emitNoNamespace: -4, countNoNamespace: -4, countNoCallback: -1, // IOG_ENOENT, IOG_EINVAL
+    partial: -11,
+  });
+});
+
+test('1.2: alone, the fleet is this node: fleet_room_size, server_emit, local volatile emits', async () => {
+  const gina = socket('/v12', 'gina');
+  await connected(gina);
+  assert.deepEqual(await (await fetch(`${base}/v12/room-size?room=${gina.id}`)).json(), { count: 1, status: 0 });
+  assert.deepEqual(await (await fetch(`${base}/v12/room-size?room=nobody`)).json(), { count: 0, status: 0 });
+  // Nobody else hears it, and a node's own handlers never do.
+  assert.deepEqual(await (await fetch(`${base}/v12/server-emit`, { method: 'POST' })).json(), { result: 0, heard: 0 });
+  const local = once(gina, 'v12:local');
+  const r = await (await fetch(`${base}/v12/emit?room=${gina.id}`, { method: 'POST' })).json();
+  assert.equal(r.recipients, 1);
+  assert.deepEqual((await local)[0], { local: true });
 });

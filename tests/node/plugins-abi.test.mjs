@@ -207,6 +207,57 @@ test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', as
   await server.waitForLog(/\[abi_full\] socket \S+ left \/abi: server namespace disconnect/);
 });
 
+// The value of one series on a /metrics page (undefined when absent).
+function value(page, series) {
+  const line = page.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('1.3 metrics: the rules at registration, and a registration after init', async () => {
+  assert.deepEqual(await (await fetch(`${base}/abi/metric-rules`)).json(), {
+    badName: true, counterWithoutTotal: true, gaugeWithTotal: true, histogramSuffix: true,
+    badLabel: true, leLabel: true, labelTwice: true, tooManyLabels: true, unsortedBuckets: true,
+    infiniteBucket: true, bucketsOnGauge: true, taken: true, clash: true, unknownType: true,
+    badHelp: true, smallStruct: true, seriesCount: true, seriesOfUnlabelled: true,
+    sameSeries: true, updatesRefused: true, lateRefused: true,
+  });
+});
+
+test('1.3 metrics: counters, gauges with labels and histograms on the page, checked by promtool', async () => {
+  const scrape = async () => (await fetch(`${base}/metrics`)).text();
+  const before = await scrape();
+  const p = 'iogate_plugin_abi_full_';
+  assert.equal(value(before, `${p}pings_total`), 0); // a series without labels is there from the start
+  assert.match(before, /^# TYPE iogate_plugin_abi_full_pings_total counter$/m);
+  assert.match(before, /^# HELP iogate_plugin_abi_full_queue_depth What the abi test counts\.$/m);
+  assert.deepEqual(await (await fetch(`${base}/abi/metrics?n=2.5`, { method: 'POST' })).json(), { result: 0 });
+  await (await fetch(`${base}/abi/metrics?n=4`, { method: 'POST' })).json();
+  const page = await scrape();
+  const lint = spawnSync('promtool', ['check', 'metrics'], { input: page, encoding: 'utf8' });
+  assert.equal(lint.status, 0, `${lint.stdout}${lint.stderr}`);
+  assert.equal(value(page, `${p}pings_total`), 6.5);
+  assert.equal(value(page, `${p}queue_depth{queue="high"}`), 4);
+  assert.equal(value(page, `${p}queue_depth{queue="low \\"quoted\\""}`), -4);
+  // Buckets are cumulative: two rounds of 0.0005, 0.005, 0.05, 0.5 and 5.
+  const h = `${p}work_duration_seconds`;
+  assert.deepEqual(['0.001', '0.01', '0.1', '1', '+Inf'].map((le) => value(page, `${h}_bucket{le="${le}"}`)), [2, 4, 6, 8, 10]);
+  assert.equal(value(page, `${h}_count`), 10);
+  assert.ok(Math.abs(value(page, `${h}_sum`) - 11.111) < 1e-9);
+});
+
+test('1.3 metrics: updates from four worker threads at once are all counted', async () => {
+  assert.deepEqual(await (await fetch(`${base}/abi/metrics-threads`, { method: 'POST' })).json(), { done: true });
+  const page = await (await fetch(`${base}/metrics`)).text();
+  const p = 'iogate_plugin_abi_full_';
+  assert.equal(value(page, `${p}worker_adds_total`), 100000);
+  assert.equal(value(page, `${p}worker_seconds_count`), 4000);
+  // The default buckets, from 0.005 to 10 seconds.
+  const les = [...page.matchAll(/^iogate_plugin_abi_full_worker_seconds_bucket\{le="([^"]+)"\}/gm)].map((m) => m[1]);
+  assert.deepEqual(les, ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']);
+  assert.equal(value(page, `${p}worker_seconds_bucket{le="0.005"}`), 4000);
+  assert.ok(Math.abs(value(page, `${p}worker_seconds_sum`) - 8) < 1e-6);
+});
+
 test('broken plugins stop startup with a message naming the file', () => {
   const cases = [
     ['abi_wrong_major', /abi_wrong_major\.so: refused: it was built for plugin ABI 2\.0, this iogate provides 1\.3/],

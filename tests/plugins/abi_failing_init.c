@@ -1,4 +1,4 @@
-/* abi_failing_init.c - registers an event, a route and Socket.IO handlers, then
+/* abi_failing_init.c - registers an event, a route, Socket.IO handlers and a metric, then
  * fails: startup must stop with its message, nothing may stay registered, and
  * its fini must not run (the header says fini follows only a successful init).
  *
@@ -47,6 +47,9 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     api->register_route(p, "GET", "/failing", IOG_ROUTE_PUBLIC, route, NULL);
     api->on_connect(p, "/", on_connect, NULL);
     api->timer_start(p, 60000, 0, (iog_timer_fn)(void (*)(void))route, NULL);
+    iog_metric_def_t m = {
+        sizeof(m), IOG_METRIC_GAUGE, "left_behind", "Never on the page.", NULL, 0, NULL, 0};
+    api->metric_register(p, &m);
     snprintf(err, err_size, "database unreachable (deliberate test failure)");
     return IOG_EIO;
 }

@@ -2,9 +2,11 @@
  * test can prove each one works through the real loader and ABI.
  *
  * Init-time checks (config getters, type errors, strerror, registrations)
- * are recorded and served by GET /abi/report. Everything else is driven by
- * REST routes and Socket.IO events on the "/abi" namespace. */
+ * are recorded and served by GET /abi/report, the metric rules (1.3) by GET
+ * /abi/metric-rules. Everything else is driven by REST routes and Socket.IO
+ * events on the "/abi" namespace. */
 #include <iogate/iogate.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +240,148 @@ static void route_emit(void *user, iog_request_t *req)
     api->respond(req, r >= 0 ? 200 : 404, body, (size_t)n);
 }
 
+/* ---- metrics (1.3) ---- */
+
+static struct {
+    iog_metric_t *pings, *depth, *high, *low, *durations, *adds, *worker_durations;
+    char rules[1024]; /* what the rules refused at init, as JSON members */
+    size_t rules_len;
+} metrics;
+
+/* Records one refused registration: its name, and whether it gave NULL with the message
+ * expected. */
+static void rule(const char *what, const iog_metric_t *m, const char *needle)
+{
+    int ok = m == NULL && strstr(api->plugin_error(self), needle) != NULL;
+    if (!ok) api->log(self, IOG_LOG_WARN, "rule %s: %s", what, api->plugin_error(self));
+    int n = snprintf(metrics.rules + metrics.rules_len, sizeof(metrics.rules) - metrics.rules_len,
+                     "%s\"%s\":%s", metrics.rules_len ? "," : "", what, ok ? "true" : "false");
+    if (n > 0) metrics.rules_len += (size_t)n;
+}
+
+static iog_metric_t *reg(int type, const char *name, const char *const *labels, size_t nlabels,
+                         const double *buckets, size_t nbuckets)
+{
+    iog_metric_def_t d = {sizeof(d), type,    name,    "What the abi test counts.",
+                          labels,    nlabels, buckets, nbuckets};
+    return api->metric_register(self, &d);
+}
+
+static int metrics_init(void)
+{
+    static const char *const queue[] = {"queue"};
+    static const double buckets[] = {0.001, 0.01, 0.1, 1};
+    metrics.pings = reg(IOG_METRIC_COUNTER, "pings_total", NULL, 0, NULL, 0);
+    metrics.depth = reg(IOG_METRIC_GAUGE, "queue_depth", queue, 1, NULL, 0);
+    const char *high[] = {"high"}, *low[] = {"low \"quoted\""};
+    metrics.high = api->metric_series(self, metrics.depth, high, 1);
+    metrics.low = api->metric_series(self, metrics.depth, low, 1);
+    metrics.durations = reg(IOG_METRIC_HISTOGRAM, "work_duration_seconds", NULL, 0, buckets, 4);
+    metrics.adds = reg(IOG_METRIC_COUNTER, "worker_adds_total", NULL, 0, NULL, 0);
+    /* The default buckets, observed from worker threads. */
+    metrics.worker_durations = reg(IOG_METRIC_HISTOGRAM, "worker_seconds", NULL, 0, NULL, 0);
+    if (!metrics.pings || !metrics.depth || !metrics.high || !metrics.low || !metrics.durations ||
+        !metrics.adds || !metrics.worker_durations)
+        return IOG_EINVAL;
+    int same = api->metric_series(self, metrics.depth, high, 1) == metrics.high;
+
+    static const char *const bad_label[] = {"Bad"}, *const le[] = {"le"},
+                             *const twice[] = {"a", "a"}, *const five[] = {"a", "b", "c", "d", "e"};
+    static const double unsorted[] = {1, 0.5}, infinite[] = {1, INFINITY};
+    rule("badName", reg(IOG_METRIC_GAUGE, "Bad-Name", NULL, 0, NULL, 0), "is not [a-z]");
+    rule("counterWithoutTotal", reg(IOG_METRIC_COUNTER, "pings", NULL, 0, NULL, 0), "_total");
+    rule("gaugeWithTotal", reg(IOG_METRIC_GAUGE, "depth_total", NULL, 0, NULL, 0), "_total");
+    rule("histogramSuffix", reg(IOG_METRIC_GAUGE, "x_count", NULL, 0, NULL, 0), "_bucket");
+    rule("badLabel", reg(IOG_METRIC_GAUGE, "g1", bad_label, 1, NULL, 0), "label \"Bad\"");
+    rule("leLabel", reg(IOG_METRIC_HISTOGRAM, "h1", le, 1, NULL, 0), "reserved");
+    rule("labelTwice", reg(IOG_METRIC_GAUGE, "g2", twice, 2, NULL, 0), "twice");
+    rule("tooManyLabels", reg(IOG_METRIC_GAUGE, "g3", five, 5, NULL, 0), "more than 4 labels");
+    rule("unsortedBuckets", reg(IOG_METRIC_HISTOGRAM, "h2", NULL, 0, unsorted, 2), "increasing");
+    rule("infiniteBucket", reg(IOG_METRIC_HISTOGRAM, "h3", NULL, 0, infinite, 2), "finite");
+    rule("bucketsOnGauge", reg(IOG_METRIC_GAUGE, "g4", NULL, 0, buckets, 4), "only a histogram");
+    rule("taken", reg(IOG_METRIC_COUNTER, "pings_total", NULL, 0, NULL, 0), "is taken");
+    rule("clash", reg(IOG_METRIC_GAUGE, "pings", NULL, 0, NULL, 0), "is taken");
+    rule("unknownType", reg(7, "g5", NULL, 0, NULL, 0), "unknown type");
+    iog_metric_def_t d = {sizeof(d), IOG_METRIC_GAUGE, "g6", "two\nlines", NULL, 0, NULL, 0};
+    rule("badHelp", api->metric_register(self, &d), "help");
+    d.help = "fine";
+    d.struct_size = 8;
+    rule("smallStruct", api->metric_register(self, &d), "struct_size");
+    rule("seriesCount", api->metric_series(self, metrics.depth, NULL, 0), "1 labels, 0 values");
+    rule("seriesOfUnlabelled", api->metric_series(self, metrics.pings, high, 1),
+         "not a metric with labels");
+    /* Updates refused: wrong type, the family's own handle, NaN, a counter going down. */
+    int refused = api->metric_add(metrics.depth, 1) == IOG_EINVAL &&
+                  api->metric_observe(metrics.pings, 1) == IOG_EINVAL &&
+                  api->metric_set(metrics.pings, 1) == IOG_EINVAL &&
+                  api->metric_add(metrics.pings, -1) == IOG_EINVAL &&
+                  api->metric_add(metrics.high, NAN) == IOG_EINVAL &&
+                  api->metric_observe(metrics.durations, NAN) == IOG_EINVAL &&
+                  api->metric_add(NULL, 1) == IOG_EINVAL;
+    int n = snprintf(metrics.rules + metrics.rules_len, sizeof(metrics.rules) - metrics.rules_len,
+                     ",\"sameSeries\":%s,\"updatesRefused\":%s", same ? "true" : "false",
+                     refused ? "true" : "false");
+    if (n > 0) metrics.rules_len += (size_t)n;
+    return 0;
+}
+
+/* GET /abi/metric-rules: what init recorded, and a registration now (IOG_ESTATE). */
+static void route_metric_rules(void *user, iog_request_t *req)
+{
+    (void)user;
+    iog_metric_t *late = reg(IOG_METRIC_GAUGE, "late", NULL, 0, NULL, 0);
+    int late_refused = !late && strstr(api->plugin_error(self), "only during init") != NULL;
+    char body[1200];
+    int n = snprintf(body, sizeof(body), "{%s,\"lateRefused\":%s}", metrics.rules,
+                     late_refused ? "true" : "false");
+    api->respond(req, 200, body, (size_t)n);
+}
+
+/* POST /abi/metrics?n=N: the counter +N, the gauges N and -N, five observations. */
+static void route_metrics(void *user, iog_request_t *req)
+{
+    (void)user;
+    const char *q = api->request_query(req, "n");
+    double n = q ? atof(q) : 1;
+    int r = api->metric_add(metrics.pings, n);
+    if (!r) r = api->metric_set(metrics.high, n);
+    if (!r) r = api->metric_set(metrics.low, -n);
+    static const double seen[] = {0.0005, 0.005, 0.05, 0.5, 5};
+    for (size_t i = 0; !r && i < 5; i++)
+        r = api->metric_observe(metrics.durations, seen[i]);
+    char body[64];
+    int len = snprintf(body, sizeof(body), "{\"result\":%d}", r);
+    api->respond(req, 200, body, (size_t)len);
+}
+
+/* POST /abi/metrics-threads: four works at once, each adding 25,000 to a counter and
+ * observing 1,000 times, from the worker threads. */
+#define WORKS 4
+static int works_left;
+
+static void adds_work(void *user)
+{
+    (void)user;
+    for (int i = 0; i < 25000; i++)
+        api->metric_add(metrics.adds, 1);
+    for (int i = 0; i < 1000; i++)
+        api->metric_observe(metrics.worker_durations, 0.002);
+}
+
+static void adds_done(void *user, int status)
+{
+    (void)status;
+    if (--works_left == 0) api->respond(user, 200, "{\"done\":true}", 13);
+}
+
+static void route_metrics_threads(void *user, iog_request_t *req)
+{
+    (void)user;
+    works_left = WORKS;
+    for (int i = 0; i < WORKS; i++)
+        api->work_queue(self, adds_work, adds_done, req);
+}
+
 /* Answers, then uses the handle again: every later call must be refused harmlessly. */
 static void route_double(void *user, iog_request_t *req)
 {
@@ -462,6 +606,15 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
     if (!r) r = api->on_event(p, "/abi", "leave", on_leave, NULL);
     if (!r) r = api->on_event(p, "/abi", "kick", on_kick, NULL);
     if (!r) r = api->on_event(p, "/abi", "ask", on_ask, NULL);
+    if (!r)
+        r = api->register_route(p, "GET", "/abi/metric-rules", IOG_ROUTE_PUBLIC, route_metric_rules,
+                                NULL);
+    if (!r)
+        r = api->register_route(p, "POST", "/abi/metrics", IOG_ROUTE_PUBLIC, route_metrics, NULL);
+    if (!r)
+        r = api->register_route(p, "POST", "/abi/metrics-threads", IOG_ROUTE_PUBLIC,
+                                route_metrics_threads, NULL);
+    if (!r) r = metrics_init();
     if (r) {
         snprintf(err, err_size, "%s", api->plugin_error(p));
         return r;

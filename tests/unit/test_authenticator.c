@@ -49,23 +49,28 @@ static void tokens_verify_against_the_configured_secret(void **state)
     char *tok = mint(claims);
     jwt_principal_t p;
     const char *reason = NULL;
-    assert_int_equal(authenticator_verify_token(a, tok, strlen(tok), &p, &reason), AUTH_OK);
+    assert_int_equal(authenticator_verify_token(a, AUTH_USE_REST, tok, strlen(tok), &p, &reason),
+                     AUTH_OK);
     assert_string_equal(p.user_id, "42");
     jwt_principal_free(&p);
 
     /* One byte changed in the signature, an expired token, and garbage: all AUTH_INVALID,
      * with the same reason for the client whatever the cause. */
     tok[strlen(tok) - 2] ^= 1;
-    assert_int_equal(authenticator_verify_token(a, tok, strlen(tok), &p, &reason), AUTH_INVALID);
+    assert_int_equal(authenticator_verify_token(a, AUTH_USE_REST, tok, strlen(tok), &p, &reason),
+                     AUTH_INVALID);
     assert_string_equal(reason, "invalid or expired token");
     assert_null(p.user_id);
     free(tok);
     snprintf(claims, sizeof(claims), "{\"sub\":\"42\",\"exp\":%lld}", (long long)time(NULL) - 3600);
     tok = mint(claims);
-    assert_int_equal(authenticator_verify_token(a, tok, strlen(tok), &p, &reason), AUTH_INVALID);
+    assert_int_equal(authenticator_verify_token(a, AUTH_USE_REST, tok, strlen(tok), &p, &reason),
+                     AUTH_INVALID);
     free(tok);
-    assert_int_equal(authenticator_verify_token(a, "a.b", 3, &p, &reason), AUTH_INVALID);
-    assert_int_equal(authenticator_verify_token(a, "", 0, &p, &reason), AUTH_INVALID);
+    assert_int_equal(authenticator_verify_token(a, AUTH_USE_REST, "a.b", 3, &p, &reason),
+                     AUTH_INVALID);
+    assert_int_equal(authenticator_verify_token(a, AUTH_USE_REST, "", 0, &p, &reason),
+                     AUTH_INVALID);
     authenticator_free(a);
     config_free(&cfg);
 }
@@ -80,7 +85,8 @@ static void without_a_key_nothing_authenticates(void **state)
     assert_false(authenticator_enabled(a));
     jwt_principal_t p;
     const char *reason = NULL;
-    assert_int_equal(authenticator_verify_token(a, "x.y.z", 5, &p, &reason), AUTH_NO_CREDENTIALS);
+    assert_int_equal(authenticator_verify_token(a, AUTH_USE_REST, "x.y.z", 5, &p, &reason),
+                     AUTH_NO_CREDENTIALS);
     authenticator_free(a);
     config_free(&cfg);
 }

@@ -190,6 +190,36 @@ static void auth_claims_and_plugin_permissions(void **state)
     config_free(&cfg);
 }
 
+static void metrics_listen_is_an_address_and_a_port(void **state)
+{
+    (void)state;
+    char host[64];
+    int port = -1;
+    const char *why;
+    assert_int_equal(config_split_host_port("127.0.0.1:9464", host, sizeof(host), &port, &why), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 9464);
+    assert_int_equal(config_split_host_port("[::1]:0", host, sizeof(host), &port, &why), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 0);
+    static const char *const bad[] = {"127.0.0.1",      "127.0.0.1:",    ":9464",
+                                      "[::1]9464",      "::1:9464",      "localhost:9464",
+                                      "[]:1",           "1.2.3.4:65536", "1.2.3.4:-1",
+                                      "1.2.3.4:123456", "[1.2.3.4]:1x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (config_split_host_port(bad[i], host, sizeof(host), &port, &why) != -1)
+            fail_msg("\"%s\" was accepted", bad[i]);
+    expect_error("[metrics]\nlisten = \"localhost:9464\"\n",
+                 "test.toml:2:1: [metrics] listen \"localhost:9464\" must name an IP address");
+    expect_error("[server]\nport = 9464\n[metrics]\nlisten = \"0.0.0.0:9464\"\n",
+                 "[metrics] listen: port 9464 is [server] port");
+    config_t cfg;
+    char err[256];
+    assert_int_equal(load(&cfg, "[metrics]\nlisten = \"[::]:9464\"\n", err, sizeof(err)), 0);
+    assert_string_equal(cfg.metrics.listen, "[::]:9464");
+    config_free(&cfg);
+}
+
 static void missing_file_is_an_error(void **state)
 {
     (void)state;
@@ -208,6 +238,7 @@ int main(void)
         cmocka_unit_test(values_override_defaults),
         cmocka_unit_test(errors_name_file_line_and_column),
         cmocka_unit_test(auth_claims_and_plugin_permissions),
+        cmocka_unit_test(metrics_listen_is_an_address_and_a_port),
         cmocka_unit_test(missing_file_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

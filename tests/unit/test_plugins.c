@@ -1,8 +1,8 @@
 /* test_plugins.c - the loader and its version rules, with real .so files built
  * by tests/plugins through iogate_add_plugin(): wrong major, newer minor, no
  * entry symbol and missing files are refused with messages naming the file;
- * an older minor loads, also when built against the frozen 1.0 and 1.1 headers;
- * a failing init leaves no route, event or timer and gets no fini; a plugin or
+ * an older minor loads, also when built against the frozen 1.0, 1.1 and 1.2 headers;
+ * a failing init leaves no route, event, metric or timer and gets no fini; a plugin or
  * directory another user could write is refused unless the config allows it;
  * --check-config runs a plugin's check, never its init. */
 #include <setjmp.h>
@@ -89,12 +89,17 @@ static void version_rules(void **state)
         plugin_host_load_file(f->gw.plugins, PLUGIN("abi_older_minor"), err, sizeof(err)), 0);
     assert_true(route_exists(f, "GET", "/old-plugin"));
     assert_int_equal(plugin_host_count(f->gw.plugins), 1);
-    /* Built against the frozen 1.0 and 1.1 headers themselves (tests/plugins/abi/). */
-    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_0"), err, sizeof(err)), 0);
-    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_1"), err, sizeof(err)), 0);
+    /* Built against the frozen 1.0, 1.1 and 1.2 headers themselves (tests/plugins/abi/). */
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_0"), err, sizeof(err)),
+                     0);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_1"), err, sizeof(err)),
+                     0);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_2"), err, sizeof(err)),
+                     0);
     assert_true(route_exists(f, "GET", "/v10/report"));
     assert_true(route_exists(f, "GET", "/v11/page"));
-    assert_int_equal(plugin_host_count(f->gw.plugins), 3);
+    assert_true(route_exists(f, "GET", "/v12/report"));
+    assert_int_equal(plugin_host_count(f->gw.plugins), 4);
 }
 
 static void failing_init_leaves_nothing(void **state)
@@ -113,6 +118,10 @@ static void failing_init_leaves_nothing(void **state)
     dlclose(dl);
     assert_false(route_exists(f, "GET", "/failing"));
     assert_int_equal(plugin_host_event_count(f->gw.plugins), 0);
+    buf_t page = BUF_INIT;
+    plugin_host_write_metrics(f->gw.plugins, &page);
+    assert_int_equal(page.len, 0);
+    buf_free(&page);
     assert_int_equal(plugin_host_count(f->gw.plugins), 0);
     /* Its timer was closed: once the loop has run, nothing of it is alive. */
     uv_run(&f->loop, UV_RUN_NOWAIT);
@@ -126,6 +135,14 @@ static void duplicates_are_refused(void **state)
     assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_full"), err, sizeof(err)), 0);
     assert_true(route_exists(f, "GET", "/abi/report"));
     assert_int_equal(plugin_host_event_count(f->gw.plugins), 1);
+    /* Its metrics (ABI 1.3) under its prefix, a series without labels from the start. */
+    buf_t page = BUF_INIT;
+    plugin_host_write_metrics(f->gw.plugins, &page);
+    assert_non_null(strstr(page.data, "\n# TYPE iogate_plugin_abi_full_pings_total counter\n"
+                                      "iogate_plugin_abi_full_pings_total 0\n"));
+    assert_non_null(
+        strstr(page.data, "iogate_plugin_abi_full_work_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
+    buf_free(&page);
     expect_refused(f, PLUGIN("abi_duplicate_event"),
                    "event \"abi:ping\" is already registered by plugin abi_full");
     expect_refused(f, PLUGIN("abi_full"), "a plugin named \"abi_full\" is already loaded");
