@@ -274,7 +274,8 @@ static int mint(const char *prog, const config_t *cfg, token_args_t *a)
         else if (strlen(token) > JWT_MAX_TOKEN_LEN)
             fprintf(stderr, "iogate token: the token is %zu bytes, over the %d the server reads\n",
                     strlen(token), JWT_MAX_TOKEN_LEN);
-        else if (authenticator_verify_token(auth, token, strlen(token), &p, &why) != AUTH_OK)
+        else if (authenticator_verify_token(auth, AUTH_USE_REST, token, strlen(token), &p, &why) !=
+                 AUTH_OK)
             fprintf(stderr, "iogate token: the server would refuse this token: %s\n", why);
         else {
             jwt_principal_free(&p);

@@ -103,3 +103,21 @@ void service_notify_free(service_notify_t *sn)
 {
     buf_free(&sn->last_status);
 }
+
+int service_notify_send(const char *state)
+{
+    const char *where = getenv("NOTIFY_SOCKET");
+    if (!where || !where[0]) return 0;
+    int rc = sd_notify(0, state);
+    return rc < 0 ? rc : 0;
+}
+
+uint64_t service_notify_watchdog_ms(void)
+{
+    uint64_t usec = 0;
+#ifdef IOGATE_HAVE_SYSTEMD
+    const char *where = getenv("NOTIFY_SOCKET");
+    if (!where || !where[0] || sd_watchdog_enabled(0, &usec) <= 0) usec = 0;
+#endif
+    return usec ? (usec / 2000 ? usec / 2000 : 1) : 0;
+}

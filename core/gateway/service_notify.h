@@ -43,4 +43,11 @@ void service_notify_stopping(service_notify_t *sn);
 void service_notify_close(service_notify_t *sn);
 void service_notify_free(service_notify_t *sn);
 
+/* For the supervisor of [server] workers, which runs no loop: sends state as one message
+ * ("READY=1\nSTATUS=...") when NOTIFY_SOCKET is set, else nothing. 0, or a negative errno. */
+int service_notify_send(const char *state);
+/* How often this process must send WATCHDOG=1 (half of WATCHDOG_USEC) in ms; 0 when no
+ * watchdog is asked of it. */
+uint64_t service_notify_watchdog_ms(void);
+
 #endif

@@ -27,6 +27,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "gateway/service_notify.h"
 
 /* A worker that dies soon after it started waits twice as long as the last time before it
  * is started again, from the floor up to the ceiling; one that ran for RESTART_STABLE_MS
@@ -37,6 +38,9 @@
 /* Past shutdown_grace_ms, workers still running get this much longer before SIGKILL. */
 #define KILL_AFTER_GRACE_MS 5000
 
+typedef struct supervisor supervisor_t;
+static void tell_service(supervisor_t *sv, const char *state);
+
 typedef struct worker {
     pid_t pid;             /* 0 while not running */
     int64_t started_ms;    /* when it was last forked */
@@ -45,7 +49,7 @@ typedef struct worker {
     int ever_ready;        /* it has listened at least once */
 } worker_t;
 
-typedef struct supervisor {
+struct supervisor {
     const config_t *cfg;
     worker_main_fn run_worker;
     pid_t self;
@@ -60,9 +64,21 @@ typedef struct supervisor {
     unsigned ready_count;
     int announced;
     int stopping;
-    int64_t kill_at_ms; /* > 0 while stopping: SIGKILL for what is left then */
+    int64_t kill_at_ms;   /* > 0 while stopping: SIGKILL for what is left then */
+    uint64_t watchdog_ms; /* systemd's watchdog: WATCHDOG=1 this often (0: none) */
+    int64_t ping_at_ms;   /* the next ping, once READY=1 was sent */
+    int notify_warned;    /* one warning for a service manager that refuses our messages */
     int exit_code;
-} supervisor_t;
+};
+
+static void tell_service(supervisor_t *sv, const char *state)
+{
+    int rc = service_notify_send(state);
+    if (rc < 0 && !sv->notify_warned) {
+        sv->notify_warned = 1;
+        log_warn("systemd", "cannot notify the service manager: %s", strerror(-rc));
+    }
+}
 
 static int64_t now_ms(void)
 {
@@ -187,6 +203,7 @@ static void begin_stop(supervisor_t *sv, int signum)
     sv->stopping = 1;
     log_info("supervisor", "stopping %u workers (grace %lld ms)", sv->count,
              (long long)sv->cfg->server.shutdown_grace_ms);
+    tell_service(sv, "STOPPING=1\nSTATUS=stopping the workers");
     for (unsigned i = 0; i < sv->count; i++)
         sv->workers[i].restart_at_ms = 0;
     signal_workers(sv, SIGTERM);
@@ -259,6 +276,11 @@ static void on_ready(supervisor_t *sv)
         sv->announced = 1;
         log_info("gateway", "iogate %s listening on http://%s:%d (%u workers)", IOGATE_VERSION,
                  sv->cfg->server.host, sv->port, sv->count);
+        char state[192];
+        snprintf(state, sizeof(state), "READY=1\nSTATUS=%u workers serving %s:%d", sv->count,
+                 sv->cfg->server.host, sv->port);
+        tell_service(sv, state);
+        sv->ping_at_ms = now_ms() + (int64_t)sv->watchdog_ms;
     }
 }
 
@@ -274,6 +296,8 @@ static int live_workers(const supervisor_t *sv)
 static int next_timeout(const supervisor_t *sv)
 {
     int64_t next = sv->kill_at_ms;
+    if (sv->watchdog_ms && sv->announced && (next == 0 || sv->ping_at_ms < next))
+        next = sv->ping_at_ms;
     for (unsigned i = 0; i < sv->count; i++) {
         int64_t at = sv->workers[i].restart_at_ms;
         if (at > 0 && (next == 0 || at < next)) next = at;
@@ -286,6 +310,12 @@ static int next_timeout(const supervisor_t *sv)
 static void run_deadlines(supervisor_t *sv)
 {
     int64_t now = now_ms();
+    /* The supervisor answers for the service: it pings while it supervises (a worker that
+     * hangs is its own loop's matter; one that dies is restarted). */
+    if (sv->watchdog_ms && sv->announced && now >= sv->ping_at_ms) {
+        tell_service(sv, "WATCHDOG=1");
+        sv->ping_at_ms = now + (int64_t)sv->watchdog_ms;
+    }
     for (unsigned i = 0; i < sv->count; i++) {
         worker_t *w = &sv->workers[i];
         if (w->restart_at_ms > 0 && w->restart_at_ms <= now && !sv->stopping) start_worker(sv, i);
@@ -350,6 +380,8 @@ int supervisor_run(const config_t *cfg, worker_main_fn run_worker)
         log_error("supervisor", "cannot set up: %s", strerror(errno));
     } else {
         log_info("supervisor", "starting %u workers on port %d", sv.count, sv.port);
+        /* Read before the workers start: they are not the service's main process. */
+        sv.watchdog_ms = service_notify_watchdog_ms();
         for (unsigned i = 0; i < sv.count; i++)
             start_worker(&sv, i);
         supervise(&sv);

@@ -306,6 +306,65 @@ static void binary_ready_watchdog_sigterm(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* [server] workers: the supervisor alone speaks (the workers' NOTIFY_SOCKET is unset): one
+ * READY=1 once every worker listens, its pings, STOPPING=1 on SIGTERM, exit 0. Redis need not
+ * be reachable for that. */
+static void binary_with_workers_speaks_through_the_supervisor(void **state)
+{
+    REQUIRE_SYSTEMD();
+    fx_t *f = *state;
+    char config[128], msg[512];
+    snprintf(config, sizeof(config), "%s/workers.toml", f->dir);
+    FILE *c = fopen(config, "w");
+    assert_non_null(c);
+    fprintf(c, "[server]\nport = 0\nworkers = 2\nshutdown_grace_ms = 5000\n[log]\nlevel = "
+               "\"warn\"\n[plugins]\nload = []\n[cluster]\nadapter = \"redis\"\n"
+               "redis_url = \"redis://127.0.0.1:1\"\n");
+    fclose(c);
+    setenv("WATCHDOG_USEC", "200000", 1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char self[32];
+        snprintf(self, sizeof(self), "%d", (int)getpid());
+        setenv("WATCHDOG_PID", self, 1);
+        execl(IOGATE_BINARY_DIR "/iogate", "iogate", "--config", config, (char *)NULL);
+        _exit(127);
+    }
+    assert_int_equal(recv_msg(f, msg, sizeof(msg), WAIT_MS), 0);
+    assert_non_null(has_line(msg, "READY=1"));
+    const char *status = has_line(msg, "STATUS=");
+    assert_non_null(status);
+    int port = 0;
+    assert_int_equal(sscanf(status, "2 workers serving 127.0.0.1:%d", &port), 1);
+    assert_int_equal(get_healthz(port), 200);
+    int pings = 0;
+    while (pings < 2) {
+        assert_int_equal(recv_msg(f, msg, sizeof(msg), WAIT_MS), 0);
+        if (has_line(msg, "WATCHDOG=1")) pings++;
+        assert_null(has_line(msg, "READY=1")); /* no worker speaks */
+    }
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    const char *stopping = NULL;
+    while (!stopping) {
+        assert_int_equal(recv_msg(f, msg, sizeof(msg), WAIT_MS), 0);
+        assert_null(has_line(msg, "READY=1"));
+        stopping = has_line(msg, "STOPPING=1");
+    }
+    uint64_t deadline = now_ms() + WAIT_MS;
+    int st = 0;
+    while (waitpid(pid, &st, WNOHANG) != pid) {
+        if (now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            fail_msg("iogate did not exit within %d ms of SIGTERM", WAIT_MS);
+        }
+        recv_msg(f, msg, sizeof(msg), 10);
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
     log_setup(LOG_ERROR, LOG_FORMAT_TEXT);
@@ -314,6 +373,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(watchdog_for_another_pid, setup, teardown),
         cmocka_unit_test_setup_teardown(nothing_without_notify_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(binary_ready_watchdog_sigterm, setup, teardown),
+        cmocka_unit_test_setup_teardown(binary_with_workers_speaks_through_the_supervisor, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
