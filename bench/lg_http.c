@@ -13,6 +13,9 @@ struct lg_http {
     void *user;
     char host[64];
     int connected, failed, closing;
+    int released;                        /* lg_http_close() was called: free once closed */
+    uv_loop_t *loop;                     /* for reconnecting */
+    struct sockaddr_in dst;              /* the server */
     uint64_t tags[LG_HTTP_MAX_PIPELINE]; /* ring of requests awaiting answers */
     size_t head, count;
     char *rx;
@@ -41,6 +44,33 @@ static void on_closed(uv_handle_t *hd)
     lg_http_t *h = hd->data;
     free(h->rx);
     free(h);
+}
+
+static void on_connect(uv_connect_t *req, int status);
+
+/* Connects (again): the handle is fresh. */
+static void start_connect(lg_http_t *h)
+{
+    uv_tcp_init(h->loop, &h->tcp);
+    h->tcp.data = h;
+    h->creq.data = h;
+    uv_tcp_nodelay(&h->tcp, 1);
+    if (uv_tcp_connect(&h->creq, &h->tcp, (const struct sockaddr *)&h->dst, on_connect) != 0)
+        h->failed = 1;
+}
+
+/* The server closed an idle keep-alive connection (its idle timeout, during a long phase
+ * without REST requests): a new one replaces it; nothing was owed on it. */
+static void on_closed_reconnect(uv_handle_t *hd)
+{
+    lg_http_t *h = hd->data;
+    if (h->released) {
+        on_closed(hd);
+        return;
+    }
+    h->rx_len = 0;
+    h->closing = 0;
+    start_connect(h);
 }
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
@@ -82,6 +112,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     lg_http_t *h = s->data;
+    if (nread == UV_EOF && h->count == 0 && !h->released) {
+        h->connected = 0;
+        uv_read_stop(s);
+        uv_close((uv_handle_t *)s, on_closed_reconnect);
+        return;
+    }
     if (nread < 0) {
         fail_all(h);
         return;
@@ -139,12 +175,9 @@ lg_http_t *lg_http_new(uv_loop_t *loop, const struct sockaddr_in *dst, const cha
     h->cb = cb;
     h->user = user;
     snprintf(h->host, sizeof h->host, "%s", host_header);
-    uv_tcp_init(loop, &h->tcp);
-    h->tcp.data = h;
-    h->creq.data = h;
-    uv_tcp_nodelay(&h->tcp, 1);
-    if (uv_tcp_connect(&h->creq, &h->tcp, (const struct sockaddr *)dst, on_connect) != 0)
-        h->failed = 1;
+    h->loop = loop;
+    h->dst = *dst;
+    start_connect(h);
     return h;
 }
 
@@ -207,5 +240,6 @@ int lg_http_request(lg_http_t *h, const char *method, const char *path, const ch
 void lg_http_close(lg_http_t *h)
 {
     if (!h) return;
+    h->released = 1; /* a reconnect under way frees it instead */
     if (!uv_is_closing((uv_handle_t *)&h->tcp)) uv_close((uv_handle_t *)&h->tcp, on_closed);
 }
