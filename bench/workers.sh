@@ -89,11 +89,24 @@ echo "load generator: $LG_WORKERS processes, $SOURCES source addresses"
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg), open-file limit $HARD_NOFILE per process," \
     "fs.file-max $(cat /proc/sys/fs/file-max), ports $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)"
+# Progress the load generator does not print: the connections established to the port, every
+# SAMPLE_S seconds (ss counts both ends of loopback connections: the server's side is sport).
+(
+    start=$(date +%s)
+    while sleep "${SAMPLE_S:-30}"; do
+        n=$(ss -Htn state established "( sport = :$PORT )" 2>/dev/null | wc -l)
+        echo "progress: $(( $(date +%s) - start )) s: $n connections established," \
+            "load average $(cut -d' ' -f1 /proc/loadavg)"
+    done
+) &
+SAMPLER_PID=$!
+BENCH_PIDS+=("$SAMPLER_PID")
 status=0
 IOGATE_BENCH_SECRET=$SECRET "$LOADGEN_BIN" -n "$N" --port "$PORT" --pid "$SERVER_PID" --server-workers \
     --redis-pid "$REDIS_PID" --workers "$LG_WORKERS" --sources "$SOURCES" \
     --broadcasts 3 --broadcast-wait --rate 2000 --duration 10 --warmup 0 \
     --handshake-timeout 120 --phase-timeout 300 --deadline 1800 "$@" || status=$?
+kill "$SAMPLER_PID" 2>/dev/null || true
 
 dead=0
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
