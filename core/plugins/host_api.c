@@ -294,10 +294,14 @@ const iog_host_api_t plugin_host_api = {
     .server_emit = api_server_emit,
     .fleet_room_size = api_fleet_room_size,
     .ready_check = api_ready_check,
+    .set_recoverable = api_set_recoverable,
+    .recovery_source = api_recovery_source,
+    .recovery_emit = api_recovery_emit,
+    .recovery_end = api_recovery_end,
 };
 
-/* The table's layout is the contract: entries only ever append. These pin the 1.0, 1.1
- * and 1.2 layout (a header of 8 bytes, then one pointer per entry). */
+/* The table's layout is the contract: entries only ever append. These pin the 1.0, 1.1,
+ * 1.2 and 1.3 layout (a header of 8 bytes, then one pointer per entry). */
 #define API_SLOT(i) (8 + (i) * sizeof(void (*)(void)))
 _Static_assert(offsetof(iog_host_api_t, strerror) == API_SLOT(0), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, register_event) == API_SLOT(8), "host API layout changed");
@@ -318,4 +322,11 @@ _Static_assert(offsetof(iog_host_api_t, on_server_event) == API_SLOT(57),
 _Static_assert(offsetof(iog_host_api_t, fleet_room_size) == API_SLOT(59),
                "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, ready_check) == API_SLOT(60), "host API layout changed");
-_Static_assert(sizeof(iog_host_api_t) == API_SLOT(61), "host API layout changed");
+/* 1.3: connection state recovery */
+_Static_assert(offsetof(iog_host_api_t, set_recoverable) == API_SLOT(61),
+               "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, recovery_source) == API_SLOT(62),
+               "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, recovery_emit) == API_SLOT(63), "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, recovery_end) == API_SLOT(64), "host API layout changed");
+_Static_assert(sizeof(iog_host_api_t) == API_SLOT(65), "host API layout changed");

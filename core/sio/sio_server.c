@@ -8,6 +8,7 @@
  * middle of a broadcast never changes the room being walked. */
 #include "sio/sio_server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -50,18 +51,28 @@ struct sio_nsp {
     strmap_t server_events; /* server-side event name -> handler_t list */
 };
 
+/* Fields that serve only while connected share their place with those that serve only once
+ * dead: recovery's two clocks cost an idle socket nothing (160 bytes, as before them). */
 struct sio_socket {
     sio_client_t *client;
     sio_nsp_t *nsp;
     sio_socket_t *next_in_client;
-    sio_socket_t *next_dead;
+    union {
+        int64_t next_ack_id;     /* while connected */
+        sio_socket_t *next_dead; /* once dead */
+    };
     char id[SIO_SOCKET_ID_LEN + 1];
     uint8_t connected;
+    uint8_t recovered; /* it restored a session */
+    uint8_t replaying; /* a store's replay holds its deliveries (see replay_t) */
     rooms_member_t member;
     sio_identity_t *identity; /* NULL when not authenticated; it holds the exp deadline */
-    int64_t next_ack_id;
+    uint64_t start;           /* recovery: the clock when it started */
+    union {
+        uint64_t last_sent;      /* recovery: the last kept packet sent to it, while connected */
+        const char *dead_reason; /* once dead */
+    };
     pending_ack_t *acks;
-    const char *dead_reason;
     char *auth; /* keep_handshake: the CONNECT payload, redacted, when not empty; else NULL */
 };
 
@@ -81,6 +92,14 @@ struct sio_client {
     uint8_t unjoined; /* counted among the sessions that joined no namespace yet */
 };
 
+typedef struct replay replay_t;
+
+/* A store-backed source's replay function (sio_server_add_recovery_source). */
+typedef struct replay_source {
+    sio_replay_fn fn;
+    void *user;
+} replay_source_t;
+
 struct sio_server {
     uv_loop_t *loop;
     sio_options_t opts;
@@ -95,12 +114,21 @@ struct sio_server {
     int reaping;
     sio_socket_t *dead_sockets;
     sio_client_t *dead_clients;
-    sio_adapter_t adapter; /* zeroed when the node is alone */
+    sio_adapter_t adapter;    /* zeroed when the node is alone */
+    sio_recovery_t *recovery; /* NULL when connection state recovery is off */
+    replay_source_t sources[SIO_RECOVERY_MAX_SOURCES];
+    uv_timer_t *sweep; /* drops what expired; runs while anything is kept or replayed */
+    replay_t *replays;
+    uint64_t next_replay;
+    int released; /* sio_server_release() ran: no handle may start */
 };
 
 static void reap(sio_server_t *srv);
 static void client_rearm(sio_client_t *c);
 static void record_drop(sio_server_t *srv, char *record);
+static void socket_persist(sio_socket_t *s, const char *reason);
+static void replay_cancel(sio_server_t *srv, sio_socket_t *s);
+static void replays_drop_all(sio_server_t *srv);
 
 /* A write may drop a slow consumer, which tears its sockets down: the public calls
  * below hold teardown off (depth) until they no longer touch the socket. */
@@ -201,14 +229,19 @@ static rbuf_t *packet_new(sio_type_t type, const char *nsp, int64_t id, size_t a
     return rbuf_from_buf(&b);
 }
 
-/* ["event",payload] */
-static void event_json(buf_t *out, const char *event, const char *payload, size_t len)
+/* ["event",payload] (and the recovery offset last, when there is one) */
+static void event_json(buf_t *out, const char *event, const char *payload, size_t len,
+                       const char *offset)
 {
     buf_append_byte(out, '[');
     json_out_append_string(out, event, strlen(event));
     if (payload && len) {
         buf_append_byte(out, ',');
         buf_append(out, payload, len);
+    }
+    if (offset) {
+        buf_append_byte(out, ',');
+        json_out_append_string(out, offset, strlen(offset));
     }
     buf_append_byte(out, ']');
 }
@@ -234,22 +267,25 @@ typedef struct outgoing {
     size_t nattachments;
 } outgoing_t;
 
-/* Encodes [event, ...args] (or, with event NULL, the ack's args array) for nsp. Placeholders
- * that name no attachment are sent as plain data. */
+/* Encodes [event, ...args] (or, with event NULL, the ack's args array) for nsp, with the
+ * recovery offset as the last argument when it is not NULL (as socket.io appends it to the
+ * packet's data). Placeholders that name no attachment are sent as plain data. */
 static void outgoing_encode(outgoing_t *o, sio_type_t text_type, sio_type_t bin_type,
-                            const char *nsp, int64_t id, const char *event, const sio_args_t *args)
+                            const char *nsp, int64_t id, const char *event, const sio_args_t *args,
+                            const char *offset)
 {
     memset(o, 0, sizeof(*o));
     buf_t json = BUF_INIT;
     size_t *order = NULL, norder = 0;
     if (!args || !args->array) {
-        event_json(&json, event, args ? args->value : NULL, args ? args->len : 0);
+        event_json(&json, event, args ? args->value : NULL, args ? args->len : 0, offset);
     } else {
         json_t *array = (json_t *)args->array;
         if (event) {
             array = json_array();
             json_array_append_new(array, json_string(event));
             json_array_extend(array, (json_t *)args->array);
+            if (offset) json_array_append_new(array, json_string(offset));
         } else {
             json_incref(array);
         }
@@ -292,7 +328,7 @@ static void socket_send(sio_socket_t *s, sio_type_t text_type, sio_type_t bin_ty
 {
     if (!s->client->eio || s->client->dead) return;
     outgoing_t o;
-    outgoing_encode(&o, text_type, bin_type, s->nsp->name, id, event, args);
+    outgoing_encode(&o, text_type, bin_type, s->nsp->name, id, event, args, NULL);
     outgoing_send(&o, s->client->eio);
     outgoing_free(&o);
 }
@@ -509,6 +545,11 @@ const char *sio_socket_claims_json(const sio_socket_t *s)
     return s->identity && s->identity->claims_json ? s->identity->claims_json : NULL;
 }
 
+int sio_socket_recovered(const sio_socket_t *s)
+{
+    return s->recovered;
+}
+
 int sio_socket_join(sio_socket_t *s, const char *room)
 {
     if (!s->connected) return 0;
@@ -556,12 +597,18 @@ void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const s
     GUARD_END(srv);
 }
 
-/* Marks the socket gone; finalize() does the rest when nothing is on the stack. */
+/* Marks the socket gone; finalize() does the rest when nothing is on the stack. Its session
+ * is kept for recovery now, while its rooms are intact and before dead_reason takes the place
+ * of last_sent. */
 static void socket_mark_dead(sio_socket_t *s, const char *reason)
 {
     if (!s->connected) return;
     sio_server_t *srv = s->client->srv;
     s->connected = 0;
+    if (s->replaying)
+        replay_cancel(srv, s); /* what it was owed never reached it: nothing to restore */
+    else
+        socket_persist(s, reason);
     s->dead_reason = reason;
     s->next_dead = srv->dead_sockets;
     srv->dead_sockets = s;
@@ -669,6 +716,15 @@ void sio_socket_disconnect_and_close(sio_socket_t *s, const char *reason)
     sio_client_t *c = s->client;
     sio_socket_disconnect(s, reason);
     client_close(c, reason ? reason : "server namespace disconnect");
+    GUARD_END(srv);
+}
+
+void sio_socket_close_transport(sio_socket_t *s)
+{
+    if (!s->connected) return;
+    sio_server_t *srv = s->client->srv;
+    GUARD_BEGIN(srv);
+    client_close(s->client, "forced close");
     GUARD_END(srv);
 }
 
@@ -825,9 +881,11 @@ static void record_drop(sio_server_t *srv, char *record)
     free(record);
 }
 
-/* Keys of a CONNECT payload that carry credentials: their values are never repeated. */
+/* Keys of a CONNECT payload that carry credentials: their values are never repeated. The
+ * recovery "pid" is one too: with the user's token, it names a session. */
 static int is_credential_key(const char *key)
 {
+    if (strcmp(key, "pid") == 0) return 1;
     static const char *const words[] = {"token",  "jwt",           "password",
                                         "secret", "authorization", "cookie"};
     char lower[128];
@@ -892,16 +950,146 @@ static void client_uncount_unjoined(sio_client_t *c)
     c->unjoined_addr = NULL;
 }
 
+/* Who a new socket is: the handshake cookie wins; the CONNECT payload's token serves clients
+ * without cookies. Checked on every CONNECT, a recovering one included. */
+static sio_identity_t *connect_identity(sio_client_t *c, const json_t *auth)
+{
+    sio_server_t *srv = c->srv;
+    sio_identity_t *identity = NULL;
+    if (c->identity) {
+        identity = identity_ref(c->identity);
+    } else if (srv->opts.auth && authenticator_allows_auth_payload(srv->opts.auth) &&
+               json_is_object(auth)) {
+        const json_t *token = json_object_get(auth, "token");
+        if (json_is_string(token)) {
+            jwt_principal_t p;
+            const char *reason;
+            auth_result_t r = authenticator_verify_token(srv->opts.auth, json_string_value(token),
+                                                         json_string_length(token), &p, &reason);
+            identity = identity_from_result(srv, r, &p, "auth payload");
+        }
+    }
+    /* Sockets are cut off at exp; a token already past it (accepted only thanks to the
+     * clock-skew leeway, which serves REST requests) authenticates no socket. */
+    if (identity && identity->exp && (uint64_t)identity->exp <= wall_ms() / 1000) {
+        log_debug("sio", "token of user %s is past exp; connecting unauthenticated",
+                  identity->user_id);
+        identity_unref(identity);
+        identity = NULL;
+    }
+    return identity;
+}
+
+/* A string member of the CONNECT payload, or NULL. */
+static const json_t *auth_string(const json_t *auth, const char *key)
+{
+    const json_t *v = json_is_object(auth) ? json_object_get(auth, key) : NULL;
+    return json_is_string(v) ? v : NULL;
+}
+
+/* The session a CONNECT's pid names, restored for the identity the request has now (a
+ * different user, or none where there was one, restores nothing). 1 when restored. */
+static int connect_restore(sio_server_t *srv, sio_nsp_t *nsp, const json_t *pid,
+                           const json_t *offset, const sio_identity_t *identity,
+                           sio_restored_t *out)
+{
+    sio_pid_t parsed;
+    if (sio_pid_parse(json_string_value(pid), json_string_length(pid), &parsed) == 0 &&
+        objmap_get(&srv->sockets, parsed.sid, SIO_SOCKET_ID_LEN)) {
+        /* Its id is still held by a socket not finalized yet: not restored. */
+        sio_recovery_stats_mut(srv->recovery)->unknown++;
+        return 0;
+    }
+    return sio_recovery_restore(
+               srv->recovery, nsp, json_string_value(pid), json_string_length(pid),
+               offset ? json_string_value(offset) : NULL, offset ? json_string_length(offset) : 0,
+               identity ? identity->user_id : NULL, wall_ms(), out) == SIO_RESTORE_OK;
+}
+
+/* The restored session's rooms but its own (virtual) and the user rooms, which the new
+ * credentials decide. */
+static void rejoin_rooms(sio_socket_t *s, const sio_restored_t *r)
+{
+    size_t prefix = strlen(SIO_USER_ROOM_PREFIX);
+    for (size_t i = 0; i < r->nrooms; i++) {
+        const sio_room_name_t *room = &r->rooms[i];
+        if (room->len == SIO_SOCKET_ID_LEN && memcmp(room->name, s->id, SIO_SOCKET_ID_LEN) == 0)
+            continue;
+        if (room->len >= prefix && memcmp(room->name, SIO_USER_ROOM_PREFIX, prefix) == 0) continue;
+        rooms_join(&s->nsp->rooms, &s->member, room->name, room->len);
+    }
+}
+
+/* The packets a restored socket missed, in order, each the same shared buffers every
+ * recipient got. */
+static void replay_missed(sio_socket_t *s, const sio_restored_t *r)
+{
+    eio_socket_t *e = s->client->eio;
+    for (size_t i = 0; i < r->npackets && s->connected && e; i++) {
+        eio_socket_send_shared(e, r->packets[i].packet);
+        for (size_t j = 0; j < r->packets[i].nattachments; j++)
+            eio_socket_send_shared_binary(e, r->packets[i].attachments[j]);
+        s->client->srv->stats.deliveries++;
+    }
+}
+
+static void start_store_replays(sio_server_t *srv, sio_socket_t *s, const json_t *pid,
+                                const json_t *offset);
+
+/* CONNECT's answer, {"sid"} and with recovery {"sid","pid"}: the pid the client sent when it
+ * recovered (its `recovered` compares the two), else a new one. Written on the stack when it
+ * fits: every connect makes one, and what it allocates only to free at once fragments the heap
+ * the connection's lasting structures come from. */
+static void socket_send_connect(sio_socket_t *s, const json_t *recovered_pid)
+{
+    sio_server_t *srv = s->client->srv;
+    char small[256];
+    buf_t pid = BUF_INIT;
+    const char *p = "";
+    size_t plen = 0;
+    if (recovered_pid) {
+        p = json_string_value(recovered_pid);
+        plen = json_string_length(recovered_pid);
+    } else if (srv->recovery) {
+        sio_recovery_pid(srv->recovery, &pid, s->id, s->identity ? s->identity->user_id : NULL,
+                         s->start);
+        p = pid.data;
+        plen = pid.len;
+    }
+    int n = srv->recovery ? snprintf(small, sizeof(small), "{\"sid\":\"%s\",\"pid\":\"%.*s\"}",
+                                     s->id, (int)plen, p)
+                          : snprintf(small, sizeof(small), "{\"sid\":\"%s\"}", s->id);
+    if (n > 0 && (size_t)n < sizeof(small)) {
+        socket_send_text(s, SIO_CONNECT, -1, small, (size_t)n);
+    } else {
+        buf_t json = BUF_INIT;
+        buf_printf(&json, "{\"sid\":\"%s\",\"pid\":\"%.*s\"}", s->id, (int)plen, p);
+        socket_send_text(s, SIO_CONNECT, -1, json.data, json.len);
+        buf_free(&json);
+    }
+    buf_free(&pid);
+}
+
 static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
 {
     sio_server_t *srv = c->srv;
+    sio_identity_t *identity = connect_identity(c, auth);
+    const json_t *pid = srv->recovery ? auth_string(auth, "pid") : NULL;
+    const json_t *offset = pid ? auth_string(auth, "offset") : NULL;
+    sio_restored_t restored;
+    int recovered = pid && connect_restore(srv, nsp, pid, offset, identity, &restored);
+
     sio_socket_t *s = xcalloc(1, sizeof(*s));
     s->client = c;
     s->nsp = nsp;
     s->connected = 1;
-    do {
-        random_id(s->id, SIO_SOCKET_ID_LEN);
-    } while (objmap_get(&srv->sockets, s->id, SIO_SOCKET_ID_LEN));
+    if (recovered) {
+        memcpy(s->id, restored.sid, SIO_SOCKET_ID_LEN + 1);
+    } else {
+        do {
+            random_id(s->id, SIO_SOCKET_ID_LEN);
+        } while (objmap_get(&srv->sockets, s->id, SIO_SOCKET_ID_LEN));
+    }
     objmap_add(&srv->sockets, s);
     rooms_member_init(&s->member, s);
     rooms_add_member(&nsp->rooms, &s->member);
@@ -912,28 +1100,14 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
     srv->stats.connects++;
     c->connect_deadline = 0;
     client_uncount_unjoined(c);
-
-    /* The handshake cookie wins; the CONNECT payload's token serves clients without cookies. */
-    if (c->identity) {
-        s->identity = identity_ref(c->identity);
-    } else if (srv->opts.auth && authenticator_allows_auth_payload(srv->opts.auth) &&
-               json_is_object(auth)) {
-        const json_t *token = json_object_get(auth, "token");
-        if (json_is_string(token)) {
-            jwt_principal_t p;
-            const char *reason;
-            auth_result_t r = authenticator_verify_token(srv->opts.auth, json_string_value(token),
-                                                         json_string_length(token), &p, &reason);
-            s->identity = identity_from_result(srv, r, &p, "auth payload");
-        }
-    }
-    /* Sockets are cut off at exp; a token already past it (accepted only thanks to the
-     * clock-skew leeway, which serves REST requests) authenticates no socket. */
-    if (s->identity && s->identity->exp && (uint64_t)s->identity->exp <= wall_ms() / 1000) {
-        log_debug("sio", "socket %s: token of user %s is past exp; connecting unauthenticated",
-                  s->id, s->identity->user_id);
-        identity_unref(s->identity);
-        s->identity = NULL;
+    s->identity = identity;
+    if (recovered) {
+        s->recovered = 1;
+        s->start = restored.start;
+        s->last_sent = restored.last_sent;
+        rejoin_rooms(s, &restored);
+    } else if (srv->recovery) {
+        s->start = sio_recovery_now_seq(srv->recovery, wall_ms());
     }
     if (c->handshake) s->auth = record_keep(srv, socket_auth_record(auth));
     if (s->identity) {
@@ -942,13 +1116,16 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
         rooms_join(&nsp->rooms, &s->member, room.data, room.len);
         buf_free(&room);
     }
-    log_debug("sio", "socket %s joined %s (user %s)", s->id, nsp->name,
-              s->identity ? s->identity->user_id : "-");
+    log_debug("sio", "socket %s %s %s (user %s)", s->id, recovered ? "recovered in" : "joined",
+              nsp->name, s->identity ? s->identity->user_id : "-");
 
-    buf_t json = BUF_INIT;
-    buf_printf(&json, "{\"sid\":\"%s\"}", s->id);
-    socket_send_text(s, SIO_CONNECT, -1, json.data, json.len);
-    buf_free(&json);
+    socket_send_connect(s, recovered ? pid : NULL);
+    if (recovered) {
+        replay_missed(s, &restored);
+        sio_restored_free(&restored);
+    } else if (pid && s->identity) {
+        start_store_replays(srv, s, pid, offset);
+    }
 
     json_t *empty = auth ? NULL : json_object();
     for (handler_t *h = nsp->on_connect; h && s->connected; h = h->next)
@@ -1198,6 +1375,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
     srv->decoder_limits.max_binary_bytes = srv->opts.max_binary_bytes;
     keycount_init(&srv->unjoined_by_addr);
     objmap_init(&srv->sockets, socket_key);
+    if (opts->recovery.max_disconnection_ms) srv->recovery = sio_recovery_new(&opts->recovery);
     srv->eio = eio_server_new(loop, eio_opts, &eio_callbacks, srv);
     sio_server_nsp(srv, "/");
     return srv;
@@ -1208,8 +1386,13 @@ void sio_server_close_all(sio_server_t *srv)
     eio_server_close_all(srv->eio);
 }
 
+static void on_sweep_closed(uv_handle_t *h);
+
 void sio_server_release(sio_server_t *srv)
 {
+    srv->released = 1;
+    if (srv->sweep) uv_close((uv_handle_t *)srv->sweep, on_sweep_closed);
+    srv->sweep = NULL;
     eio_server_release(srv->eio);
 }
 
@@ -1217,6 +1400,7 @@ void sio_server_free(sio_server_t *srv)
 {
     if (!srv) return;
     reap(srv);
+    replays_drop_all(srv);
     eio_server_free(srv->eio);
     while (srv->nsps) {
         sio_nsp_t *n = srv->nsps;
@@ -1238,6 +1422,7 @@ void sio_server_free(sio_server_t *srv)
     }
     objmap_free(&srv->sockets);
     keycount_free(&srv->unjoined_by_addr);
+    sio_recovery_free(srv->recovery);
     free(srv);
 }
 
@@ -1261,7 +1446,25 @@ typedef struct deliver_ctx {
     int authenticated_only;
     int is_volatile;
     size_t count;
+    /* Recovery: the packet's number (0: it is not kept and carries no offset), its offset,
+     * and its source's cursor (source -1: none). */
+    uint64_t seq;
+    const char *offset;
+    int source;
+    const char *cursor;
 } deliver_ctx_t;
+
+static void deliver_encode(deliver_ctx_t *ctx)
+{
+    if (ctx->encoded) return;
+    outgoing_encode(&ctx->out, SIO_EVENT, SIO_BINARY_EVENT, ctx->nsp, -1, ctx->event, ctx->args,
+                    ctx->offset);
+    ctx->encoded = 1;
+    ctx->srv->stats.serializations++;
+}
+
+static int replay_hold(sio_server_t *srv, sio_socket_t *s, const outgoing_t *o, uint64_t seq,
+                       int source, const char *cursor);
 
 static void deliver(void *user, void *owner)
 {
@@ -1269,15 +1472,75 @@ static void deliver(void *user, void *owner)
     sio_socket_t *s = owner;
     if (!s->connected || !s->client->eio || s->client->dead) return;
     if (ctx->authenticated_only && !s->identity) return;
-    if (ctx->is_volatile && eio_socket_outbox_bytes(s->client->eio)) return;
-    if (!ctx->encoded) {
-        outgoing_encode(&ctx->out, SIO_EVENT, SIO_BINARY_EVENT, ctx->nsp, -1, ctx->event,
-                        ctx->args);
-        ctx->encoded = 1;
-        ctx->srv->stats.serializations++;
-    }
-    outgoing_send(&ctx->out, s->client->eio);
+    /* A socket waiting for a store's replay is not ready: it misses a volatile emit. */
+    if (ctx->is_volatile && (s->replaying || eio_socket_outbox_bytes(s->client->eio))) return;
+    deliver_encode(ctx);
     ctx->count++;
+    if (s->replaying && replay_hold(ctx->srv, s, &ctx->out, ctx->seq, ctx->source, ctx->cursor))
+        return;
+    outgoing_send(&ctx->out, s->client->eio);
+    /* Sending may have dropped it (slow consumer): last_sent then holds its dead_reason. */
+    if (ctx->seq && s->connected) s->last_sent = ctx->seq;
+}
+
+/* The value of key in the first argument (a string of cursor characters, or a non-negative
+ * integer) into out: 1, or 0 when there is none. */
+static int cursor_of(const sio_args_t *args, const char *key, char out[SIO_RECOVERY_NAME_MAX + 1])
+{
+    json_t *parsed = NULL;
+    const json_t *first = NULL;
+    if (args && args->array)
+        first = json_array_get(args->array, 0);
+    else if (args && args->value && args->len)
+        first = parsed = json_parse_js(args->value, args->len);
+    const json_t *v = json_object_get(first, key);
+    int ok = 0;
+    if (json_is_string(v) && sio_recovery_name_valid(json_string_value(v), json_string_length(v))) {
+        memcpy(out, json_string_value(v), json_string_length(v) + 1);
+        ok = 1;
+    } else if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        snprintf(out, SIO_RECOVERY_NAME_MAX + 1, "%lld", (long long)json_integer_value(v));
+        ok = 1;
+    }
+    json_decref(parsed);
+    return ok;
+}
+
+static void sweep_arm(sio_server_t *srv);
+
+/* Keeps an emitted packet for the sessions that may miss it: what it went to, as socket.io's
+ * adapter records a broadcast's rooms and except (one socket: the room of its id). A packet
+ * that reached nobody here is kept only when a session kept here may want it. */
+static void keep_packet(sio_server_t *srv, sio_nsp_t *nsp, const sio_target_t *t,
+                        const sio_socket_t *one, const char *const *rooms, const size_t *lens,
+                        size_t nrooms, deliver_ctx_t *ctx)
+{
+    const char *own[1];
+    size_t own_len[1] = {SIO_SOCKET_ID_LEN};
+    sio_keep_target_t k = {.nsp = nsp,
+                           .kind = SIO_KEEP_ROOMS,
+                           .rooms = rooms,
+                           .room_lens = lens,
+                           .nrooms = nrooms,
+                           .except = t->except,
+                           .except_lens = lens + nrooms,
+                           .nexcept = t->nexcept};
+    if (one) {
+        own[0] = one->id;
+        k.rooms = own;
+        k.room_lens = own_len;
+        k.nrooms = 1;
+        k.nexcept = 0;
+    } else if (t->kind == SIO_TO_ALL) {
+        k.kind = SIO_KEEP_ALL;
+    } else if (t->kind == SIO_TO_AUTHENTICATED) {
+        k.kind = SIO_KEEP_AUTHENTICATED;
+    }
+    if (!ctx->count && !sio_recovery_wants(srv->recovery, &k)) return;
+    deliver_encode(ctx);
+    sio_recovery_keep(srv->recovery, ctx->seq, wall_ms(), &k, ctx->out.packet, ctx->out.attachments,
+                      ctx->out.nattachments);
+    sweep_arm(srv);
 }
 
 int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
@@ -1316,7 +1579,8 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
     default:
         return SIO_EMIT_EINVAL;
     }
-    /* The fleet first: the other nodes start while this one writes to its own sockets. */
+    /* The fleet first: the other nodes start while this one writes to its own sockets. Each
+     * node numbers the packet in its own recovery clock, so it travels without an offset. */
     if (!one && !(t->flags & SIO_EMIT_LOCAL) && srv->adapter.publish)
         srv->adapter.publish(srv->adapter.ctx, nsp->name, t, event, args);
     deliver_ctx_t ctx = {.srv = srv,
@@ -1324,24 +1588,41 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
                          .event = event,
                          .args = args,
                          .authenticated_only = t->kind == SIO_TO_AUTHENTICATED,
-                         .is_volatile = (t->flags & SIO_EMIT_VOLATILE) != 0};
+                         .is_volatile = (t->flags & SIO_EMIT_VOLATILE) != 0,
+                         .source = -1};
+    /* Recovery: an EVENT without ack, not volatile, of a recoverable event carries its offset
+     * as the last argument (socket.io's SessionAwareAdapter.broadcast). */
+    buf_t offset = BUF_INIT;
+    char cursor[SIO_RECOVERY_NAME_MAX + 1];
+    if (srv->recovery && !ctx.is_volatile && sio_recovery_is_recoverable(srv->recovery, event)) {
+        const char *key = NULL;
+        ctx.seq = sio_recovery_next_seq(srv->recovery, wall_ms());
+        ctx.source = sio_recovery_source_of(srv->recovery, event, &key);
+        if (ctx.source >= 0 && cursor_of(args, key, cursor)) {
+            ctx.cursor = cursor;
+            sio_recovery_note_cursor(srv->recovery, ctx.source, cursor);
+        }
+        sio_recovery_offset(srv->recovery, &offset, ctx.seq, ctx.source, ctx.cursor);
+        ctx.offset = offset.data;
+    }
+    size_t small_lens[8];
+    size_t n = nrooms + t->nexcept;
+    size_t *lens = n <= 8 ? small_lens : xmalloc(n * sizeof(size_t));
+    for (size_t i = 0; i < nrooms; i++)
+        lens[i] = strlen(rooms[i]);
+    for (size_t i = 0; i < t->nexcept; i++)
+        lens[nrooms + i] = strlen(t->except[i]);
     srv->depth++;
-    if (one) {
+    if (one)
         deliver(&ctx, one);
-    } else {
-        size_t small_lens[8];
-        size_t n = nrooms + t->nexcept;
-        size_t *lens = n <= 8 ? small_lens : xmalloc(n * sizeof(size_t));
-        for (size_t i = 0; i < nrooms; i++)
-            lens[i] = strlen(rooms[i]);
-        for (size_t i = 0; i < t->nexcept; i++)
-            lens[nrooms + i] = strlen(t->except[i]);
+    else
         rooms_select(&nsp->rooms, rooms, lens, nrooms, t->except, lens + nrooms, t->nexcept,
                      deliver, &ctx);
-        if (lens != small_lens) free(lens);
-    }
+    if (ctx.seq) keep_packet(srv, nsp, t, one, rooms, lens, nrooms, &ctx);
     srv->depth--;
+    if (lens != small_lens) free(lens);
     if (ctx.encoded) outgoing_free(&ctx.out);
+    buf_free(&offset);
     buf_free(&user_room);
     srv->stats.deliveries += ctx.count;
     reap(srv);
@@ -1393,4 +1674,390 @@ void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *adapter)
     if (srv->adapter.nsp_added)
         for (sio_nsp_t *n = srv->nsps; n; n = n->next)
             srv->adapter.nsp_added(srv->adapter.ctx, n->name);
+}
+
+int sio_nsp_room_needed(const sio_nsp_t *nsp, const char *room)
+{
+    size_t len = strlen(room);
+    return rooms_room_size(&nsp->rooms, room, len) > 0 ||
+           (nsp->srv->recovery && sio_recovery_wants_room(nsp->srv->recovery, room, len));
+}
+
+/* ------------------------------------------------------------------ connection state recovery */
+
+const sio_recovery_stats_t *sio_server_recovery_stats(const sio_server_t *srv)
+{
+    return srv->recovery ? sio_recovery_stats(srv->recovery) : NULL;
+}
+
+int sio_server_set_recoverable(sio_server_t *srv, const char *event, int recoverable)
+{
+    if (!srv->recovery) return SIO_EMIT_ENOENT;
+    sio_recovery_set_recoverable(srv->recovery, event, recoverable);
+    return 0;
+}
+
+int sio_server_add_recovery_source(sio_server_t *srv, const char *event, const char *cursor_key,
+                                   const char *initial, sio_replay_fn fn, void *user)
+{
+    if (!srv->recovery) return SIO_EMIT_ENOENT;
+    if (!fn || !cursor_key || !sio_recovery_name_valid(cursor_key, strlen(cursor_key)) ||
+        (initial && !sio_recovery_name_valid(initial, strlen(initial))))
+        return SIO_EMIT_EINVAL;
+    int i = sio_recovery_add_source(srv->recovery, event, cursor_key);
+    if (i < 0) return SIO_EMIT_EINVAL;
+    if (initial) sio_recovery_note_cursor(srv->recovery, i, initial);
+    srv->sources[i].fn = fn;
+    srv->sources[i].user = user;
+    return 0;
+}
+
+/* The reasons socket.io keeps a session for (RECOVERABLE_DISCONNECT_REASONS): the transport
+ * went, not the client or the server's code. */
+static int recoverable_reason(const char *reason)
+{
+    static const char *const kept[] = {"transport error",      "transport close",
+                                       "forced close",         "ping timeout",
+                                       "server shutting down", "forced server close"};
+    for (size_t i = 0; reason && i < sizeof(kept) / sizeof(kept[0]); i++)
+        if (strcmp(reason, kept[i]) == 0) return 1;
+    return 0;
+}
+
+typedef struct room_list {
+    sio_room_name_t *items;
+    size_t len, cap;
+} room_list_t;
+
+static void room_list_add(void *user, const char *room, size_t len)
+{
+    room_list_t *l = user;
+    if (l->len == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
+    }
+    l->items[l->len++] = (sio_room_name_t){room, len};
+}
+
+static void socket_persist(sio_socket_t *s, const char *reason)
+{
+    sio_server_t *srv = s->client->srv;
+    if (!srv->recovery || !recoverable_reason(reason)) return;
+    room_list_t rooms = {0};
+    rooms_member_foreach(&s->nsp->rooms, &s->member, room_list_add, &rooms);
+    sio_session_in_t in = {.nsp = s->nsp,
+                           .sid = s->id,
+                           .user_id = s->identity ? s->identity->user_id : NULL,
+                           .start = s->start,
+                           .last_sent = s->last_sent,
+                           .rooms = rooms.items,
+                           .nrooms = rooms.len};
+    if (sio_recovery_persist(srv->recovery, &in, wall_ms()) == 0)
+        log_debug("sio", "socket %s kept for recovery (%s)", s->id, reason);
+    free(rooms.items);
+    sweep_arm(srv);
+}
+
+/* ---- replays from stores: a fresh socket's missed events of a store-backed source ---- */
+
+/* A packet waiting with its references: a replayed event, or a live one held back. */
+typedef struct waiting {
+    outgoing_t out;
+    uint64_t seq;
+    int source;
+    char cursor[SIO_RECOVERY_NAME_MAX + 1];
+} waiting_t;
+
+typedef struct waiting_list {
+    waiting_t *items;
+    size_t len, cap;
+} waiting_list_t;
+
+/* One socket's replays (one request per source), and what waits until they end. */
+struct replay {
+    replay_t *next;
+    uint64_t id;
+    sio_socket_t *s;
+    unsigned pending; /* sources not answered yet (a bit each), and the start's own hold */
+    int failed;
+    uint64_t deadline; /* loop time */
+    size_t bytes;
+    waiting_list_t events; /* replayed, in order */
+    waiting_list_t held;   /* live, in order */
+};
+
+#define REPLAY_SOURCE_BITS 3 /* a request id is the replay's id and the source's index */
+_Static_assert(SIO_RECOVERY_MAX_SOURCES <= (1 << REPLAY_SOURCE_BITS), "request ids");
+
+static waiting_t *waiting_add(waiting_list_t *l, const outgoing_t *o, uint64_t seq, int source,
+                              const char *cursor)
+{
+    if (l->len == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
+    }
+    waiting_t *w = &l->items[l->len++];
+    w->out.packet = rbuf_ref(o->packet);
+    w->out.nattachments = o->nattachments;
+    w->out.attachments = NULL;
+    if (o->nattachments) {
+        w->out.attachments = xmalloc(o->nattachments * sizeof(rbuf_t *));
+        for (size_t i = 0; i < o->nattachments; i++)
+            w->out.attachments[i] = rbuf_ref(o->attachments[i]);
+    }
+    w->seq = seq;
+    w->source = source;
+    snprintf(w->cursor, sizeof(w->cursor), "%s", cursor ? cursor : "");
+    return w;
+}
+
+static void waiting_free(waiting_list_t *l)
+{
+    for (size_t i = 0; i < l->len; i++)
+        outgoing_free(&l->items[i].out);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+static size_t outgoing_bytes(const outgoing_t *o)
+{
+    size_t n = o->packet->len;
+    for (size_t i = 0; i < o->nattachments; i++)
+        n += o->attachments[i]->len;
+    return n;
+}
+
+static replay_t *replay_of_socket(sio_server_t *srv, const sio_socket_t *s)
+{
+    for (replay_t *r = srv->replays; r; r = r->next)
+        if (r->s == s) return r;
+    return NULL;
+}
+
+static replay_t *replay_of_id(sio_server_t *srv, uint64_t id)
+{
+    for (replay_t *r = srv->replays; r; r = r->next)
+        if (r->id == id >> REPLAY_SOURCE_BITS) return r;
+    return NULL;
+}
+
+static int replayed_cursor(const replay_t *r, int source, const char *cursor)
+{
+    for (size_t i = 0; i < r->events.len; i++)
+        if (r->events.items[i].source == source && strcmp(r->events.items[i].cursor, cursor) == 0)
+            return 1;
+    return 0;
+}
+
+/* Ends a replay: its events (unless it failed), then what was held, but a held event the
+ * replay already gave, are sent in order; the socket's deliveries go on. */
+static void replay_finish(sio_server_t *srv, replay_t *r)
+{
+    for (replay_t **p = &srv->replays; *p; p = &(*p)->next) {
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    }
+    /* Sends may drop a slow consumer: callers at depth 0 hold teardown off around this. */
+    sio_socket_t *s = r->s;
+    s->replaying = 0;
+    sio_recovery_stats_t *st = sio_recovery_stats_mut(srv->recovery);
+    if (r->failed)
+        st->store_replays_failed++;
+    else
+        st->store_replays_ok++;
+    for (size_t i = 0; !r->failed && i < r->events.len && s->connected; i++) {
+        waiting_t *w = &r->events.items[i];
+        outgoing_send(&w->out, s->client->eio);
+        if (w->cursor[0]) sio_recovery_note_cursor(srv->recovery, w->source, w->cursor);
+        st->store_events++;
+        srv->stats.deliveries++;
+    }
+    for (size_t i = 0; i < r->held.len && s->connected; i++) {
+        waiting_t *w = &r->held.items[i];
+        if (!r->failed && w->cursor[0] && replayed_cursor(r, w->source, w->cursor)) continue;
+        outgoing_send(&w->out, s->client->eio);
+        if (w->seq && s->connected) s->last_sent = w->seq;
+    }
+    waiting_free(&r->events);
+    waiting_free(&r->held);
+    free(r);
+}
+
+/* At free: stores that never answered; nothing more is sent. */
+static void replays_drop_all(sio_server_t *srv)
+{
+    while (srv->replays) {
+        replay_t *r = srv->replays;
+        srv->replays = r->next;
+        r->s->replaying = 0;
+        waiting_free(&r->events);
+        waiting_free(&r->held);
+        free(r);
+    }
+}
+
+static void replay_cancel(sio_server_t *srv, sio_socket_t *s)
+{
+    replay_t *r = replay_of_socket(srv, s);
+    if (!r) return;
+    r->failed = 1;
+    replay_finish(srv, r);
+}
+
+/* A live packet for a socket whose replay runs: held (1), or, past max_session_bytes, the
+ * replay is given up and the caller sends it (0). */
+static int replay_hold(sio_server_t *srv, sio_socket_t *s, const outgoing_t *o, uint64_t seq,
+                       int source, const char *cursor)
+{
+    replay_t *r = replay_of_socket(srv, s);
+    if (!r) {
+        s->replaying = 0;
+        return 0;
+    }
+    r->bytes += outgoing_bytes(o);
+    if (r->bytes > sio_recovery_options(srv->recovery)->max_session_bytes) {
+        r->failed = 1;
+        replay_finish(srv, r);
+        return 0;
+    }
+    waiting_add(&r->held, o, seq, source, cursor);
+    return 1;
+}
+
+static void replay_end_source(sio_server_t *srv, replay_t *r, unsigned bit)
+{
+    r->pending &= ~bit;
+    if (!r->pending) replay_finish(srv, r);
+}
+
+static void start_store_replays(sio_server_t *srv, sio_socket_t *s, const json_t *pid,
+                                const json_t *offset)
+{
+    sio_store_hint_t hints[SIO_RECOVERY_MAX_SOURCES];
+    if (!sio_recovery_store_hints(srv->recovery, json_string_value(pid), json_string_length(pid),
+                                  offset ? json_string_value(offset) : NULL,
+                                  offset ? json_string_length(offset) : 0, s->identity->user_id,
+                                  hints))
+        return;
+    replay_t *r = xcalloc(1, sizeof(*r));
+    r->id = ++srv->next_replay;
+    r->s = s;
+    r->deadline = uv_now(srv->loop) + SIO_REPLAY_TIMEOUT_MS;
+    size_t n = sio_recovery_source_count(srv->recovery);
+    /* The top bit holds the replay while the sources are asked: one may answer at once. */
+    unsigned self = 1u << (1 << REPLAY_SOURCE_BITS);
+    r->pending = self;
+    for (size_t i = 0; i < n; i++)
+        if (srv->sources[i].fn) r->pending |= 1u << i;
+    r->next = srv->replays;
+    srv->replays = r;
+    s->replaying = 1;
+    sio_recovery_stats_mut(srv->recovery)->store_replays++;
+    sweep_arm(srv);
+    int64_t now = (int64_t)wall_ms();
+    int64_t window = (int64_t)sio_recovery_options(srv->recovery)->max_disconnection_ms;
+    uint64_t id = r->id;
+    for (size_t i = 0; i < n; i++) {
+        if (!srv->sources[i].fn) continue;
+        sio_replay_request_t req = {.id = id << REPLAY_SOURCE_BITS | i,
+                                    .event = sio_recovery_source_name(srv->recovery, (int)i),
+                                    .after = hints[i].after[0] ? hints[i].after : NULL,
+                                    .since_ms = hints[i].since_ms,
+                                    .not_before_ms = now - window,
+                                    .max_events = SIO_REPLAY_MAX_EVENTS};
+        srv->sources[i].fn(srv->sources[i].user, s, &req);
+        if (!replay_of_id(srv, req.id)) return; /* the socket went meanwhile */
+    }
+    replay_end_source(srv, r, self);
+}
+
+int sio_replay_emit(sio_server_t *srv, uint64_t id, const sio_args_t *args)
+{
+    replay_t *r = srv->recovery ? replay_of_id(srv, id) : NULL;
+    unsigned source = (unsigned)(id & ((1u << REPLAY_SOURCE_BITS) - 1));
+    if (!r || !(r->pending & (1u << source))) return SIO_EMIT_ENOENT;
+    if (source >= sio_recovery_source_count(srv->recovery)) return SIO_EMIT_EINVAL;
+    if (r->failed) return SIO_EMIT_ENOENT;
+    const char *key = NULL;
+    const char *event = sio_recovery_source_name(srv->recovery, (int)source);
+    sio_recovery_source_of(srv->recovery, event, &key);
+    char cursor[SIO_RECOVERY_NAME_MAX + 1];
+    int has_cursor = cursor_of(args, key, cursor);
+    /* Numbered as of the socket's start: a later recovery here looks at what came after. */
+    buf_t offset = BUF_INIT;
+    sio_recovery_offset(srv->recovery, &offset, r->s->start, (int)source,
+                        has_cursor ? cursor : NULL);
+    outgoing_t o;
+    outgoing_encode(&o, SIO_EVENT, SIO_BINARY_EVENT, r->s->nsp->name, -1, event, args, offset.data);
+    buf_free(&offset);
+    srv->stats.serializations++;
+    r->bytes += outgoing_bytes(&o);
+    if (r->bytes > sio_recovery_options(srv->recovery)->max_session_bytes ||
+        r->events.len >= SIO_REPLAY_MAX_EVENTS) {
+        r->failed = 1; /* all or nothing: the client is told nothing was recovered */
+        outgoing_free(&o);
+        return SIO_EMIT_ENOENT;
+    }
+    waiting_add(&r->events, &o, 0, (int)source, has_cursor ? cursor : NULL);
+    outgoing_free(&o);
+    return 0;
+}
+
+const char *sio_replay_event(sio_server_t *srv, uint64_t id)
+{
+    replay_t *r = srv->recovery ? replay_of_id(srv, id) : NULL;
+    unsigned source = (unsigned)(id & ((1u << REPLAY_SOURCE_BITS) - 1));
+    if (!r || !(r->pending & (1u << source)) || source >= sio_recovery_source_count(srv->recovery))
+        return NULL;
+    return sio_recovery_source_name(srv->recovery, (int)source);
+}
+
+int sio_replay_end(sio_server_t *srv, uint64_t id, int status)
+{
+    replay_t *r = srv->recovery ? replay_of_id(srv, id) : NULL;
+    unsigned bit = 1u << (id & ((1u << REPLAY_SOURCE_BITS) - 1));
+    if (!r || !(r->pending & bit)) return SIO_EMIT_ENOENT;
+    if (status) r->failed = 1;
+    GUARD_BEGIN(srv);
+    replay_end_source(srv, r, bit);
+    GUARD_END(srv);
+    return 0;
+}
+
+/* ---- the sweep: what expired goes, replays past their time end ---- */
+
+static void on_sweep(uv_timer_t *t)
+{
+    sio_server_t *srv = t->data;
+    int kept = sio_recovery_sweep(srv->recovery, wall_ms());
+    uint64_t now = uv_now(srv->loop);
+    GUARD_BEGIN(srv);
+    for (replay_t *r = srv->replays, *next; r; r = next) {
+        next = r->next;
+        if (r->deadline > now) continue;
+        log_debug("sio", "socket %s: a store's replay did not end in time", r->s->id);
+        r->failed = 1;
+        replay_finish(srv, r);
+        next = srv->replays; /* finishing may have changed the list */
+    }
+    GUARD_END(srv);
+    if (!kept && !srv->replays) uv_timer_stop(t);
+}
+
+static void sweep_arm(sio_server_t *srv)
+{
+    if (srv->released) return;
+    if (!srv->sweep) {
+        srv->sweep = xcalloc(1, sizeof(*srv->sweep));
+        uv_timer_init(srv->loop, srv->sweep);
+        srv->sweep->data = srv;
+    }
+    if (!uv_is_active((uv_handle_t *)srv->sweep)) uv_timer_start(srv->sweep, on_sweep, 1000, 1000);
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    free(h);
 }

@@ -52,13 +52,13 @@ test('init-time entries: config getters, type errors, strerror, timers', async (
   }, { what: 'the timers' });
   assert.deepEqual(report, {
     greeting: 'bonjour', count: 3, ratio: 0.25, enabled: true, typeErrorOk: true,
-    unknownKeyOk: true, strerrorOk: true, timerFired: true, repeatTicks: 3, hostAbi: 102,
+    unknownKeyOk: true, strerrorOk: true, timerFired: true, repeatTicks: 3, hostAbi: 103,
   });
 });
 
 test('an older-minor plugin loads and serves its route', async () => {
   const body = await (await fetch(`${base}/old-plugin`)).json();
-  assert.deepEqual(body, { abi: '1.0', hostMinor: 2, hasEmitJson: true });
+  assert.deepEqual(body, { abi: '1.0', hostMinor: 3, hasEmitJson: true });
 });
 
 test('authenticated route: 401 without a token, principal and accessors with one', async () => {
@@ -209,8 +209,8 @@ test('namespaces, hooks, rooms, events, emits, acks with binary, disconnect', as
 
 test('broken plugins stop startup with a message naming the file', () => {
   const cases = [
-    ['abi_wrong_major', /abi_wrong_major\.so: refused: it was built for plugin ABI 2\.0, this iogate provides 1\.2/],
-    ['abi_newer_minor', /abi_newer_minor\.so: refused: it needs plugin ABI 1\.3, this iogate provides only 1\.2/],
+    ['abi_wrong_major', /abi_wrong_major\.so: refused: it was built for plugin ABI 2\.0, this iogate provides 1\.3/],
+    ['abi_newer_minor', /abi_newer_minor\.so: refused: it needs plugin ABI 1\.4, this iogate provides only 1\.3/],
     ['abi_no_entry', /abi_no_entry\.so: no entry symbol iogate_plugin_entry/],
     ['abi_failing_init', /abi_failing_init\.so \(abi_failing_init 1\.0\.0\): init failed \(I\/O or internal error\): database unreachable/],
     ['missing_plugin', /missing_plugin\.so: cannot load/],
@@ -260,7 +260,7 @@ test('a plugin directory or file others can write stops startup, unless allowed'
     // The key lets it load, with a warning naming the path.
     const server = await startServer(config('allow_insecure_permissions = true'));
     const body = await (await fetch(`http://127.0.0.1:${server.port}/old-plugin`)).json();
-    assert.deepEqual(body, { abi: '1.0', hostMinor: 2, hasEmitJson: true });
+    assert.deepEqual(body, { abi: '1.0', hostMinor: 3, hasEmitJson: true });
     assert.match(server.logs(), new RegExp(`the file ${so} is writable by others.*loading .* anyway`));
     assert.equal((await server.stop()).code, 0);
   } finally {

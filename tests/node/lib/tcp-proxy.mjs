@@ -1,17 +1,20 @@
 // A TCP relay on a free loopback port to a target port, which a test can cut: every relayed
 // connection is destroyed and new ones are closed at once until restore(). It makes "Redis
 // unreachable" for the processes behind it while the test's own clients keep a direct line.
+// retarget(port) sends the connections made from then on to another port (a client that
+// reconnects to another node of a fleet).
 import net from 'node:net';
 
 export async function startProxy(targetPort) {
   const live = new Set();
   let cut = false;
+  let target = targetPort;
   const server = net.createServer((client) => {
     if (cut) {
       client.destroy();
       return;
     }
-    const upstream = net.connect(targetPort, '127.0.0.1');
+    const upstream = net.connect(target, '127.0.0.1');
     const pair = [client, upstream];
     live.add(pair);
     const drop = () => {
@@ -37,6 +40,9 @@ export async function startProxy(targetPort) {
     },
     restore() {
       cut = false;
+    },
+    retarget(port) {
+      target = port;
     },
     close() {
       this.cut();
