@@ -1,14 +1,22 @@
 // Connection state recovery of notifications with the official client: on the same node the
-// kept packets replay them (socket.recovered true); after a restart of the node (the SQLite
-// file kept) and on another node of a fleet on Redis, the notifications plugin's store replays
-// the ones the user missed, once and in order, on a fresh session, and the live ones follow.
+// kept packets replay them (socket.recovered true); after a restart of the node (the database
+// kept) and on another node of a fleet on Redis, the notifications plugin's store replays the
+// ones the user missed, once and in order, on a fresh session, and the live ones follow. On
+// SQLite here, on PostgreSQL in notifications-postgres-suite.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { waitFor } from './lib/auth-helpers.mjs';
-import { notifConfig, userToken, adminToken, call, tempDir, removeDir } from './lib/notifications-helpers.mjs';
+import {
+  notifConfig,
+  userToken,
+  adminToken,
+  call,
+  tempDir,
+  removeDir,
+  freshDatabase,
+} from './lib/notifications-helpers.mjs';
 import { recoveringClient, metrics, cutAndWaitKept, reconnect } from './lib/recovery-helpers.mjs';
 
 const CSR = '[socketio]\nconnection_state_recovery = true\n';
@@ -24,7 +32,7 @@ const until = (client, message) =>
 
 test('on the same node the kept packets replay the missed notifications; the store is not asked', async () => {
   const dir = tempDir();
-  const srv = await startServer(notifConfig(join(dir, 'n.db'), { extra: CSR }));
+  const srv = await startServer(notifConfig(await freshDatabase(dir), { extra: CSR }));
   try {
     const client = await recoveringClient(srv.port, () => userToken('42'));
     await create(srv.port, '42', 'n1');
@@ -47,9 +55,9 @@ test('on the same node the kept packets replay the missed notifications; the sto
   }
 });
 
-test('after a restart (the SQLite file kept) the store replays what was missed, once, in order', async () => {
+test('after a restart (the database kept) the store replays what was missed, once, in order', async () => {
   const dir = tempDir();
-  const config = notifConfig(join(dir, 'n.db'), { extra: CSR });
+  const config = notifConfig(await freshDatabase(dir), { extra: CSR });
   let srv = await startServer(config);
   try {
     const client = await recoveringClient(srv.port, () => userToken('42'));
@@ -87,8 +95,9 @@ test('a fleet on Redis: the same node replays from its kept packets, another nod
   const redis = await startRedis();
   const dir = tempDir();
   const extra = `${CSR}[cluster]\nadapter = "redis"\nredis_url = "${redis.url}"\n`;
-  const a = await startServer(notifConfig(join(dir, 'n.db'), { extra }));
-  const b = await startServer(notifConfig(join(dir, 'n.db'), { extra }));
+  const database = await freshDatabase(dir);
+  const a = await startServer(notifConfig(database, { extra }));
+  const b = await startServer(notifConfig(database, { extra }));
   try {
     const admin = await redis.client();
     await waitFor(async () => (await admin.pubSubNumSub('socket.io-request#/#'))['socket.io-request#/#'] === 2, {
