@@ -121,6 +121,12 @@ struct sio_server {
     replay_t *replays;
     uint64_t next_replay;
     int released; /* sio_server_release() ran: no handle may start */
+    /* A CONNECT waiting for the socket it takes over to be finalized (see takeover()). */
+    struct {
+        sio_client_t *client;
+        sio_nsp_t *nsp;
+        json_t *auth;
+    } deferred;
 };
 
 static void reap(sio_server_t *srv);
@@ -1006,6 +1012,51 @@ static int connect_restore(sio_server_t *srv, sio_nsp_t *nsp, const json_t *pid,
                identity ? identity->user_id : NULL, wall_ms(), out) == SIO_RESTORE_OK;
 }
 
+/* A client comes back while the server still holds its old socket: its network changed, say,
+ * and the old connection is silent, not closed, until the ping timeout. If the pid is this
+ * node's for that socket (a live one of another client, in this namespace) and the new
+ * credentials name its user, the old connection is closed as a transport that went (its
+ * session kept) and the CONNECT waits until the old socket is finalized (at the end of this
+ * dispatch: on_eio_message). 1 when it waits. */
+static int takeover(sio_server_t *srv, sio_client_t *c, sio_nsp_t *nsp, const json_t *pid,
+                    const json_t *auth, sio_identity_t *identity)
+{
+    sio_pid_t parsed;
+    if (sio_pid_parse(json_string_value(pid), json_string_length(pid), &parsed) != 0) return 0;
+    sio_socket_t *old = objmap_get(&srv->sockets, parsed.sid, SIO_SOCKET_ID_LEN);
+    if (!old || !old->connected || old->client == c || old->nsp != nsp || srv->deferred.client ||
+        !sio_recovery_pid_ours(srv->recovery, &parsed))
+        return 0;
+    const char *was = old->identity ? old->identity->user_id : NULL;
+    const char *is = identity ? identity->user_id : NULL;
+    if (was != is && (!was || !is || strcmp(was, is) != 0)) return 0;
+    log_debug("sio", "socket %s is back on another connection: the old one is closed", old->id);
+    client_close(old->client, "transport close");
+    srv->deferred.client = c;
+    srv->deferred.nsp = nsp;
+    srv->deferred.auth = json_incref((json_t *)auth);
+    return 1;
+}
+
+static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth);
+
+/* Runs the CONNECT takeover() put off, once the old socket is gone, if its client is still
+ * the session's (e's) and alive. */
+static void run_deferred_connect(sio_server_t *srv, eio_socket_t *e)
+{
+    sio_client_t *c = srv->deferred.client;
+    json_t *auth = srv->deferred.auth;
+    sio_nsp_t *nsp = srv->deferred.nsp;
+    memset(&srv->deferred, 0, sizeof(srv->deferred));
+    if (eio_socket_user(e) == c && !c->dead) {
+        srv->depth++;
+        socket_connect(c, nsp, auth);
+        srv->depth--;
+        reap(srv);
+    }
+    json_decref(auth);
+}
+
 /* The restored session's rooms but its own (virtual) and the user rooms, which the new
  * credentials decide. */
 static void rejoin_rooms(sio_socket_t *s, const sio_restored_t *r)
@@ -1076,6 +1127,10 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
     sio_identity_t *identity = connect_identity(c, auth);
     const json_t *pid = srv->recovery ? auth_string(auth, "pid") : NULL;
     const json_t *offset = pid ? auth_string(auth, "offset") : NULL;
+    if (pid && takeover(srv, c, nsp, pid, auth, identity)) {
+        identity_unref(identity);
+        return;
+    }
     sio_restored_t restored;
     int recovered = pid && connect_restore(srv, nsp, pid, offset, identity, &restored);
 
@@ -1332,6 +1387,7 @@ static void on_eio_message(void *user, eio_socket_t *e, int binary, const char *
     srv->depth--;
     sio_packet_free(&p);
     reap(srv);
+    if (srv->deferred.client) run_deferred_connect(srv, e);
 }
 
 static void on_eio_close(void *user, eio_socket_t *e, const char *reason)

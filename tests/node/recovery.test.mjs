@@ -112,6 +112,30 @@ test('events the server wrote into the dying connection are replayed too, once',
     assert.deepEqual(ns(client.payloads('ev')), [1, 2, 3, 4]);
   }));
 
+test('back before the server saw the old connection die: it is closed, and the session restored', () =>
+  withRecovery({}, async ({ port, client, socket, id }) => {
+    const first = got(socket, 1);
+    await ev(port, { userId: 'u1' }, 1);
+    await first;
+    const gone = once(socket, 'disconnect');
+    client.proxy.cutClientSide();
+    await gone;
+    // The server still has the socket: these go into the silent connection.
+    assert.deepEqual(await ev(port, { userId: 'u1' }, 2), { recipients: 1 });
+    assert.deepEqual(await ev(port, { userId: 'u1' }, 3), { recipients: 1 });
+    const caughtUp = got(socket, 3);
+    await reconnect(client);
+    assert.equal(socket.recovered, true);
+    assert.equal(socket.id, id);
+    await caughtUp;
+    assert.deepEqual(ns(client.payloads('ev')), [1, 2, 3]);
+    assert.deepEqual(await ev(port, { userId: 'u1' }, 4), { recipients: 1 }, 'one socket, the new one');
+    const m = await metrics(port);
+    assert.equal(m['iogate_recovery_attempts_total{result="recovered"}'], 1);
+    assert.equal(m.iogate_socketio_sockets, undefined);
+    assert.equal(m['iogate_socketio_sockets{namespace="/"}'], 1);
+  }));
+
 test('the server drops the connection: recovered, with what was emitted meanwhile', () =>
   withRecovery({}, async ({ port, client, socket, id }) => {
     const gone = once(socket, 'disconnect');

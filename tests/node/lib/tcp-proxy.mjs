@@ -2,11 +2,13 @@
 // connection is destroyed and new ones are closed at once until restore(). It makes "Redis
 // unreachable" for the processes behind it while the test's own clients keep a direct line.
 // retarget(port) sends the connections made from then on to another port (a client that
-// reconnects to another node of a fleet).
+// reconnects to another node of a fleet). cutClientSide() is cut() for the clients' ends only:
+// the target keeps connections that are silent, as after a network change nobody was told of.
 import net from 'node:net';
 
 export async function startProxy(targetPort) {
   const live = new Set();
+  const silent = new Set();
   let cut = false;
   let target = targetPort;
   const server = net.createServer((client) => {
@@ -44,7 +46,22 @@ export async function startProxy(targetPort) {
     retarget(port) {
       target = port;
     },
+    cutClientSide() {
+      cut = true;
+      for (const [a, b] of live) {
+        a.removeAllListeners('close').removeAllListeners('error').on('error', () => {});
+        b.removeAllListeners('close');
+        a.unpipe(b);
+        b.unpipe(a);
+        b.on('data', () => {}); // read and drop what the target still writes
+        a.destroy();
+        silent.add(b);
+      }
+      live.clear();
+    },
     close() {
+      for (const b of silent) b.destroy();
+      silent.clear();
       this.cut();
       return new Promise((res) => server.close(res));
     },
