@@ -183,8 +183,9 @@ typedef struct iog_recovery_request {
     const char *socket_id;            /* the new socket */
     const iog_principal_t *principal; /* its user, from the credentials it has now (never NULL) */
     const char *event;                /* the source's event */
-    /* The cursor of the last event of this source the client has (events after it are
-     * missed), or NULL: then those created since since_ms (ms since the epoch) are. */
+    /* The events of this source after this cursor are missed (it is the newest the client's
+     * node had sent anyone when it sent the client its last event), or NULL: then those
+     * created since since_ms (ms since the epoch, when its previous session started) are. */
     const char *after;
     int64_t since_ms;
     /* A missed event created before this (ms since the epoch) means the client was away longer

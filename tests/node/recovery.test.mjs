@@ -6,6 +6,7 @@
 // in bytes drop the oldest, counted. Off, nothing changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { io } from 'socket.io-client';
 import { once } from './lib/events.mjs';
 import { startServer } from './lib/server.mjs';
@@ -237,6 +238,10 @@ test('a session that missed more than max_recovery_bytes_per_session gets a fres
     assertFresh(client, id);
     assert.equal((await metrics(port))['iogate_recovery_attempts_total{result="too_large"}'], 1);
     assert.deepEqual(client.payloads('ev'), []);
+    // The recovery families pass promtool as the rest of the page does.
+    const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: page, encoding: 'utf8' });
+    assert.equal(lint.status, 0, `${lint.stdout}${lint.stderr}`);
   }));
 
 test('past max_recovery_bytes the oldest goes first: a session pushed out gets a fresh one, counted', () =>
