@@ -430,10 +430,11 @@ typedef struct iog_host_api {
     int (*ready_check)(iog_plugin_t *p, const char *name, iog_ready_fn fn, void *user);
 
     /* ---- 1.3 ---- */
-    /* 1.3: connection state recovery ([socketio] connection_state_recovery; README,
-     * "Connection state recovery"). With it on, every EVENT without an ack and not volatile
-     * carries an offset as its last argument and is kept for sockets that lose their
-     * transport; off, these entries succeed and nothing is kept. */
+    /* 1.3: connection state recovery */
+    /* [socketio] connection_state_recovery (README, "Connection state recovery"): with it on,
+     * every EVENT without an ack and not volatile carries an offset as its last argument and
+     * is kept for sockets that lose their transport; off, these entries succeed and nothing is
+     * kept. */
     /* Marks an event this plugin registered as recoverable (the default) or not (init only):
      * an event that is not (a typing indicator, a presence blip) carries no offset and is
      * neither kept nor replayed. 0; IOG_ENOENT when this plugin did not register it. */

@@ -139,6 +139,9 @@ test('back before the server saw the old connection die: it is closed, and the s
 
 test('the server drops the connection: recovered, with what was emitted meanwhile', () =>
   withRecovery({}, async ({ port, client, socket, id }) => {
+    // It has received no event: its CONNECT will carry a pid and no offset (socket.io would
+    // then give it a fresh session).
+    assert.equal(socket._lastOffset, undefined);
     const gone = once(socket, 'disconnect');
     assert.deepEqual(await post(port, '/testing/drop', { socketId: id }), { dropped: true });
     assert.equal((await gone)[0], 'transport close');
