@@ -1,5 +1,6 @@
 /* sio_server.c - Socket.IO v5 clients, namespaces, sockets, acks, auth and
- * the emitter, mirroring the reference server's client.ts / socket.ts.
+ * the emitter, mirroring the reference server's client.ts / socket.ts. What connection
+ * state recovery adds to a socket's life is in sio_resume.c (sio_internal.h).
  *
  * Teardown is deferred: a socket that disconnects is marked dead at once
  * (no more deliveries, no lookups) and finalized -- hooks run, rooms left,
@@ -23,131 +24,14 @@
 #include "base/json_in.h"
 #include "http/url.h"
 #include "sio/rooms.h"
+#include "sio/sio_internal.h"
 
-typedef struct handler {
-    struct handler *next;
-    void (*fn)(void);
-    void *user;
-} handler_t;
-
-typedef struct pending_ack {
-    struct pending_ack *next;
-    int64_t id;
-    uint64_t deadline; /* loop time, 0 = none */
-    sio_ack_fn cb;
-    void *user;
-} pending_ack_t;
-
-typedef struct sio_client sio_client_t;
-
-struct sio_nsp {
-    sio_server_t *srv;
-    sio_nsp_t *next;
-    char *name;
-    rooms_t rooms;
-    size_t nsockets;
-    handler_t *on_connect, *on_disconnect;
-    strmap_t events;        /* event name -> handler_t list */
-    strmap_t server_events; /* server-side event name -> handler_t list */
-};
-
-/* Fields that serve only while connected share their place with those that serve only once
- * dead: recovery's two clocks cost an idle socket nothing (160 bytes, as before them). */
-struct sio_socket {
-    sio_client_t *client;
-    sio_nsp_t *nsp;
-    sio_socket_t *next_in_client;
-    union {
-        int64_t next_ack_id;     /* while connected */
-        sio_socket_t *next_dead; /* once dead */
-    };
-    char id[SIO_SOCKET_ID_LEN + 1];
-    uint8_t connected;
-    uint8_t recovered; /* it restored a session */
-    uint8_t replaying; /* a store's replay holds its deliveries (see replay_t) */
-    rooms_member_t member;
-    sio_identity_t *identity; /* NULL when not authenticated; it holds the exp deadline */
-    uint64_t start;           /* recovery: the clock when it started */
-    union {
-        uint64_t last_sent;      /* recovery: the last kept packet sent to it, while connected */
-        const char *dead_reason; /* once dead */
-    };
-    pending_ack_t *acks;
-    char *auth; /* keep_handshake: the CONNECT payload, redacted, when not empty; else NULL */
-};
-
-struct sio_client {
-    sio_server_t *srv;
-    eio_socket_t *eio; /* NULL once the session closed */
-    union {
-        sio_client_t *next_dead;         /* once dead */
-        keycount_entry_t *unjoined_addr; /* while unjoined: its address's count, or NULL */
-    };
-    sio_decoder_t decoder;
-    sio_socket_t *sockets;
-    sio_identity_t *identity;  /* from the handshake cookie, shared with its sockets */
-    char *handshake;           /* keep_handshake: socket.handshake without auth, JSON text */
-    uint64_t connect_deadline; /* loop time; 0 once a namespace was joined */
-    uint8_t dead;
-    uint8_t unjoined; /* counted among the sessions that joined no namespace yet */
-};
-
-typedef struct replay replay_t;
-
-/* A store-backed source's replay function (sio_server_add_recovery_source). */
-typedef struct replay_source {
-    sio_replay_fn fn;
-    void *user;
-} replay_source_t;
-
-struct sio_server {
-    uv_loop_t *loop;
-    sio_options_t opts;
-    sio_decoder_limits_t decoder_limits;
-    size_t unjoined; /* clients that joined no namespace yet */
-    keycount_t unjoined_by_addr;
-    eio_server_t *eio;
-    sio_nsp_t *nsps;
-    objmap_t sockets; /* by socket id */
-    sio_stats_t stats;
-    unsigned depth; /* dispatches and walks on the stack */
-    int reaping;
-    sio_socket_t *dead_sockets;
-    sio_client_t *dead_clients;
-    sio_adapter_t adapter;    /* zeroed when the node is alone */
-    sio_recovery_t *recovery; /* NULL when connection state recovery is off */
-    replay_source_t sources[SIO_RECOVERY_MAX_SOURCES];
-    uv_timer_t *sweep; /* drops what expired; runs while anything is kept or replayed */
-    replay_t *replays;
-    uint64_t next_replay;
-    int released; /* sio_server_release() ran: no handle may start */
-    /* A CONNECT waiting for the socket it takes over to be finalized (see takeover()). */
-    struct {
-        sio_client_t *client;
-        sio_nsp_t *nsp;
-        json_t *auth;
-    } deferred;
-};
-
-static void reap(sio_server_t *srv);
 static void client_rearm(sio_client_t *c);
 static void record_drop(sio_server_t *srv, char *record);
-static void socket_persist(sio_socket_t *s, const char *reason);
-static void replay_cancel(sio_server_t *srv, sio_socket_t *s);
-static void replays_drop_all(sio_server_t *srv);
-
-/* A write may drop a slow consumer, which tears its sockets down: the public calls
- * below hold teardown off (depth) until they no longer touch the socket. */
-#define GUARD_BEGIN(srv) ((srv)->depth++)
-#define GUARD_END(srv)                                                                             \
-    do {                                                                                           \
-        (srv)->depth--;                                                                            \
-        reap(srv);                                                                                 \
-    } while (0)
 
 /* ------------------------------------------------------------------ helpers */
 
-static uint64_t wall_ms(void)
+uint64_t sio_wall_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -173,17 +57,6 @@ static void handlers_free(handler_t *h)
     }
 }
 
-/* Who a token says a socket is, kept compact and shared by a client and its sockets: one
- * block holding the user id and the claims as JSON text (not a tree), since it is a large
- * part of an idle socket's memory. */
-struct sio_identity {
-    unsigned refs;
-    int64_t exp;
-    uint64_t expires_at;     /* loop time of exp, 0 = none */
-    const char *claims_json; /* into user_id's block, after it; NULL when there are none */
-    char user_id[];          /* the user id, NUL, then the claims JSON text, NUL */
-};
-
 static sio_identity_t *identity_from_principal(jwt_principal_t *p, uv_loop_t *loop)
 {
     size_t n = strlen(p->user_id);
@@ -197,7 +70,7 @@ static sio_identity_t *identity_from_principal(jwt_principal_t *p, uv_loop_t *lo
         /* Clamped so a far-future exp cannot overflow into the past. */
         uint64_t exp_s = (uint64_t)p->exp;
         uint64_t exp_ms = exp_s > UINT64_MAX / 2000 ? UINT64_MAX / 2 : exp_s * 1000;
-        uint64_t now_wall = wall_ms();
+        uint64_t now_wall = sio_wall_ms();
         uint64_t now = uv_now(loop);
         id->expires_at = exp_ms > now_wall ? now + (exp_ms - now_wall) : now;
     }
@@ -265,20 +138,11 @@ static void socket_send_text(sio_socket_t *s, sio_type_t type, int64_t id, const
     rbuf_unref(p);
 }
 
-/* An event or ack as it leaves: the Engine.IO packet and, when binary, its attachments in
- * order, all shared by every recipient (encoded once, however many receive it). */
-typedef struct outgoing {
-    rbuf_t *packet;
-    rbuf_t **attachments;
-    size_t nattachments;
-} outgoing_t;
-
 /* Encodes [event, ...args] (or, with event NULL, the ack's args array) for nsp, with the
  * recovery offset as the last argument when it is not NULL (as socket.io appends it to the
  * packet's data). Placeholders that name no attachment are sent as plain data. */
-static void outgoing_encode(outgoing_t *o, sio_type_t text_type, sio_type_t bin_type,
-                            const char *nsp, int64_t id, const char *event, const sio_args_t *args,
-                            const char *offset)
+void sio_outgoing_encode(outgoing_t *o, sio_type_t text_type, sio_type_t bin_type, const char *nsp,
+                         int64_t id, const char *event, const sio_args_t *args, const char *offset)
 {
     memset(o, 0, sizeof(*o));
     buf_t json = BUF_INIT;
@@ -313,14 +177,14 @@ static void outgoing_encode(outgoing_t *o, sio_type_t text_type, sio_type_t bin_
     free(order);
 }
 
-static void outgoing_send(const outgoing_t *o, eio_socket_t *e)
+void sio_outgoing_send(const outgoing_t *o, eio_socket_t *e)
 {
     eio_socket_send_shared(e, o->packet);
     for (size_t i = 0; i < o->nattachments; i++)
         eio_socket_send_shared_binary(e, o->attachments[i]);
 }
 
-static void outgoing_free(outgoing_t *o)
+void sio_outgoing_free(outgoing_t *o)
 {
     rbuf_unref(o->packet);
     for (size_t i = 0; i < o->nattachments; i++)
@@ -334,9 +198,9 @@ static void socket_send(sio_socket_t *s, sio_type_t text_type, sio_type_t bin_ty
 {
     if (!s->client->eio || s->client->dead) return;
     outgoing_t o;
-    outgoing_encode(&o, text_type, bin_type, s->nsp->name, id, event, args, NULL);
-    outgoing_send(&o, s->client->eio);
-    outgoing_free(&o);
+    sio_outgoing_encode(&o, text_type, bin_type, s->nsp->name, id, event, args, NULL);
+    sio_outgoing_send(&o, s->client->eio);
+    sio_outgoing_free(&o);
 }
 
 void sio_user_room(buf_t *out, const char *user_id)
@@ -612,9 +476,9 @@ static void socket_mark_dead(sio_socket_t *s, const char *reason)
     sio_server_t *srv = s->client->srv;
     s->connected = 0;
     if (s->replaying)
-        replay_cancel(srv, s); /* what it was owed never reached it: nothing to restore */
+        sio_resume_cancel(srv, s); /* what it was owed never reached it: nothing to restore */
     else
-        socket_persist(s, reason);
+        sio_resume_persist(s, reason);
     s->dead_reason = reason;
     s->next_dead = srv->dead_sockets;
     srv->dead_sockets = s;
@@ -671,7 +535,7 @@ static void client_free(sio_client_t *c)
     free(c);
 }
 
-static void reap(sio_server_t *srv)
+void sio_reap(sio_server_t *srv)
 {
     if (srv->depth || srv->reaping) return;
     srv->reaping = 1;
@@ -712,8 +576,6 @@ static void client_rearm(sio_client_t *c)
     eio_socket_set_timeout(c->eio, next == UINT64_MAX ? 0 : next > now ? next - now : 1);
 }
 
-static void client_close(sio_client_t *c, const char *reason);
-
 void sio_socket_disconnect_and_close(sio_socket_t *s, const char *reason)
 {
     if (!s->connected) return;
@@ -721,7 +583,7 @@ void sio_socket_disconnect_and_close(sio_socket_t *s, const char *reason)
     GUARD_BEGIN(srv);
     sio_client_t *c = s->client;
     sio_socket_disconnect(s, reason);
-    client_close(c, reason ? reason : "server namespace disconnect");
+    sio_client_close(c, reason ? reason : "server namespace disconnect");
     GUARD_END(srv);
 }
 
@@ -730,7 +592,7 @@ void sio_socket_close_transport(sio_socket_t *s)
     if (!s->connected) return;
     sio_server_t *srv = s->client->srv;
     GUARD_BEGIN(srv);
-    client_close(s->client, "forced close");
+    sio_client_close(s->client, "forced close");
     GUARD_END(srv);
 }
 
@@ -739,7 +601,7 @@ static void client_on_deadline(sio_client_t *c)
     uint64_t now = uv_now(c->srv->loop);
     if (c->connect_deadline && now >= c->connect_deadline && !c->sockets) {
         log_debug("sio", "client %s joined no namespace in time", eio_socket_id(c->eio));
-        client_close(c, "connect timeout");
+        sio_client_close(c, "connect timeout");
         return;
     }
     uint64_t attachments_by = sio_decoder_deadline(&c->decoder);
@@ -747,7 +609,7 @@ static void client_on_deadline(sio_client_t *c)
         log_debug("sio", "client %s: the attachments of a binary packet did not come in time",
                   eio_socket_id(c->eio));
         c->srv->stats.binary_packets_dropped++;
-        client_close(c, "parse error");
+        sio_client_close(c, "parse error");
         return;
     }
     for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) {
@@ -977,7 +839,7 @@ static sio_identity_t *connect_identity(sio_client_t *c, const json_t *auth)
     }
     /* Sockets are cut off at exp; a token already past it (accepted only thanks to the
      * clock-skew leeway, which serves REST requests) authenticates no socket. */
-    if (identity && identity->exp && (uint64_t)identity->exp <= wall_ms() / 1000) {
+    if (identity && identity->exp && (uint64_t)identity->exp <= sio_wall_ms() / 1000) {
         log_debug("sio", "token of user %s is past exp; connecting unauthenticated",
                   identity->user_id);
         identity_unref(identity);
@@ -992,100 +854,6 @@ static const json_t *auth_string(const json_t *auth, const char *key)
     const json_t *v = json_is_object(auth) ? json_object_get(auth, key) : NULL;
     return json_is_string(v) ? v : NULL;
 }
-
-/* The session a CONNECT's pid names, restored for the identity the request has now (a
- * different user, or none where there was one, restores nothing). 1 when restored. */
-static int connect_restore(sio_server_t *srv, sio_nsp_t *nsp, const json_t *pid,
-                           const json_t *offset, const sio_identity_t *identity,
-                           sio_restored_t *out)
-{
-    sio_pid_t parsed;
-    if (sio_pid_parse(json_string_value(pid), json_string_length(pid), &parsed) == 0 &&
-        objmap_get(&srv->sockets, parsed.sid, SIO_SOCKET_ID_LEN)) {
-        /* Its id is still held by a socket not finalized yet: not restored. */
-        sio_recovery_stats_mut(srv->recovery)->unknown++;
-        return 0;
-    }
-    return sio_recovery_restore(
-               srv->recovery, nsp, json_string_value(pid), json_string_length(pid),
-               offset ? json_string_value(offset) : NULL, offset ? json_string_length(offset) : 0,
-               identity ? identity->user_id : NULL, wall_ms(), out) == SIO_RESTORE_OK;
-}
-
-/* A client comes back while the server still holds its old socket: its network changed, say,
- * and the old connection is silent, not closed, until the ping timeout. If the pid is this
- * node's for that socket (a live one of another client, in this namespace) and the new
- * credentials name its user, the old connection is closed as a transport that went (its
- * session kept) and the CONNECT waits until the old socket is finalized (at the end of this
- * dispatch: on_eio_message). 1 when it waits. */
-static int takeover(sio_server_t *srv, sio_client_t *c, sio_nsp_t *nsp, const json_t *pid,
-                    const json_t *auth, sio_identity_t *identity)
-{
-    sio_pid_t parsed;
-    if (sio_pid_parse(json_string_value(pid), json_string_length(pid), &parsed) != 0) return 0;
-    sio_socket_t *old = objmap_get(&srv->sockets, parsed.sid, SIO_SOCKET_ID_LEN);
-    if (!old || !old->connected || old->client == c || old->nsp != nsp || srv->deferred.client ||
-        !sio_recovery_pid_ours(srv->recovery, &parsed))
-        return 0;
-    const char *was = old->identity ? old->identity->user_id : NULL;
-    const char *is = identity ? identity->user_id : NULL;
-    if (was != is && (!was || !is || strcmp(was, is) != 0)) return 0;
-    log_debug("sio", "socket %s is back on another connection: the old one is closed", old->id);
-    client_close(old->client, "transport close");
-    srv->deferred.client = c;
-    srv->deferred.nsp = nsp;
-    srv->deferred.auth = json_incref((json_t *)auth);
-    return 1;
-}
-
-static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth);
-
-/* Runs the CONNECT takeover() put off, once the old socket is gone, if its client is still
- * the session's (e's) and alive. */
-static void run_deferred_connect(sio_server_t *srv, eio_socket_t *e)
-{
-    sio_client_t *c = srv->deferred.client;
-    json_t *auth = srv->deferred.auth;
-    sio_nsp_t *nsp = srv->deferred.nsp;
-    memset(&srv->deferred, 0, sizeof(srv->deferred));
-    if (eio_socket_user(e) == c && !c->dead) {
-        srv->depth++;
-        socket_connect(c, nsp, auth);
-        srv->depth--;
-        reap(srv);
-    }
-    json_decref(auth);
-}
-
-/* The restored session's rooms but its own (virtual) and the user rooms, which the new
- * credentials decide. */
-static void rejoin_rooms(sio_socket_t *s, const sio_restored_t *r)
-{
-    size_t prefix = strlen(SIO_USER_ROOM_PREFIX);
-    for (size_t i = 0; i < r->nrooms; i++) {
-        const sio_room_name_t *room = &r->rooms[i];
-        if (room->len == SIO_SOCKET_ID_LEN && memcmp(room->name, s->id, SIO_SOCKET_ID_LEN) == 0)
-            continue;
-        if (room->len >= prefix && memcmp(room->name, SIO_USER_ROOM_PREFIX, prefix) == 0) continue;
-        rooms_join(&s->nsp->rooms, &s->member, room->name, room->len);
-    }
-}
-
-/* The packets a restored socket missed, in order, each the same shared buffers every
- * recipient got. */
-static void replay_missed(sio_socket_t *s, const sio_restored_t *r)
-{
-    eio_socket_t *e = s->client->eio;
-    for (size_t i = 0; i < r->npackets && s->connected && e; i++) {
-        eio_socket_send_shared(e, r->packets[i].packet);
-        for (size_t j = 0; j < r->packets[i].nattachments; j++)
-            eio_socket_send_shared_binary(e, r->packets[i].attachments[j]);
-        s->client->srv->stats.deliveries++;
-    }
-}
-
-static void start_store_replays(sio_server_t *srv, sio_socket_t *s, const json_t *pid,
-                                const json_t *offset);
 
 /* CONNECT's answer, {"sid"} and with recovery {"sid","pid"}: the pid the client sent when it
  * recovered (its `recovered` compares the two), else a new one. Written on the stack when it
@@ -1121,18 +889,18 @@ static void socket_send_connect(sio_socket_t *s, const json_t *recovered_pid)
     buf_free(&pid);
 }
 
-static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
+void sio_socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
 {
     sio_server_t *srv = c->srv;
     sio_identity_t *identity = connect_identity(c, auth);
     const json_t *pid = srv->recovery ? auth_string(auth, "pid") : NULL;
     const json_t *offset = pid ? auth_string(auth, "offset") : NULL;
-    if (pid && takeover(srv, c, nsp, pid, auth, identity)) {
+    if (pid && sio_resume_takeover(srv, c, nsp, pid, auth, identity)) {
         identity_unref(identity);
         return;
     }
     sio_restored_t restored;
-    int recovered = pid && connect_restore(srv, nsp, pid, offset, identity, &restored);
+    int recovered = pid && sio_resume_restore(srv, nsp, pid, offset, identity, &restored);
 
     sio_socket_t *s = xcalloc(1, sizeof(*s));
     s->client = c;
@@ -1160,9 +928,9 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
         s->recovered = 1;
         s->start = restored.start;
         s->last_sent = restored.last_sent;
-        rejoin_rooms(s, &restored);
+        sio_resume_rejoin(s, &restored);
     } else if (srv->recovery) {
-        s->start = sio_recovery_now_seq(srv->recovery, wall_ms());
+        s->start = sio_recovery_now_seq(srv->recovery, sio_wall_ms());
     }
     if (c->handshake) s->auth = record_keep(srv, socket_auth_record(auth));
     if (s->identity) {
@@ -1176,10 +944,10 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
 
     socket_send_connect(s, recovered ? pid : NULL);
     if (recovered) {
-        replay_missed(s, &restored);
+        sio_resume_replay_missed(s, &restored);
         sio_restored_free(&restored);
     } else if (pid && s->identity) {
-        start_store_replays(srv, s, pid, offset);
+        sio_resume_start_store(srv, s, pid, offset);
     }
 
     json_t *empty = auth ? NULL : json_object();
@@ -1235,7 +1003,7 @@ static void socket_on_ack(sio_socket_t *s, sio_packet_t *p)
     }
 }
 
-static void client_close(sio_client_t *c, const char *reason)
+void sio_client_close(sio_client_t *c, const char *reason)
 {
     if (c->dead || !c->eio) return;
     /* Its on_close marks the client dead. A client that never joined a namespace has nothing
@@ -1255,7 +1023,7 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
         s = s->next_in_client;
     if (p->type == SIO_CONNECT) {
         if (s) {
-            client_close(c, "invalid state");
+            sio_client_close(c, "invalid state");
             return;
         }
         sio_nsp_t *nsp = sio_server_find_nsp(srv, p->nsp);
@@ -1266,12 +1034,12 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
             rbuf_unref(err);
             return;
         }
-        socket_connect(c, nsp, p->data);
+        sio_socket_connect(c, nsp, p->data);
         return;
     }
     if (!s) {
         log_debug("sio", "packet type %d for namespace %s not joined", p->type, p->nsp);
-        client_close(c, "invalid state");
+        sio_client_close(c, "invalid state");
         return;
     }
     switch (p->type) {
@@ -1287,7 +1055,7 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
         socket_mark_dead(s, "client namespace disconnect");
         break;
     default:
-        client_close(c, "invalid state");
+        sio_client_close(c, "invalid state");
         break;
     }
 }
@@ -1353,7 +1121,7 @@ static void client_hold_attachments(sio_client_t *c, size_t held)
         membudget_release(budget, held);
         sio_decoder_free(&c->decoder);
         srv->stats.binary_packets_dropped++;
-        client_close(c, "parse error");
+        sio_client_close(c, "parse error");
         return;
     }
     if (held || !srv->opts.attachment_timeout_ms) return;
@@ -1379,15 +1147,15 @@ static void on_eio_message(void *user, eio_socket_t *e, int binary, const char *
         log_debug("sio", "client %s sent a malformed packet: %s", eio_socket_id(e),
                   sio_strerror(r));
         if (r == SIO_ETOOLARGE) srv->stats.binary_packets_dropped++;
-        client_close(c, "parse error");
+        sio_client_close(c, "parse error");
         return;
     }
     srv->depth++;
     client_on_packet(c, &p);
     srv->depth--;
     sio_packet_free(&p);
-    reap(srv);
-    if (srv->deferred.client) run_deferred_connect(srv, e);
+    sio_reap(srv);
+    if (srv->deferred.client) sio_resume_deferred(srv, e);
 }
 
 static void on_eio_close(void *user, eio_socket_t *e, const char *reason)
@@ -1403,7 +1171,7 @@ static void on_eio_close(void *user, eio_socket_t *e, const char *reason)
         socket_mark_dead(s, reason);
     c->next_dead = srv->dead_clients;
     srv->dead_clients = c;
-    reap(srv);
+    sio_reap(srv);
 }
 
 static void on_eio_timeout(void *user, eio_socket_t *e)
@@ -1414,7 +1182,7 @@ static void on_eio_timeout(void *user, eio_socket_t *e)
     srv->depth++;
     client_on_deadline(c);
     srv->depth--;
-    reap(srv);
+    sio_reap(srv);
 }
 
 static const eio_callbacks_t eio_callbacks = {on_eio_open, on_eio_message, on_eio_close,
@@ -1442,21 +1210,17 @@ void sio_server_close_all(sio_server_t *srv)
     eio_server_close_all(srv->eio);
 }
 
-static void on_sweep_closed(uv_handle_t *h);
-
 void sio_server_release(sio_server_t *srv)
 {
-    srv->released = 1;
-    if (srv->sweep) uv_close((uv_handle_t *)srv->sweep, on_sweep_closed);
-    srv->sweep = NULL;
+    sio_resume_release(srv);
     eio_server_release(srv->eio);
 }
 
 void sio_server_free(sio_server_t *srv)
 {
     if (!srv) return;
-    reap(srv);
-    replays_drop_all(srv);
+    sio_reap(srv);
+    sio_resume_drop_all(srv);
     eio_server_free(srv->eio);
     while (srv->nsps) {
         sio_nsp_t *n = srv->nsps;
@@ -1513,14 +1277,11 @@ typedef struct deliver_ctx {
 static void deliver_encode(deliver_ctx_t *ctx)
 {
     if (ctx->encoded) return;
-    outgoing_encode(&ctx->out, SIO_EVENT, SIO_BINARY_EVENT, ctx->nsp, -1, ctx->event, ctx->args,
-                    ctx->offset);
+    sio_outgoing_encode(&ctx->out, SIO_EVENT, SIO_BINARY_EVENT, ctx->nsp, -1, ctx->event, ctx->args,
+                        ctx->offset);
     ctx->encoded = 1;
     ctx->srv->stats.serializations++;
 }
-
-static int replay_hold(sio_server_t *srv, sio_socket_t *s, const outgoing_t *o, uint64_t seq,
-                       int source, const char *cursor);
 
 static void deliver(void *user, void *owner)
 {
@@ -1532,16 +1293,16 @@ static void deliver(void *user, void *owner)
     if (ctx->is_volatile && (s->replaying || eio_socket_outbox_bytes(s->client->eio))) return;
     deliver_encode(ctx);
     ctx->count++;
-    if (s->replaying && replay_hold(ctx->srv, s, &ctx->out, ctx->seq, ctx->source, ctx->cursor))
+    if (s->replaying && sio_resume_hold(ctx->srv, s, &ctx->out, ctx->seq, ctx->source, ctx->cursor))
         return;
-    outgoing_send(&ctx->out, s->client->eio);
+    sio_outgoing_send(&ctx->out, s->client->eio);
     /* Sending may have dropped it (slow consumer): last_sent then holds its dead_reason. */
     if (ctx->seq && s->connected) s->last_sent = ctx->seq;
 }
 
 /* The value of key in the first argument (a string of cursor characters, or a non-negative
  * integer) into out: 1, or 0 when there is none. */
-static int cursor_of(const sio_args_t *args, const char *key, char out[SIO_RECOVERY_NAME_MAX + 1])
+int sio_args_cursor(const sio_args_t *args, const char *key, char out[SIO_RECOVERY_NAME_MAX + 1])
 {
     json_t *parsed = NULL;
     const json_t *first = NULL;
@@ -1561,8 +1322,6 @@ static int cursor_of(const sio_args_t *args, const char *key, char out[SIO_RECOV
     json_decref(parsed);
     return ok;
 }
-
-static void sweep_arm(sio_server_t *srv);
 
 /* Keeps an emitted packet for the sessions that may miss it: what it went to, as socket.io's
  * adapter records a broadcast's rooms and except (one socket: the room of its id). A packet
@@ -1594,9 +1353,9 @@ static void keep_packet(sio_server_t *srv, sio_nsp_t *nsp, const sio_target_t *t
     }
     if (!ctx->count && !sio_recovery_wants(srv->recovery, &k)) return;
     deliver_encode(ctx);
-    sio_recovery_keep(srv->recovery, ctx->seq, wall_ms(), &k, ctx->out.packet, ctx->out.attachments,
-                      ctx->out.nattachments);
-    sweep_arm(srv);
+    sio_recovery_keep(srv->recovery, ctx->seq, sio_wall_ms(), &k, ctx->out.packet,
+                      ctx->out.attachments, ctx->out.nattachments);
+    sio_resume_sweep_arm(srv);
 }
 
 int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
@@ -1652,9 +1411,9 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
     char cursor[SIO_RECOVERY_NAME_MAX + 1];
     if (srv->recovery && !ctx.is_volatile && sio_recovery_is_recoverable(srv->recovery, event)) {
         const char *key = NULL;
-        ctx.seq = sio_recovery_next_seq(srv->recovery, wall_ms());
+        ctx.seq = sio_recovery_next_seq(srv->recovery, sio_wall_ms());
         ctx.source = sio_recovery_source_of(srv->recovery, event, &key);
-        if (ctx.source >= 0 && cursor_of(args, key, cursor)) {
+        if (ctx.source >= 0 && sio_args_cursor(args, key, cursor)) {
             ctx.cursor = cursor;
             sio_recovery_note_cursor(srv->recovery, ctx.source, cursor);
         }
@@ -1677,11 +1436,11 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
     if (ctx.seq) keep_packet(srv, nsp, t, one, rooms, lens, nrooms, &ctx);
     srv->depth--;
     if (lens != small_lens) free(lens);
-    if (ctx.encoded) outgoing_free(&ctx.out);
+    if (ctx.encoded) sio_outgoing_free(&ctx.out);
     buf_free(&offset);
     buf_free(&user_room);
     srv->stats.deliveries += ctx.count;
-    reap(srv);
+    sio_reap(srv);
     return (int64_t)ctx.count;
 }
 
@@ -1730,390 +1489,4 @@ void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *adapter)
     if (srv->adapter.nsp_added)
         for (sio_nsp_t *n = srv->nsps; n; n = n->next)
             srv->adapter.nsp_added(srv->adapter.ctx, n->name);
-}
-
-int sio_nsp_room_needed(const sio_nsp_t *nsp, const char *room)
-{
-    size_t len = strlen(room);
-    return rooms_room_size(&nsp->rooms, room, len) > 0 ||
-           (nsp->srv->recovery && sio_recovery_wants_room(nsp->srv->recovery, room, len));
-}
-
-/* ------------------------------------------------------------------ connection state recovery */
-
-const sio_recovery_stats_t *sio_server_recovery_stats(const sio_server_t *srv)
-{
-    return srv->recovery ? sio_recovery_stats(srv->recovery) : NULL;
-}
-
-int sio_server_set_recoverable(sio_server_t *srv, const char *event, int recoverable)
-{
-    if (!srv->recovery) return SIO_EMIT_ENOENT;
-    sio_recovery_set_recoverable(srv->recovery, event, recoverable);
-    return 0;
-}
-
-int sio_server_add_recovery_source(sio_server_t *srv, const char *event, const char *cursor_key,
-                                   const char *initial, sio_replay_fn fn, void *user)
-{
-    if (!srv->recovery) return SIO_EMIT_ENOENT;
-    if (!fn || !cursor_key || !sio_recovery_name_valid(cursor_key, strlen(cursor_key)) ||
-        (initial && !sio_recovery_name_valid(initial, strlen(initial))))
-        return SIO_EMIT_EINVAL;
-    int i = sio_recovery_add_source(srv->recovery, event, cursor_key);
-    if (i < 0) return SIO_EMIT_EINVAL;
-    if (initial) sio_recovery_note_cursor(srv->recovery, i, initial);
-    srv->sources[i].fn = fn;
-    srv->sources[i].user = user;
-    return 0;
-}
-
-/* The reasons socket.io keeps a session for (RECOVERABLE_DISCONNECT_REASONS): the transport
- * went, not the client or the server's code. */
-static int recoverable_reason(const char *reason)
-{
-    static const char *const kept[] = {"transport error",      "transport close",
-                                       "forced close",         "ping timeout",
-                                       "server shutting down", "forced server close"};
-    for (size_t i = 0; reason && i < sizeof(kept) / sizeof(kept[0]); i++)
-        if (strcmp(reason, kept[i]) == 0) return 1;
-    return 0;
-}
-
-typedef struct room_list {
-    sio_room_name_t *items;
-    size_t len, cap;
-} room_list_t;
-
-static void room_list_add(void *user, const char *room, size_t len)
-{
-    room_list_t *l = user;
-    if (l->len == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 8;
-        l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
-    }
-    l->items[l->len++] = (sio_room_name_t){room, len};
-}
-
-static void socket_persist(sio_socket_t *s, const char *reason)
-{
-    sio_server_t *srv = s->client->srv;
-    if (!srv->recovery || !recoverable_reason(reason)) return;
-    room_list_t rooms = {0};
-    rooms_member_foreach(&s->nsp->rooms, &s->member, room_list_add, &rooms);
-    sio_session_in_t in = {.nsp = s->nsp,
-                           .sid = s->id,
-                           .user_id = s->identity ? s->identity->user_id : NULL,
-                           .start = s->start,
-                           .last_sent = s->last_sent,
-                           .rooms = rooms.items,
-                           .nrooms = rooms.len};
-    if (sio_recovery_persist(srv->recovery, &in, wall_ms()) == 0)
-        log_debug("sio", "socket %s kept for recovery (%s)", s->id, reason);
-    free(rooms.items);
-    sweep_arm(srv);
-}
-
-/* ---- replays from stores: a fresh socket's missed events of a store-backed source ---- */
-
-/* A packet waiting with its references: a replayed event, or a live one held back. */
-typedef struct waiting {
-    outgoing_t out;
-    uint64_t seq;
-    int source;
-    char cursor[SIO_RECOVERY_NAME_MAX + 1];
-} waiting_t;
-
-typedef struct waiting_list {
-    waiting_t *items;
-    size_t len, cap;
-} waiting_list_t;
-
-/* One socket's replays (one request per source), and what waits until they end. */
-struct replay {
-    replay_t *next;
-    uint64_t id;
-    sio_socket_t *s;
-    unsigned pending; /* sources not answered yet (a bit each), and the start's own hold */
-    int failed;
-    uint64_t deadline; /* loop time */
-    size_t bytes;
-    waiting_list_t events; /* replayed, in order */
-    waiting_list_t held;   /* live, in order */
-};
-
-#define REPLAY_SOURCE_BITS 3 /* a request id is the replay's id and the source's index */
-_Static_assert(SIO_RECOVERY_MAX_SOURCES <= (1 << REPLAY_SOURCE_BITS), "request ids");
-
-static waiting_t *waiting_add(waiting_list_t *l, const outgoing_t *o, uint64_t seq, int source,
-                              const char *cursor)
-{
-    if (l->len == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 8;
-        l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
-    }
-    waiting_t *w = &l->items[l->len++];
-    w->out.packet = rbuf_ref(o->packet);
-    w->out.nattachments = o->nattachments;
-    w->out.attachments = NULL;
-    if (o->nattachments) {
-        w->out.attachments = xmalloc(o->nattachments * sizeof(rbuf_t *));
-        for (size_t i = 0; i < o->nattachments; i++)
-            w->out.attachments[i] = rbuf_ref(o->attachments[i]);
-    }
-    w->seq = seq;
-    w->source = source;
-    snprintf(w->cursor, sizeof(w->cursor), "%s", cursor ? cursor : "");
-    return w;
-}
-
-static void waiting_free(waiting_list_t *l)
-{
-    for (size_t i = 0; i < l->len; i++)
-        outgoing_free(&l->items[i].out);
-    free(l->items);
-    memset(l, 0, sizeof(*l));
-}
-
-static size_t outgoing_bytes(const outgoing_t *o)
-{
-    size_t n = o->packet->len;
-    for (size_t i = 0; i < o->nattachments; i++)
-        n += o->attachments[i]->len;
-    return n;
-}
-
-static replay_t *replay_of_socket(sio_server_t *srv, const sio_socket_t *s)
-{
-    for (replay_t *r = srv->replays; r; r = r->next)
-        if (r->s == s) return r;
-    return NULL;
-}
-
-static replay_t *replay_of_id(sio_server_t *srv, uint64_t id)
-{
-    for (replay_t *r = srv->replays; r; r = r->next)
-        if (r->id == id >> REPLAY_SOURCE_BITS) return r;
-    return NULL;
-}
-
-static int replayed_cursor(const replay_t *r, int source, const char *cursor)
-{
-    for (size_t i = 0; i < r->events.len; i++)
-        if (r->events.items[i].source == source && strcmp(r->events.items[i].cursor, cursor) == 0)
-            return 1;
-    return 0;
-}
-
-/* Ends a replay: its events (unless it failed), then what was held, but a held event the
- * replay already gave, are sent in order; the socket's deliveries go on. */
-static void replay_finish(sio_server_t *srv, replay_t *r)
-{
-    for (replay_t **p = &srv->replays; *p; p = &(*p)->next) {
-        if (*p == r) {
-            *p = r->next;
-            break;
-        }
-    }
-    /* Sends may drop a slow consumer: callers at depth 0 hold teardown off around this. */
-    sio_socket_t *s = r->s;
-    s->replaying = 0;
-    sio_recovery_stats_t *st = sio_recovery_stats_mut(srv->recovery);
-    if (r->failed)
-        st->store_replays_failed++;
-    else
-        st->store_replays_ok++;
-    for (size_t i = 0; !r->failed && i < r->events.len && s->connected; i++) {
-        waiting_t *w = &r->events.items[i];
-        outgoing_send(&w->out, s->client->eio);
-        if (w->cursor[0]) sio_recovery_note_cursor(srv->recovery, w->source, w->cursor);
-        st->store_events++;
-        srv->stats.deliveries++;
-    }
-    for (size_t i = 0; i < r->held.len && s->connected; i++) {
-        waiting_t *w = &r->held.items[i];
-        if (!r->failed && w->cursor[0] && replayed_cursor(r, w->source, w->cursor)) continue;
-        outgoing_send(&w->out, s->client->eio);
-        if (w->seq && s->connected) s->last_sent = w->seq;
-    }
-    waiting_free(&r->events);
-    waiting_free(&r->held);
-    free(r);
-}
-
-/* At free: stores that never answered; nothing more is sent. */
-static void replays_drop_all(sio_server_t *srv)
-{
-    while (srv->replays) {
-        replay_t *r = srv->replays;
-        srv->replays = r->next;
-        r->s->replaying = 0;
-        waiting_free(&r->events);
-        waiting_free(&r->held);
-        free(r);
-    }
-}
-
-static void replay_cancel(sio_server_t *srv, sio_socket_t *s)
-{
-    replay_t *r = replay_of_socket(srv, s);
-    if (!r) return;
-    r->failed = 1;
-    replay_finish(srv, r);
-}
-
-/* A live packet for a socket whose replay runs: held (1), or, past max_session_bytes, the
- * replay is given up and the caller sends it (0). */
-static int replay_hold(sio_server_t *srv, sio_socket_t *s, const outgoing_t *o, uint64_t seq,
-                       int source, const char *cursor)
-{
-    replay_t *r = replay_of_socket(srv, s);
-    if (!r) {
-        s->replaying = 0;
-        return 0;
-    }
-    r->bytes += outgoing_bytes(o);
-    if (r->bytes > sio_recovery_options(srv->recovery)->max_session_bytes) {
-        r->failed = 1;
-        replay_finish(srv, r);
-        return 0;
-    }
-    waiting_add(&r->held, o, seq, source, cursor);
-    return 1;
-}
-
-static void replay_end_source(sio_server_t *srv, replay_t *r, unsigned bit)
-{
-    r->pending &= ~bit;
-    if (!r->pending) replay_finish(srv, r);
-}
-
-static void start_store_replays(sio_server_t *srv, sio_socket_t *s, const json_t *pid,
-                                const json_t *offset)
-{
-    sio_store_hint_t hints[SIO_RECOVERY_MAX_SOURCES];
-    if (!sio_recovery_store_hints(srv->recovery, json_string_value(pid), json_string_length(pid),
-                                  offset ? json_string_value(offset) : NULL,
-                                  offset ? json_string_length(offset) : 0, s->identity->user_id,
-                                  hints))
-        return;
-    replay_t *r = xcalloc(1, sizeof(*r));
-    r->id = ++srv->next_replay;
-    r->s = s;
-    r->deadline = uv_now(srv->loop) + SIO_REPLAY_TIMEOUT_MS;
-    size_t n = sio_recovery_source_count(srv->recovery);
-    /* The top bit holds the replay while the sources are asked: one may answer at once. */
-    unsigned self = 1u << (1 << REPLAY_SOURCE_BITS);
-    r->pending = self;
-    for (size_t i = 0; i < n; i++)
-        if (srv->sources[i].fn) r->pending |= 1u << i;
-    r->next = srv->replays;
-    srv->replays = r;
-    s->replaying = 1;
-    sio_recovery_stats_mut(srv->recovery)->store_replays++;
-    sweep_arm(srv);
-    int64_t now = (int64_t)wall_ms();
-    int64_t window = (int64_t)sio_recovery_options(srv->recovery)->max_disconnection_ms;
-    uint64_t id = r->id;
-    for (size_t i = 0; i < n; i++) {
-        if (!srv->sources[i].fn) continue;
-        sio_replay_request_t req = {.id = id << REPLAY_SOURCE_BITS | i,
-                                    .event = sio_recovery_source_name(srv->recovery, (int)i),
-                                    .after = hints[i].after[0] ? hints[i].after : NULL,
-                                    .since_ms = hints[i].since_ms,
-                                    .not_before_ms = now - window,
-                                    .max_events = SIO_REPLAY_MAX_EVENTS};
-        srv->sources[i].fn(srv->sources[i].user, s, &req);
-        if (!replay_of_id(srv, req.id)) return; /* the socket went meanwhile */
-    }
-    replay_end_source(srv, r, self);
-}
-
-int sio_replay_emit(sio_server_t *srv, uint64_t id, const sio_args_t *args)
-{
-    replay_t *r = srv->recovery ? replay_of_id(srv, id) : NULL;
-    unsigned source = (unsigned)(id & ((1u << REPLAY_SOURCE_BITS) - 1));
-    if (!r || !(r->pending & (1u << source))) return SIO_EMIT_ENOENT;
-    if (source >= sio_recovery_source_count(srv->recovery)) return SIO_EMIT_EINVAL;
-    if (r->failed) return SIO_EMIT_ENOENT;
-    const char *key = NULL;
-    const char *event = sio_recovery_source_name(srv->recovery, (int)source);
-    sio_recovery_source_of(srv->recovery, event, &key);
-    char cursor[SIO_RECOVERY_NAME_MAX + 1];
-    int has_cursor = cursor_of(args, key, cursor);
-    /* Numbered as of the socket's start: a later recovery here looks at what came after. */
-    buf_t offset = BUF_INIT;
-    sio_recovery_offset(srv->recovery, &offset, r->s->start, (int)source,
-                        has_cursor ? cursor : NULL);
-    outgoing_t o;
-    outgoing_encode(&o, SIO_EVENT, SIO_BINARY_EVENT, r->s->nsp->name, -1, event, args, offset.data);
-    buf_free(&offset);
-    srv->stats.serializations++;
-    r->bytes += outgoing_bytes(&o);
-    if (r->bytes > sio_recovery_options(srv->recovery)->max_session_bytes ||
-        r->events.len >= SIO_REPLAY_MAX_EVENTS) {
-        r->failed = 1; /* all or nothing: the client is told nothing was recovered */
-        outgoing_free(&o);
-        return SIO_EMIT_ENOENT;
-    }
-    waiting_add(&r->events, &o, 0, (int)source, has_cursor ? cursor : NULL);
-    outgoing_free(&o);
-    return 0;
-}
-
-const char *sio_replay_event(sio_server_t *srv, uint64_t id)
-{
-    replay_t *r = srv->recovery ? replay_of_id(srv, id) : NULL;
-    unsigned source = (unsigned)(id & ((1u << REPLAY_SOURCE_BITS) - 1));
-    if (!r || !(r->pending & (1u << source)) || source >= sio_recovery_source_count(srv->recovery))
-        return NULL;
-    return sio_recovery_source_name(srv->recovery, (int)source);
-}
-
-int sio_replay_end(sio_server_t *srv, uint64_t id, int status)
-{
-    replay_t *r = srv->recovery ? replay_of_id(srv, id) : NULL;
-    unsigned bit = 1u << (id & ((1u << REPLAY_SOURCE_BITS) - 1));
-    if (!r || !(r->pending & bit)) return SIO_EMIT_ENOENT;
-    if (status) r->failed = 1;
-    GUARD_BEGIN(srv);
-    replay_end_source(srv, r, bit);
-    GUARD_END(srv);
-    return 0;
-}
-
-/* ---- the sweep: what expired goes, replays past their time end ---- */
-
-static void on_sweep(uv_timer_t *t)
-{
-    sio_server_t *srv = t->data;
-    int kept = sio_recovery_sweep(srv->recovery, wall_ms());
-    uint64_t now = uv_now(srv->loop);
-    GUARD_BEGIN(srv);
-    for (replay_t *r = srv->replays, *next; r; r = next) {
-        next = r->next;
-        if (r->deadline > now) continue;
-        log_debug("sio", "socket %s: a store's replay did not end in time", r->s->id);
-        r->failed = 1;
-        replay_finish(srv, r);
-        next = srv->replays; /* finishing may have changed the list */
-    }
-    GUARD_END(srv);
-    if (!kept && !srv->replays) uv_timer_stop(t);
-}
-
-static void sweep_arm(sio_server_t *srv)
-{
-    if (srv->released) return;
-    if (!srv->sweep) {
-        srv->sweep = xcalloc(1, sizeof(*srv->sweep));
-        uv_timer_init(srv->loop, srv->sweep);
-        srv->sweep->data = srv;
-    }
-    if (!uv_is_active((uv_handle_t *)srv->sweep)) uv_timer_start(srv->sweep, on_sweep, 1000, 1000);
-}
-
-static void on_sweep_closed(uv_handle_t *h)
-{
-    free(h);
 }
