@@ -7,7 +7,8 @@
 # N is the number of authenticated WebSocket users (default 10000). Anything
 # after N goes to iogate-loadgen (for example --rate 5000 --duration 20).
 # BUILD_DIR picks the build directory (default: build-bench, configured as
-# Release; the developer build in build/ is not a Release build).
+# Release; the developer build in build/ is not a Release build). BENCH_CONFIG is
+# TOML added to the server's config (e.g. a [socketio] table).
 # The exit status is iogate-loadgen's: 0 all correct, 1 a correctness count
 # is not zero, 2 the run could not be made; 3 when the server died.
 set -euo pipefail
@@ -38,7 +39,7 @@ LOG=$TMP/server.log
 
 start_server() {
     PORT=$("$LOADGEN_BIN" --free-port)
-    bench_config "$TMP/iogate.toml" "$PORT" $((N + 1000))
+    bench_config "$TMP/iogate.toml" "$PORT" $((N + 1000)) "${BENCH_CONFIG:-}"
     local ok=0
     bench_start_server "$SERVER_BIN" "$TMP/iogate.toml" "$LOG" "$PORT" || ok=1
     SERVER_PID=$STARTED_PID

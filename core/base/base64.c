@@ -4,6 +4,8 @@
 #include <stdint.h>
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* Value of a character of the standard (url = 0) or URL alphabet, or -1. */
 static int b64_value(unsigned char c, int url)
@@ -60,6 +62,24 @@ void base64_encode_append(buf_t *out, const void *data, size_t len)
     buf_reserve(out, n); /* and room for the NUL, which a buf_t always keeps */
     base64_encode(out->data + out->len, data, len);
     out->len += n;
+}
+
+void base64url_encode_append(buf_t *out, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    buf_reserve(out, base64_encoded_len(len));
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        acc = (acc << 8 | p[i]) & 0xFFFF;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out->data[out->len++] = url_alphabet[(acc >> bits) & 63];
+        }
+    }
+    if (bits) out->data[out->len++] = url_alphabet[(acc << (6 - bits)) & 63];
+    out->data[out->len] = '\0';
 }
 
 /* Decodes into dst when it is not NULL; returns the byte count or BASE64_EINVAL. One routine

@@ -27,6 +27,8 @@ int base64_validate(const char *in, size_t len);
  * with out left as it was. */
 int base64_decode_append(buf_t *out, const char *in, size_t len);
 
+/* Appends the unpadded base64url encoding of data[0..len) (RFC 4648 section 5). */
+void base64url_encode_append(buf_t *out, const void *data, size_t len);
 /* 1 when c belongs to the base64url alphabet. */
 int base64url_is_char(unsigned char c);
 /* base64_decode_append for unpadded base64url (RFC 7515 section 2). */

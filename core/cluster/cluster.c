@@ -341,15 +341,16 @@ static void on_broadcast(cluster_t *c, const char *nsp_name, const char *channel
         c->stats.ignored++;
         return;
     }
-    /* On a room's channel, a node with nobody in the room has nothing to do. */
+    /* On a room's channel, a node with nobody in the room (and no session kept for recovery
+     * that was) has nothing to do. */
     size_t base = strlen(c->prefix) + 1 + strlen(nsp_name) + 1;
     size_t clen = strlen(channel);
     if (clen > base + 1) {
         buf_t room = BUF_INIT;
         buf_append(&room, channel + base, clen - base - 1);
-        size_t here = sio_nsp_room_size(nsp, room.data);
+        int needed = sio_nsp_room_needed(nsp, room.data);
         buf_free(&room);
-        if (!here) {
+        if (!needed) {
             c->stats.ignored++;
             return;
         }

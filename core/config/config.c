@@ -73,6 +73,10 @@ static const key_spec_t schema[] = {
     {"socketio", "transports", KEY_STRINGS, CFG(socketio.transports), 0, 0, "polling,websocket", 0},
     {"socketio", "cors_origins", KEY_STRINGS, CFG(socketio.cors_origins), 0, 0, "", 0},
     {"socketio", "namespaces", KEY_STRINGS, CFG(socketio.namespaces), 0, 0, "", 0},
+    {"socketio", "connection_state_recovery", KEY_BOOL, CFG(socketio.connection_state_recovery), 0, 0, NULL, 0},
+    {"socketio", "max_disconnection_ms", KEY_INT, CFG(socketio.max_disconnection_ms), 1000, DAY_MS, NULL, 120000},
+    {"socketio", "max_recovery_bytes", KEY_INT, CFG(socketio.max_recovery_bytes), 64 * KIB, 64 * 1024 * MIB, NULL, 64 * MIB},
+    {"socketio", "max_recovery_bytes_per_session", KEY_INT, CFG(socketio.max_recovery_bytes_per_session), 1 * KIB, 1024 * MIB, NULL, 1 * MIB},
 
     {"auth", "cookie_name", KEY_STRING, CFG(auth.cookie_name), 0, 0, "token", 0},
     {"auth", "jwt_secret", KEY_STRING, CFG(auth.jwt_secret), 0, 0, NULL, 0},
@@ -432,6 +436,15 @@ static int validate(const config_t *cfg, const toml_value_t *doc, const char *so
     }
     if (cfg->socketio.transports.len == 0)
         return fail(err, err_size, source, 1, 1, "[socketio] transports must not be empty");
+    /* Left out, the per-session bound follows a smaller max_recovery_bytes (gateway.c). */
+    kv = entry_of(doc, "socketio", "max_recovery_bytes_per_session");
+    if (kv && cfg->socketio.max_recovery_bytes_per_session > cfg->socketio.max_recovery_bytes) {
+        return fail(err, err_size, source, LINE_OF(kv), COLUMN_OF(kv),
+                    "[socketio] max_recovery_bytes_per_session (%lld) must not exceed "
+                    "max_recovery_bytes (%lld)",
+                    (long long)cfg->socketio.max_recovery_bytes_per_session,
+                    (long long)cfg->socketio.max_recovery_bytes);
+    }
     for (size_t i = 0; i < cfg->plugins.load.len; i++) {
         const char *name = cfg->plugins.load.items[i];
         if (!name[0] || strchr(name, '/') || strstr(name, "..")) {

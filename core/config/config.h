@@ -74,6 +74,11 @@ typedef struct config {
         config_strings_t transports;
         config_strings_t cors_origins;
         config_strings_t namespaces;
+        /* Connection state recovery (README, "Connection state recovery"). */
+        int connection_state_recovery;
+        int64_t max_disconnection_ms;
+        int64_t max_recovery_bytes;             /* packets and sessions kept, together */
+        int64_t max_recovery_bytes_per_session; /* a session's record, and what it is replayed */
     } socketio;
     struct {
         char *cookie_name;

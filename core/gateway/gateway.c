@@ -244,6 +244,13 @@ int gateway_init(gateway_t *gw, uv_loop_t *loop, const config_t *cfg, const work
         .auth = gw->auth,
         .keep_handshake = uses_redis(cfg), /* fetchSockets() of the fleet's Node peers */
     };
+    if (cfg->socketio.connection_state_recovery) {
+        /* Left out, the per-session bound follows a smaller max_recovery_bytes. */
+        int64_t all = cfg->socketio.max_recovery_bytes;
+        int64_t one = cfg->socketio.max_recovery_bytes_per_session;
+        so.recovery = (sio_recovery_options_t){(uint64_t)cfg->socketio.max_disconnection_ms,
+                                               (size_t)all, (size_t)(one < all ? one : all)};
+    }
     gw->sio = sio_server_new(loop, &eo, &so);
     for (size_t i = 0; i < cfg->socketio.namespaces.len; i++)
         sio_server_nsp(gw->sio, cfg->socketio.namespaces.items[i]);

@@ -415,6 +415,52 @@ static void cluster_metrics(const metrics_t *m, buf_t *out)
         ls->reconnects);
 }
 
+/* Connection state recovery ([socketio] connection_state_recovery): what is kept, and what
+ * fell out or came back. */
+static void recovery_metrics(buf_t *out, const sio_recovery_stats_t *rs)
+{
+    one(out, "iogate_recovery_kept_bytes", "gauge",
+        "Bytes kept for connection state recovery (packets and sessions).", rs->bytes);
+    one(out, "iogate_recovery_kept_packets", "gauge", "Packets kept for recovery.", rs->packets);
+    one(out, "iogate_recovery_kept_sessions", "gauge", "Sessions kept for recovery.", rs->sessions);
+    one(out, "iogate_recovery_sessions_persisted_total", "counter",
+        "Sessions kept as their transport closed.", rs->persisted);
+    prom_family(out, "iogate_recovery_dropped_total", "counter",
+           "What recovery stopped keeping: by age (expired), to make room (evicted), or a "
+           "session over max_recovery_bytes_per_session (too_large).");
+    const struct {
+        const char *kind, *reason;
+        uint64_t n;
+    } dropped[] = {{"packet", "expired", rs->packets_expired},
+                   {"packet", "evicted", rs->packets_evicted},
+                   {"session", "expired", rs->sessions_expired},
+                   {"session", "evicted", rs->sessions_evicted},
+                   {"session", "too_large", rs->sessions_too_large}};
+    for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++)
+        buf_printf(out, "iogate_recovery_dropped_total{kind=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+                   dropped[i].kind, dropped[i].reason, dropped[i].n);
+    prom_family(out, "iogate_recovery_attempts_total", "counter",
+           "CONNECTs naming a session (pid), by outcome.");
+    const struct {
+        const char *result;
+        uint64_t n;
+    } attempts[] = {{"recovered", rs->restored},        {"invalid", rs->invalid},
+                    {"unknown", rs->unknown},           {"expired", rs->expired},
+                    {"user_changed", rs->user_changed}, {"too_old", rs->too_old},
+                    {"too_large", rs->too_large}};
+    for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++)
+        buf_printf(out, "iogate_recovery_attempts_total{result=\"%s\"} %" PRIu64 "\n",
+                   attempts[i].result, attempts[i].n);
+    prom_family(out, "iogate_recovery_store_replays_total", "counter",
+           "Fresh sessions given what they missed from a plugin's store, by outcome.");
+    buf_printf(out, "iogate_recovery_store_replays_total{result=\"ok\"} %" PRIu64 "\n",
+               rs->store_replays_ok);
+    buf_printf(out, "iogate_recovery_store_replays_total{result=\"failed\"} %" PRIu64 "\n",
+               rs->store_replays_failed);
+    one(out, "iogate_recovery_store_events_total", "counter",
+        "Events replayed from plugins' stores.", rs->store_events);
+}
+
 void metrics_render(const metrics_t *m, buf_t *out)
 {
     prom_family(out, "iogate_build_info", "gauge", "The running version.");
@@ -422,6 +468,8 @@ void metrics_render(const metrics_t *m, buf_t *out)
     http_metrics(m, out);
     engineio_metrics(m, out);
     socketio_metrics(m, out);
+    const sio_recovery_stats_t *rs = sio_server_recovery_stats(m->sio);
+    if (rs) recovery_metrics(out, rs);
     auth_metrics(m, out);
     budget_metrics(m, out);
     cluster_metrics(m, out);

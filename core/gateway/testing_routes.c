@@ -1,8 +1,10 @@
-/* testing_routes.c - POST /testing/emit and GET /testing/stats (test only).
+/* testing_routes.c - POST /testing/emit, POST /testing/drop and GET /testing/stats (test only).
  *
  * POST /testing/emit {"userId"|"room"|"authenticated": ..., "event": "name",
- *   "payload": <any JSON>, "nsp": "/", "except": ["room", ...]}
+ *   "payload": <any JSON>, "nsp": "/", "except": ["room", ...], "volatile": true}
  *   -> {"recipients": N}
+ * POST /testing/drop {"socketId": ..., "nsp": "/"} -> closes that socket's connection
+ *   ("forced close", a server-side drop)
  * GET /testing/stats -> the emitter's and Engine.IO's counters, and the memory bounds'
  *   (sessions waiting to join a namespace, bytes held for clients). */
 #include "gateway/testing_routes.h"
@@ -45,6 +47,7 @@ static void route_emit(void *user, http_request_t *req, const router_match_t *m)
     const char *rooms[1] = {room};
     sio_target_t target = {
         .kind = SIO_TO_ALL, .nsp = nsp_name, .except = except_names, .nexcept = nexcept};
+    if (json_is_true(json_object_get(doc, "volatile"))) target.flags |= SIO_EMIT_VOLATILE;
     if (user_id) {
         target.kind = SIO_TO_USER;
         target.id = user_id;
@@ -69,6 +72,27 @@ static void route_emit(void *user, http_request_t *req, const router_match_t *m)
     buf_printf(&out, "{\"recipients\":%lld}", (long long)n);
     http_respond_json_text(req, 200, out.data, out.len);
     buf_free(&out);
+}
+
+/* POST /testing/drop {"socketId": "...", "nsp": "/"}: closes that socket's connection as
+ * engine.io's socket.close() does (a server-side drop the client recovers from). */
+static void route_drop(void *user, http_request_t *req, const router_match_t *m)
+{
+    (void)m;
+    testing_routes_t *t = user;
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    json_t *doc = json_parse_js(body, len);
+    const char *id = json_string_value(json_object_get(doc, "socketId"));
+    const char *nsp = json_string_value(json_object_get(doc, "nsp"));
+    sio_socket_t *s = id ? sio_server_find_socket(t->sio, nsp ? nsp : "/", id) : NULL;
+    json_decref(doc);
+    if (!s) {
+        http_respond_error(req, 404, "not_found", "no such socket");
+        return;
+    }
+    sio_socket_close_transport(s);
+    http_respond_json_text(req, 200, BUF_LIT("{\"dropped\":true}"));
 }
 
 static void route_stats(void *user, http_request_t *req, const router_match_t *m)
@@ -128,6 +152,8 @@ static void route_stats(void *user, http_request_t *req, const router_match_t *m
 
 int testing_routes_install(testing_routes_t *t, rest_t *rest, char *err, size_t err_size)
 {
-    if (rest_add_route(rest, "POST", "/testing/emit", route_emit, t, err, err_size) != 0) return -1;
+    if (rest_add_route(rest, "POST", "/testing/emit", route_emit, t, err, err_size) != 0 ||
+        rest_add_route(rest, "POST", "/testing/drop", route_drop, t, err, err_size) != 0)
+        return -1;
     return rest_add_route(rest, "GET", "/testing/stats", route_stats, t, err, err_size);
 }

@@ -33,7 +33,8 @@ PIN(iog_connection_t, socket_id, 16, 8);
 PIN(iog_connection_t, principal, 24, 8);
 PIN(iog_connection_t, auth_json, 32, 8);
 PIN(iog_connection_t, reason, 40, 8);
-PIN_SIZE(iog_connection_t, 48);
+PIN(iog_connection_t, recovered, 48, 4); /* 1.3 */
+PIN_SIZE(iog_connection_t, 56);
 
 /* 1.1 */
 PIN(iog_bytes_t, data, 0, 8);
@@ -80,6 +81,27 @@ PIN(iog_metric_def_t, label_names_len, 32, 8);
 PIN(iog_metric_def_t, buckets, 40, 8);
 PIN(iog_metric_def_t, buckets_len, 48, 8);
 PIN_SIZE(iog_metric_def_t, 56);
+
+/* 1.3: connection state recovery */
+PIN(iog_recovery_request_t, struct_size, 0, 4);
+PIN(iog_recovery_request_t, replay, 8, 8);
+PIN(iog_recovery_request_t, nsp, 16, 8);
+PIN(iog_recovery_request_t, socket_id, 24, 8);
+PIN(iog_recovery_request_t, principal, 32, 8);
+PIN(iog_recovery_request_t, event, 40, 8);
+PIN(iog_recovery_request_t, after, 48, 8);
+PIN(iog_recovery_request_t, since_ms, 56, 8);
+PIN(iog_recovery_request_t, not_before_ms, 64, 8);
+PIN(iog_recovery_request_t, max_events, 72, 4);
+PIN_SIZE(iog_recovery_request_t, 80);
+
+PIN(iog_recovery_source_t, struct_size, 0, 4);
+PIN(iog_recovery_source_t, event, 8, 8);
+PIN(iog_recovery_source_t, cursor_key, 16, 8);
+PIN(iog_recovery_source_t, replay, 24, 8);
+PIN(iog_recovery_source_t, user, 32, 8);
+PIN(iog_recovery_source_t, initial_cursor, 40, 8);
+PIN_SIZE(iog_recovery_source_t, 48);
 
 /* 1.0: what the loader reads before it knows the plugin's version (up to fini); 1.3
  * appended check, read only when struct_size covers it. */

@@ -306,6 +306,10 @@ const iog_host_api_t plugin_host_api = {
     .metric_add = api_metric_add,
     .metric_set = api_metric_set,
     .metric_observe = api_metric_observe,
+    .set_recoverable = api_set_recoverable,
+    .recovery_source = api_recovery_source,
+    .recovery_emit = api_recovery_emit,
+    .recovery_end = api_recovery_end,
 };
 
 /* The table a check() gets: it may read its configuration and log, nothing else (the host
@@ -350,4 +354,11 @@ _Static_assert(offsetof(iog_host_api_t, metric_register) == API_SLOT(61),
                "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, metric_series) == API_SLOT(62), "host API layout changed");
 _Static_assert(offsetof(iog_host_api_t, metric_observe) == API_SLOT(65), "host API layout changed");
-_Static_assert(sizeof(iog_host_api_t) == API_SLOT(66), "host API layout changed");
+/* 1.3: connection state recovery */
+_Static_assert(offsetof(iog_host_api_t, set_recoverable) == API_SLOT(66),
+               "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, recovery_source) == API_SLOT(67),
+               "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, recovery_emit) == API_SLOT(68), "host API layout changed");
+_Static_assert(offsetof(iog_host_api_t, recovery_end) == API_SLOT(69), "host API layout changed");
+_Static_assert(sizeof(iog_host_api_t) == API_SLOT(70), "host API layout changed");

@@ -96,6 +96,12 @@ int api_server_emit(iog_plugin_t *p, const char *nsp, const char *event, const c
 int api_fleet_room_size(iog_plugin_t *p, const char *nsp, const char *room, iog_count_fn cb,
                         void *user);
 
+/* host_recovery.c */
+int api_set_recoverable(iog_plugin_t *p, const char *event, int recoverable);
+int api_recovery_source(iog_plugin_t *p, const iog_recovery_source_t *src);
+int api_recovery_emit(iog_plugin_t *p, uint64_t replay, const void *payload);
+int api_recovery_end(iog_plugin_t *p, uint64_t replay, int status);
+
 /* host_json.c */
 iog_json_writer_t *api_json_new(void);
 void api_json_free(iog_json_writer_t *w);

@@ -210,6 +210,7 @@ static void connect_adapter(void *user, sio_socket_t *s, const json_t *auth)
     connection_fill(&c, &hp, s);
     char *auth_json = json_dumps(auth, JSON_COMPACT | JSON_ENCODE_ANY);
     c.auth_json = auth_json ? auth_json : "{}";
+    c.recovered = sio_socket_recovered(s);
     ((iog_connection_fn)h->fn)(h->user, &c);
     free(auth_json);
     principal_release(&hp);

@@ -136,7 +136,7 @@ static void plugin_unregister(struct iog_plugin *p)
     for (hook_t *h = p->hooks; h; h = h->next)
         rest_remove_routes(host->deps.rest, h);
     for (size_t i = 0; i < p->nevents; i++)
-        free(strmap_remove(&host->events, p->events[i], strlen(p->events[i])));
+        event_def_free(strmap_remove(&host->events, p->events[i], strlen(p->events[i])));
     for (ready_check_t **c = &host->checks; *c;) {
         ready_check_t *mine = *c;
         if (mine->plugin != p) {
@@ -339,6 +339,7 @@ int plugin_host_load_file(plugin_host_t *h, const char *path, char *err, size_t 
         return -1;
     }
     plugin_apply_staged(p);
+    plugin_apply_recovery(p);
     p->state = PLUGIN_ACTIVE;
     h->plugins = xrealloc(h->plugins, (h->n + 1) * sizeof(*h->plugins));
     h->plugins[h->n++] = p;
@@ -500,7 +501,7 @@ void plugin_host_free(plugin_host_t *h)
     size_t pos = 0;
     const strmap_entry_t *e;
     while ((e = strmap_next(&h->events, &pos)))
-        free(e->value);
+        event_def_free(e->value);
     strmap_free(&h->events);
     free(h->plugins);
     free(h);

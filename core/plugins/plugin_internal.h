@@ -39,6 +39,12 @@ typedef struct event_def {
     iog_serialize_fn serialize;
     void *user;
     uint64_t emitted, recipients; /* emit() calls that succeeded, and the sockets they reached */
+    /* Connection state recovery (1.3), applied once init succeeded: */
+    int not_recoverable;  /* set_recoverable(0) */
+    char *cursor_key;     /* recovery_source(): NULL when the event is not a source */
+    char *initial_cursor; /* its initial_cursor, or NULL */
+    iog_recovery_fn replay;
+    void *replay_user;
 } event_def_t;
 
 /* A plugin's timer (plugin_timers.c says when it is freed). */
@@ -102,6 +108,11 @@ int plugin_stage(struct iog_plugin *p, int kind, const char *nsp, const char *ev
                  void (*fn)(void), void *user);
 /* Installs the host API's adapter for a staged Socket.IO hook (host_api.c). */
 void plugin_hook_sio(hook_t *h, int kind, sio_nsp_t *nsp, const char *event);
+/* Hands the Socket.IO layer what the plugin's init said about recovering its events
+ * (host_recovery.c); init checked everything, so this cannot fail. */
+void plugin_apply_recovery(struct iog_plugin *p);
+/* Frees what an event's definition owns (and it). */
+void event_def_free(event_def_t *d);
 
 /* Timers (plugin_timers.c): the host API's timer_start() and timer_stop(), and what the
  * host does to a plugin's timers at shutdown, after a failed init and at unload. */

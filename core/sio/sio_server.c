@@ -1,5 +1,6 @@
 /* sio_server.c - Socket.IO v5 clients, namespaces, sockets, acks, auth and
- * the emitter, mirroring the reference server's client.ts / socket.ts.
+ * the emitter, mirroring the reference server's client.ts / socket.ts. What connection
+ * state recovery adds to a socket's life is in sio_resume.c (sio_internal.h).
  *
  * Teardown is deferred: a socket that disconnects is marked dead at once
  * (no more deliveries, no lookups) and finalized -- hooks run, rooms left,
@@ -8,6 +9,7 @@
  * middle of a broadcast never changes the room being walked. */
 #include "sio/sio_server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -22,106 +24,14 @@
 #include "base/json_in.h"
 #include "http/url.h"
 #include "sio/rooms.h"
+#include "sio/sio_internal.h"
 
-typedef struct handler {
-    struct handler *next;
-    void (*fn)(void);
-    void *user;
-} handler_t;
-
-/* The handlers of one client event in a namespace, and the events received for them. */
-typedef struct event_entry {
-    handler_t *handlers;
-    uint64_t received;
-} event_entry_t;
-
-typedef struct pending_ack {
-    struct pending_ack *next;
-    int64_t id;
-    uint64_t deadline; /* loop time, 0 = none */
-    sio_ack_fn cb;
-    void *user;
-} pending_ack_t;
-
-typedef struct sio_client sio_client_t;
-
-struct sio_nsp {
-    sio_server_t *srv;
-    sio_nsp_t *next;
-    char *name;
-    rooms_t rooms;
-    size_t nsockets;
-    size_t nauthenticated;     /* sockets with an identity */
-    uint64_t unhandled_events; /* client events no handler took */
-    handler_t *on_connect, *on_disconnect;
-    strmap_t events;        /* event name -> event_entry_t */
-    strmap_t server_events; /* server-side event name -> handler_t list */
-};
-
-struct sio_socket {
-    sio_client_t *client;
-    sio_nsp_t *nsp;
-    sio_socket_t *next_in_client;
-    sio_socket_t *next_dead;
-    char id[SIO_SOCKET_ID_LEN + 1];
-    uint8_t connected;
-    rooms_member_t member;
-    sio_identity_t *identity; /* NULL when not authenticated; it holds the exp deadline */
-    int64_t next_ack_id;
-    pending_ack_t *acks;
-    const char *dead_reason;
-    char *auth; /* keep_handshake: the CONNECT payload, redacted, when not empty; else NULL */
-};
-
-struct sio_client {
-    sio_server_t *srv;
-    eio_socket_t *eio; /* NULL once the session closed */
-    union {
-        sio_client_t *next_dead;         /* once dead */
-        keycount_entry_t *unjoined_addr; /* while unjoined: its address's count, or NULL */
-    };
-    sio_decoder_t decoder;
-    sio_socket_t *sockets;
-    sio_identity_t *identity;  /* from the handshake cookie, shared with its sockets */
-    char *handshake;           /* keep_handshake: socket.handshake without auth, JSON text */
-    uint64_t connect_deadline; /* loop time; 0 once a namespace was joined */
-    uint8_t dead;
-    uint8_t unjoined; /* counted among the sessions that joined no namespace yet */
-};
-
-struct sio_server {
-    uv_loop_t *loop;
-    sio_options_t opts;
-    sio_decoder_limits_t decoder_limits;
-    size_t unjoined; /* clients that joined no namespace yet */
-    keycount_t unjoined_by_addr;
-    eio_server_t *eio;
-    sio_nsp_t *nsps;
-    objmap_t sockets; /* by socket id */
-    sio_stats_t stats;
-    unsigned depth; /* dispatches and walks on the stack */
-    int reaping;
-    sio_socket_t *dead_sockets;
-    sio_client_t *dead_clients;
-    sio_adapter_t adapter; /* zeroed when the node is alone */
-};
-
-static void reap(sio_server_t *srv);
 static void client_rearm(sio_client_t *c);
 static void record_drop(sio_server_t *srv, char *record);
 
-/* A write may drop a slow consumer, which tears its sockets down: the public calls
- * below hold teardown off (depth) until they no longer touch the socket. */
-#define GUARD_BEGIN(srv) ((srv)->depth++)
-#define GUARD_END(srv)                                                                             \
-    do {                                                                                           \
-        (srv)->depth--;                                                                            \
-        reap(srv);                                                                                 \
-    } while (0)
-
 /* ------------------------------------------------------------------ helpers */
 
-static uint64_t wall_ms(void)
+uint64_t sio_wall_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -147,17 +57,6 @@ static void handlers_free(handler_t *h)
     }
 }
 
-/* Who a token says a socket is, kept compact and shared by a client and its sockets: one
- * block holding the user id and the claims as JSON text (not a tree), since it is a large
- * part of an idle socket's memory. */
-struct sio_identity {
-    unsigned refs;
-    int64_t exp;
-    uint64_t expires_at;     /* loop time of exp, 0 = none */
-    const char *claims_json; /* into user_id's block, after it; NULL when there are none */
-    char user_id[];          /* the user id, NUL, then the claims JSON text, NUL */
-};
-
 static sio_identity_t *identity_from_principal(jwt_principal_t *p, uv_loop_t *loop)
 {
     size_t n = strlen(p->user_id);
@@ -171,7 +70,7 @@ static sio_identity_t *identity_from_principal(jwt_principal_t *p, uv_loop_t *lo
         /* Clamped so a far-future exp cannot overflow into the past. */
         uint64_t exp_s = (uint64_t)p->exp;
         uint64_t exp_ms = exp_s > UINT64_MAX / 2000 ? UINT64_MAX / 2 : exp_s * 1000;
-        uint64_t now_wall = wall_ms();
+        uint64_t now_wall = sio_wall_ms();
         /* The loop's time is cached when its turn began, which a busy turn leaves far
          * behind the wall clock just read: the deadline would come that much before exp. */
         uv_update_time(loop);
@@ -212,14 +111,19 @@ static rbuf_t *packet_new(sio_type_t type, const char *nsp, int64_t id, size_t a
     return rbuf_from_buf(&b);
 }
 
-/* ["event",payload] */
-static void event_json(buf_t *out, const char *event, const char *payload, size_t len)
+/* ["event",payload] (and the recovery offset last, when there is one) */
+static void event_json(buf_t *out, const char *event, const char *payload, size_t len,
+                       const char *offset)
 {
     buf_append_byte(out, '[');
     json_out_append_string(out, event, strlen(event));
     if (payload && len) {
         buf_append_byte(out, ',');
         buf_append(out, payload, len);
+    }
+    if (offset) {
+        buf_append_byte(out, ',');
+        json_out_append_string(out, offset, strlen(offset));
     }
     buf_append_byte(out, ']');
 }
@@ -237,30 +141,24 @@ static void socket_send_text(sio_socket_t *s, sio_type_t type, int64_t id, const
     rbuf_unref(p);
 }
 
-/* An event or ack as it leaves: the Engine.IO packet and, when binary, its attachments in
- * order, all shared by every recipient (encoded once, however many receive it). */
-typedef struct outgoing {
-    rbuf_t *packet;
-    rbuf_t **attachments;
-    size_t nattachments;
-} outgoing_t;
-
-/* Encodes [event, ...args] (or, with event NULL, the ack's args array) for nsp. Placeholders
- * that name no attachment are sent as plain data. */
-static void outgoing_encode(outgoing_t *o, sio_type_t text_type, sio_type_t bin_type,
-                            const char *nsp, int64_t id, const char *event, const sio_args_t *args)
+/* Encodes [event, ...args] (or, with event NULL, the ack's args array) for nsp, with the
+ * recovery offset as the last argument when it is not NULL (as socket.io appends it to the
+ * packet's data). Placeholders that name no attachment are sent as plain data. */
+void sio_outgoing_encode(outgoing_t *o, sio_type_t text_type, sio_type_t bin_type, const char *nsp,
+                         int64_t id, const char *event, const sio_args_t *args, const char *offset)
 {
     memset(o, 0, sizeof(*o));
     buf_t json = BUF_INIT;
     size_t *order = NULL, norder = 0;
     if (!args || !args->array) {
-        event_json(&json, event, args ? args->value : NULL, args ? args->len : 0);
+        event_json(&json, event, args ? args->value : NULL, args ? args->len : 0, offset);
     } else {
         json_t *array = (json_t *)args->array;
         if (event) {
             array = json_array();
             json_array_append_new(array, json_string(event));
             json_array_extend(array, (json_t *)args->array);
+            if (offset) json_array_append_new(array, json_string(offset));
         } else {
             json_incref(array);
         }
@@ -282,14 +180,14 @@ static void outgoing_encode(outgoing_t *o, sio_type_t text_type, sio_type_t bin_
     free(order);
 }
 
-static void outgoing_send(const outgoing_t *o, eio_socket_t *e)
+void sio_outgoing_send(const outgoing_t *o, eio_socket_t *e)
 {
     eio_socket_send_shared(e, o->packet);
     for (size_t i = 0; i < o->nattachments; i++)
         eio_socket_send_shared_binary(e, o->attachments[i]);
 }
 
-static void outgoing_free(outgoing_t *o)
+void sio_outgoing_free(outgoing_t *o)
 {
     rbuf_unref(o->packet);
     for (size_t i = 0; i < o->nattachments; i++)
@@ -303,9 +201,9 @@ static void socket_send(sio_socket_t *s, sio_type_t text_type, sio_type_t bin_ty
 {
     if (!s->client->eio || s->client->dead) return;
     outgoing_t o;
-    outgoing_encode(&o, text_type, bin_type, s->nsp->name, id, event, args);
-    outgoing_send(&o, s->client->eio);
-    outgoing_free(&o);
+    sio_outgoing_encode(&o, text_type, bin_type, s->nsp->name, id, event, args, NULL);
+    sio_outgoing_send(&o, s->client->eio);
+    sio_outgoing_free(&o);
 }
 
 void sio_user_room(buf_t *out, const char *user_id)
@@ -542,6 +440,11 @@ const char *sio_socket_claims_json(const sio_socket_t *s)
     return s->identity && s->identity->claims_json ? s->identity->claims_json : NULL;
 }
 
+int sio_socket_recovered(const sio_socket_t *s)
+{
+    return s->recovered;
+}
+
 int sio_socket_join(sio_socket_t *s, const char *room)
 {
     if (!s->connected) return 0;
@@ -589,12 +492,18 @@ void sio_socket_ack(sio_socket_t *s, int64_t ack_id, const json_t *args, const s
     GUARD_END(srv);
 }
 
-/* Marks the socket gone; finalize() does the rest when nothing is on the stack. */
+/* Marks the socket gone; finalize() does the rest when nothing is on the stack. Its session
+ * is kept for recovery now, while its rooms are intact and before dead_reason takes the place
+ * of last_sent. */
 static void socket_mark_dead(sio_socket_t *s, const char *reason)
 {
     if (!s->connected) return;
     sio_server_t *srv = s->client->srv;
     s->connected = 0;
+    if (s->replaying)
+        sio_resume_cancel(srv, s); /* what it was owed never reached it: nothing to restore */
+    else
+        sio_resume_persist(s, reason);
     s->dead_reason = reason;
     s->next_dead = srv->dead_sockets;
     srv->dead_sockets = s;
@@ -652,7 +561,7 @@ static void client_free(sio_client_t *c)
     free(c);
 }
 
-static void reap(sio_server_t *srv)
+void sio_reap(sio_server_t *srv)
 {
     if (srv->depth || srv->reaping) return;
     srv->reaping = 1;
@@ -693,8 +602,6 @@ static void client_rearm(sio_client_t *c)
     eio_socket_set_timeout(c->eio, next == UINT64_MAX ? 0 : next > now ? next - now : 1);
 }
 
-static void client_close(sio_client_t *c, const char *reason);
-
 void sio_socket_disconnect_and_close(sio_socket_t *s, const char *reason)
 {
     if (!s->connected) return;
@@ -702,7 +609,16 @@ void sio_socket_disconnect_and_close(sio_socket_t *s, const char *reason)
     GUARD_BEGIN(srv);
     sio_client_t *c = s->client;
     sio_socket_disconnect(s, reason);
-    client_close(c, reason ? reason : "server namespace disconnect");
+    sio_client_close(c, reason ? reason : "server namespace disconnect");
+    GUARD_END(srv);
+}
+
+void sio_socket_close_transport(sio_socket_t *s)
+{
+    if (!s->connected) return;
+    sio_server_t *srv = s->client->srv;
+    GUARD_BEGIN(srv);
+    sio_client_close(s->client, "forced close");
     GUARD_END(srv);
 }
 
@@ -711,7 +627,7 @@ static void client_on_deadline(sio_client_t *c)
     uint64_t now = uv_now(c->srv->loop);
     if (c->connect_deadline && now >= c->connect_deadline && !c->sockets) {
         log_debug("sio", "client %s joined no namespace in time", eio_socket_id(c->eio));
-        client_close(c, "connect timeout");
+        sio_client_close(c, "connect timeout");
         return;
     }
     uint64_t attachments_by = sio_decoder_deadline(&c->decoder);
@@ -719,7 +635,7 @@ static void client_on_deadline(sio_client_t *c)
         log_debug("sio", "client %s: the attachments of a binary packet did not come in time",
                   eio_socket_id(c->eio));
         c->srv->stats.binary_packets_dropped++;
-        client_close(c, "parse error");
+        sio_client_close(c, "parse error");
         return;
     }
     for (sio_socket_t *s = c->sockets; s; s = s->next_in_client) {
@@ -859,9 +775,11 @@ static void record_drop(sio_server_t *srv, char *record)
     free(record);
 }
 
-/* Keys of a CONNECT payload that carry credentials: their values are never repeated. */
+/* Keys of a CONNECT payload that carry credentials: their values are never repeated. The
+ * recovery "pid" is one too: with the user's token, it names a session. */
 static int is_credential_key(const char *key)
 {
+    if (strcmp(key, "pid") == 0) return 1;
     static const char *const words[] = {"token",  "jwt",           "password",
                                         "secret", "authorization", "cookie"};
     char lower[128];
@@ -926,16 +844,102 @@ static void client_uncount_unjoined(sio_client_t *c)
     c->unjoined_addr = NULL;
 }
 
-static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
+/* Who a new socket is: the handshake cookie wins; the CONNECT payload's token serves clients
+ * without cookies. Checked on every CONNECT, a recovering one included. */
+static sio_identity_t *connect_identity(sio_client_t *c, const json_t *auth)
 {
     sio_server_t *srv = c->srv;
+    sio_identity_t *identity = NULL;
+    if (c->identity) {
+        identity = identity_ref(c->identity);
+    } else if (srv->opts.auth && authenticator_allows_auth_payload(srv->opts.auth) &&
+               json_is_object(auth)) {
+        const json_t *token = json_object_get(auth, "token");
+        if (json_is_string(token)) {
+            jwt_principal_t p;
+            const char *reason;
+            auth_result_t r = authenticator_verify_token(srv->opts.auth, AUTH_USE_HANDSHAKE,
+                                                         json_string_value(token),
+                                                         json_string_length(token), &p, &reason);
+            identity = identity_from_result(srv, r, &p, "auth payload");
+        }
+    }
+    /* Sockets are cut off at exp; a token already past it (accepted only thanks to the
+     * clock-skew leeway, which serves REST requests) authenticates no socket. */
+    if (identity && identity->exp && (uint64_t)identity->exp <= sio_wall_ms() / 1000) {
+        log_debug("sio", "token of user %s is past exp; connecting unauthenticated",
+                  identity->user_id);
+        identity_unref(identity);
+        identity = NULL;
+    }
+    return identity;
+}
+
+/* A string member of the CONNECT payload, or NULL. */
+static const json_t *auth_string(const json_t *auth, const char *key)
+{
+    const json_t *v = json_is_object(auth) ? json_object_get(auth, key) : NULL;
+    return json_is_string(v) ? v : NULL;
+}
+
+/* CONNECT's answer, {"sid"} and with recovery {"sid","pid"}: the pid the client sent when it
+ * recovered (its `recovered` compares the two), else a new one. Written on the stack when it
+ * fits: every connect makes one, and what it allocates only to free at once fragments the heap
+ * the connection's lasting structures come from. */
+static void socket_send_connect(sio_socket_t *s, const json_t *recovered_pid)
+{
+    sio_server_t *srv = s->client->srv;
+    char small[256];
+    buf_t pid = BUF_INIT;
+    const char *p = "";
+    size_t plen = 0;
+    if (recovered_pid) {
+        p = json_string_value(recovered_pid);
+        plen = json_string_length(recovered_pid);
+    } else if (srv->recovery) {
+        sio_recovery_pid(srv->recovery, &pid, s->id, s->identity ? s->identity->user_id : NULL,
+                         s->start);
+        p = pid.data;
+        plen = pid.len;
+    }
+    int n = srv->recovery ? snprintf(small, sizeof(small), "{\"sid\":\"%s\",\"pid\":\"%.*s\"}",
+                                     s->id, (int)plen, p)
+                          : snprintf(small, sizeof(small), "{\"sid\":\"%s\"}", s->id);
+    if (n > 0 && (size_t)n < sizeof(small)) {
+        socket_send_text(s, SIO_CONNECT, -1, small, (size_t)n);
+    } else {
+        buf_t json = BUF_INIT;
+        buf_printf(&json, "{\"sid\":\"%s\",\"pid\":\"%.*s\"}", s->id, (int)plen, p);
+        socket_send_text(s, SIO_CONNECT, -1, json.data, json.len);
+        buf_free(&json);
+    }
+    buf_free(&pid);
+}
+
+void sio_socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
+{
+    sio_server_t *srv = c->srv;
+    sio_identity_t *identity = connect_identity(c, auth);
+    const json_t *pid = srv->recovery ? auth_string(auth, "pid") : NULL;
+    const json_t *offset = pid ? auth_string(auth, "offset") : NULL;
+    if (pid && sio_resume_takeover(srv, c, nsp, pid, auth, identity)) {
+        identity_unref(identity);
+        return;
+    }
+    sio_restored_t restored;
+    int recovered = pid && sio_resume_restore(srv, nsp, pid, offset, identity, &restored);
+
     sio_socket_t *s = xcalloc(1, sizeof(*s));
     s->client = c;
     s->nsp = nsp;
     s->connected = 1;
-    do {
-        random_id(s->id, SIO_SOCKET_ID_LEN);
-    } while (objmap_get(&srv->sockets, s->id, SIO_SOCKET_ID_LEN));
+    if (recovered) {
+        memcpy(s->id, restored.sid, SIO_SOCKET_ID_LEN + 1);
+    } else {
+        do {
+            random_id(s->id, SIO_SOCKET_ID_LEN);
+        } while (objmap_get(&srv->sockets, s->id, SIO_SOCKET_ID_LEN));
+    }
     objmap_add(&srv->sockets, s);
     rooms_member_init(&s->member, s);
     rooms_add_member(&nsp->rooms, &s->member);
@@ -946,29 +950,14 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
     srv->stats.connects++;
     c->connect_deadline = 0;
     client_uncount_unjoined(c);
-
-    /* The handshake cookie wins; the CONNECT payload's token serves clients without cookies. */
-    if (c->identity) {
-        s->identity = identity_ref(c->identity);
-    } else if (srv->opts.auth && authenticator_allows_auth_payload(srv->opts.auth) &&
-               json_is_object(auth)) {
-        const json_t *token = json_object_get(auth, "token");
-        if (json_is_string(token)) {
-            jwt_principal_t p;
-            const char *reason;
-            auth_result_t r = authenticator_verify_token(srv->opts.auth, AUTH_USE_HANDSHAKE,
-                                                         json_string_value(token),
-                                                         json_string_length(token), &p, &reason);
-            s->identity = identity_from_result(srv, r, &p, "auth payload");
-        }
-    }
-    /* Sockets are cut off at exp; a token already past it (accepted only thanks to the
-     * clock-skew leeway, which serves REST requests) authenticates no socket. */
-    if (s->identity && s->identity->exp && (uint64_t)s->identity->exp <= wall_ms() / 1000) {
-        log_debug("sio", "socket %s: token of user %s is past exp; connecting unauthenticated",
-                  s->id, s->identity->user_id);
-        identity_unref(s->identity);
-        s->identity = NULL;
+    s->identity = identity;
+    if (recovered) {
+        s->recovered = 1;
+        s->start = restored.start;
+        s->last_sent = restored.last_sent;
+        sio_resume_rejoin(s, &restored);
+    } else if (srv->recovery) {
+        s->start = sio_recovery_now_seq(srv->recovery, sio_wall_ms());
     }
     if (c->handshake) s->auth = record_keep(srv, socket_auth_record(auth));
     if (s->identity) {
@@ -978,13 +967,16 @@ static void socket_connect(sio_client_t *c, sio_nsp_t *nsp, const json_t *auth)
         rooms_join(&nsp->rooms, &s->member, room.data, room.len);
         buf_free(&room);
     }
-    log_debug("sio", "socket %s joined %s (user %s)", s->id, nsp->name,
-              s->identity ? s->identity->user_id : "-");
+    log_debug("sio", "socket %s %s %s (user %s)", s->id, recovered ? "recovered in" : "joined",
+              nsp->name, s->identity ? s->identity->user_id : "-");
 
-    buf_t json = BUF_INIT;
-    buf_printf(&json, "{\"sid\":\"%s\"}", s->id);
-    socket_send_text(s, SIO_CONNECT, -1, json.data, json.len);
-    buf_free(&json);
+    socket_send_connect(s, recovered ? pid : NULL);
+    if (recovered) {
+        sio_resume_replay_missed(s, &restored);
+        sio_restored_free(&restored);
+    } else if (pid && s->identity) {
+        sio_resume_start_store(srv, s, pid, offset);
+    }
 
     json_t *empty = auth ? NULL : json_object();
     for (handler_t *h = nsp->on_connect; h && s->connected; h = h->next)
@@ -1044,7 +1036,7 @@ static void socket_on_ack(sio_socket_t *s, sio_packet_t *p)
     }
 }
 
-static void client_close(sio_client_t *c, const char *reason)
+void sio_client_close(sio_client_t *c, const char *reason)
 {
     if (c->dead || !c->eio) return;
     /* Its on_close marks the client dead. A client that never joined a namespace has nothing
@@ -1064,7 +1056,7 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
         s = s->next_in_client;
     if (p->type == SIO_CONNECT) {
         if (s) {
-            client_close(c, "invalid state");
+            sio_client_close(c, "invalid state");
             return;
         }
         sio_nsp_t *nsp = sio_server_find_nsp(srv, p->nsp);
@@ -1075,12 +1067,12 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
             rbuf_unref(err);
             return;
         }
-        socket_connect(c, nsp, p->data);
+        sio_socket_connect(c, nsp, p->data);
         return;
     }
     if (!s) {
         log_debug("sio", "packet type %d for namespace %s not joined", p->type, p->nsp);
-        client_close(c, "invalid state");
+        sio_client_close(c, "invalid state");
         return;
     }
     switch (p->type) {
@@ -1096,7 +1088,7 @@ static void client_on_packet(sio_client_t *c, sio_packet_t *p)
         socket_mark_dead(s, "client namespace disconnect");
         break;
     default:
-        client_close(c, "invalid state");
+        sio_client_close(c, "invalid state");
         break;
     }
 }
@@ -1162,7 +1154,7 @@ static void client_hold_attachments(sio_client_t *c, size_t held)
         membudget_release(budget, held);
         sio_decoder_free(&c->decoder);
         srv->stats.binary_packets_dropped++;
-        client_close(c, "parse error");
+        sio_client_close(c, "parse error");
         return;
     }
     if (held || !srv->opts.attachment_timeout_ms) return;
@@ -1188,14 +1180,15 @@ static void on_eio_message(void *user, eio_socket_t *e, int binary, const char *
         log_debug("sio", "client %s sent a malformed packet: %s", eio_socket_id(e),
                   sio_strerror(r));
         if (r == SIO_ETOOLARGE) srv->stats.binary_packets_dropped++;
-        client_close(c, "parse error");
+        sio_client_close(c, "parse error");
         return;
     }
     srv->depth++;
     client_on_packet(c, &p);
     srv->depth--;
     sio_packet_free(&p);
-    reap(srv);
+    sio_reap(srv);
+    if (srv->deferred.client) sio_resume_deferred(srv, e);
 }
 
 static void on_eio_close(void *user, eio_socket_t *e, const char *reason)
@@ -1211,7 +1204,7 @@ static void on_eio_close(void *user, eio_socket_t *e, const char *reason)
         socket_mark_dead(s, reason);
     c->next_dead = srv->dead_clients;
     srv->dead_clients = c;
-    reap(srv);
+    sio_reap(srv);
 }
 
 static void on_eio_timeout(void *user, eio_socket_t *e)
@@ -1222,7 +1215,7 @@ static void on_eio_timeout(void *user, eio_socket_t *e)
     srv->depth++;
     client_on_deadline(c);
     srv->depth--;
-    reap(srv);
+    sio_reap(srv);
 }
 
 static const eio_callbacks_t eio_callbacks = {on_eio_open, on_eio_message, on_eio_close,
@@ -1239,6 +1232,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eio_opts,
     srv->decoder_limits.max_binary_bytes = srv->opts.max_binary_bytes;
     keycount_init(&srv->unjoined_by_addr);
     objmap_init(&srv->sockets, socket_key);
+    if (opts->recovery.max_disconnection_ms) srv->recovery = sio_recovery_new(&opts->recovery);
     srv->eio = eio_server_new(loop, eio_opts, &eio_callbacks, srv);
     sio_server_nsp(srv, "/");
     return srv;
@@ -1251,13 +1245,15 @@ void sio_server_close_all(sio_server_t *srv)
 
 void sio_server_release(sio_server_t *srv)
 {
+    sio_resume_release(srv);
     eio_server_release(srv->eio);
 }
 
 void sio_server_free(sio_server_t *srv)
 {
     if (!srv) return;
-    reap(srv);
+    sio_reap(srv);
+    sio_resume_drop_all(srv);
     eio_server_free(srv->eio);
     while (srv->nsps) {
         sio_nsp_t *n = srv->nsps;
@@ -1281,6 +1277,7 @@ void sio_server_free(sio_server_t *srv)
     }
     objmap_free(&srv->sockets);
     keycount_free(&srv->unjoined_by_addr);
+    sio_recovery_free(srv->recovery);
     free(srv);
 }
 
@@ -1304,7 +1301,22 @@ typedef struct deliver_ctx {
     int authenticated_only;
     int is_volatile;
     size_t count;
+    /* Recovery: the packet's number (0: it is not kept and carries no offset), its offset,
+     * and its source's cursor (source -1: none). */
+    uint64_t seq;
+    const char *offset;
+    int source;
+    const char *cursor;
 } deliver_ctx_t;
+
+static void deliver_encode(deliver_ctx_t *ctx)
+{
+    if (ctx->encoded) return;
+    sio_outgoing_encode(&ctx->out, SIO_EVENT, SIO_BINARY_EVENT, ctx->nsp, -1, ctx->event, ctx->args,
+                        ctx->offset);
+    ctx->encoded = 1;
+    ctx->srv->stats.serializations++;
+}
 
 static void deliver(void *user, void *owner)
 {
@@ -1312,15 +1324,73 @@ static void deliver(void *user, void *owner)
     sio_socket_t *s = owner;
     if (!s->connected || !s->client->eio || s->client->dead) return;
     if (ctx->authenticated_only && !s->identity) return;
-    if (ctx->is_volatile && eio_socket_outbox_bytes(s->client->eio)) return;
-    if (!ctx->encoded) {
-        outgoing_encode(&ctx->out, SIO_EVENT, SIO_BINARY_EVENT, ctx->nsp, -1, ctx->event,
-                        ctx->args);
-        ctx->encoded = 1;
-        ctx->srv->stats.serializations++;
-    }
-    outgoing_send(&ctx->out, s->client->eio);
+    /* A socket waiting for a store's replay is not ready: it misses a volatile emit. */
+    if (ctx->is_volatile && (s->replaying || eio_socket_outbox_bytes(s->client->eio))) return;
+    deliver_encode(ctx);
     ctx->count++;
+    if (s->replaying && sio_resume_hold(ctx->srv, s, &ctx->out, ctx->seq, ctx->source, ctx->cursor))
+        return;
+    sio_outgoing_send(&ctx->out, s->client->eio);
+    /* Sending may have dropped it (slow consumer): last_sent then holds its dead_reason. */
+    if (ctx->seq && s->connected) s->last_sent = ctx->seq;
+}
+
+/* The value of key in the first argument (a string of cursor characters, or a non-negative
+ * integer) into out: 1, or 0 when there is none. */
+int sio_args_cursor(const sio_args_t *args, const char *key, char out[SIO_RECOVERY_NAME_MAX + 1])
+{
+    json_t *parsed = NULL;
+    const json_t *first = NULL;
+    if (args && args->array)
+        first = json_array_get(args->array, 0);
+    else if (args && args->value && args->len)
+        first = parsed = json_parse_js(args->value, args->len);
+    const json_t *v = json_object_get(first, key);
+    int ok = 0;
+    if (json_is_string(v) && sio_recovery_name_valid(json_string_value(v), json_string_length(v))) {
+        memcpy(out, json_string_value(v), json_string_length(v) + 1);
+        ok = 1;
+    } else if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        snprintf(out, SIO_RECOVERY_NAME_MAX + 1, "%lld", (long long)json_integer_value(v));
+        ok = 1;
+    }
+    json_decref(parsed);
+    return ok;
+}
+
+/* Keeps an emitted packet for the sessions that may miss it: what it went to, as socket.io's
+ * adapter records a broadcast's rooms and except (one socket: the room of its id). A packet
+ * that reached nobody here is kept only when a session kept here may want it. */
+static void keep_packet(sio_server_t *srv, sio_nsp_t *nsp, const sio_target_t *t,
+                        const sio_socket_t *one, const char *const *rooms, const size_t *lens,
+                        size_t nrooms, deliver_ctx_t *ctx)
+{
+    const char *own[1];
+    size_t own_len[1] = {SIO_SOCKET_ID_LEN};
+    sio_keep_target_t k = {.nsp = nsp,
+                           .kind = SIO_KEEP_ROOMS,
+                           .rooms = rooms,
+                           .room_lens = lens,
+                           .nrooms = nrooms,
+                           .except = t->except,
+                           .except_lens = lens + nrooms,
+                           .nexcept = t->nexcept};
+    if (one) {
+        own[0] = one->id;
+        k.rooms = own;
+        k.room_lens = own_len;
+        k.nrooms = 1;
+        k.nexcept = 0;
+    } else if (t->kind == SIO_TO_ALL) {
+        k.kind = SIO_KEEP_ALL;
+    } else if (t->kind == SIO_TO_AUTHENTICATED) {
+        k.kind = SIO_KEEP_AUTHENTICATED;
+    }
+    if (!ctx->count && !sio_recovery_wants(srv->recovery, &k)) return;
+    deliver_encode(ctx);
+    sio_recovery_keep(srv->recovery, ctx->seq, sio_wall_ms(), &k, ctx->out.packet,
+                      ctx->out.attachments, ctx->out.nattachments);
+    sio_resume_sweep_arm(srv);
 }
 
 int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
@@ -1359,7 +1429,8 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
     default:
         return SIO_EMIT_EINVAL;
     }
-    /* The fleet first: the other nodes start while this one writes to its own sockets. */
+    /* The fleet first: the other nodes start while this one writes to its own sockets. Each
+     * node numbers the packet in its own recovery clock, so it travels without an offset. */
     if (!one && !(t->flags & SIO_EMIT_LOCAL) && srv->adapter.publish)
         srv->adapter.publish(srv->adapter.ctx, nsp->name, t, event, args);
     deliver_ctx_t ctx = {.srv = srv,
@@ -1367,27 +1438,44 @@ int64_t sio_emit(sio_server_t *srv, const sio_target_t *t, const char *event,
                          .event = event,
                          .args = args,
                          .authenticated_only = t->kind == SIO_TO_AUTHENTICATED,
-                         .is_volatile = (t->flags & SIO_EMIT_VOLATILE) != 0};
+                         .is_volatile = (t->flags & SIO_EMIT_VOLATILE) != 0,
+                         .source = -1};
+    /* Recovery: an EVENT without ack, not volatile, of a recoverable event carries its offset
+     * as the last argument (socket.io's SessionAwareAdapter.broadcast). */
+    buf_t offset = BUF_INIT;
+    char cursor[SIO_RECOVERY_NAME_MAX + 1];
+    if (srv->recovery && !ctx.is_volatile && sio_recovery_is_recoverable(srv->recovery, event)) {
+        const char *key = NULL;
+        ctx.seq = sio_recovery_next_seq(srv->recovery, sio_wall_ms());
+        ctx.source = sio_recovery_source_of(srv->recovery, event, &key);
+        if (ctx.source >= 0 && sio_args_cursor(args, key, cursor)) {
+            ctx.cursor = cursor;
+            sio_recovery_note_cursor(srv->recovery, ctx.source, cursor);
+        }
+        sio_recovery_offset(srv->recovery, &offset, ctx.seq, ctx.source, ctx.cursor);
+        ctx.offset = offset.data;
+    }
+    size_t small_lens[8];
+    size_t n = nrooms + t->nexcept;
+    size_t *lens = n <= 8 ? small_lens : xmalloc(n * sizeof(size_t));
+    for (size_t i = 0; i < nrooms; i++)
+        lens[i] = strlen(rooms[i]);
+    for (size_t i = 0; i < t->nexcept; i++)
+        lens[nrooms + i] = strlen(t->except[i]);
     srv->depth++;
-    if (one) {
+    if (one)
         deliver(&ctx, one);
-    } else {
-        size_t small_lens[8];
-        size_t n = nrooms + t->nexcept;
-        size_t *lens = n <= 8 ? small_lens : xmalloc(n * sizeof(size_t));
-        for (size_t i = 0; i < nrooms; i++)
-            lens[i] = strlen(rooms[i]);
-        for (size_t i = 0; i < t->nexcept; i++)
-            lens[nrooms + i] = strlen(t->except[i]);
+    else
         rooms_select(&nsp->rooms, rooms, lens, nrooms, t->except, lens + nrooms, t->nexcept,
                      deliver, &ctx);
-        if (lens != small_lens) free(lens);
-    }
+    if (ctx.seq) keep_packet(srv, nsp, t, one, rooms, lens, nrooms, &ctx);
     srv->depth--;
-    if (ctx.encoded) outgoing_free(&ctx.out);
+    if (lens != small_lens) free(lens);
+    if (ctx.encoded) sio_outgoing_free(&ctx.out);
+    buf_free(&offset);
     buf_free(&user_room);
     srv->stats.deliveries += ctx.count;
-    reap(srv);
+    sio_reap(srv);
     return (int64_t)ctx.count;
 }
 

@@ -20,6 +20,7 @@
 #include "eio/eio_server.h"
 #include "base/buf.h"
 #include "sio/sio_packet.h"
+#include "sio/sio_recovery.h"
 
 #define SIO_USER_ROOM_PREFIX "user:"
 #define SIO_SOCKET_ID_LEN 20
@@ -48,6 +49,10 @@ typedef struct sio_options {
      * CONNECT payload, credentials redacted, for sio_socket_handshake_json(): what a fleet's
      * fetchSockets() returns. Off: nothing kept (it costs a few hundred bytes a client). */
     int keep_handshake;
+    /* Connection state recovery (Socket.IO 4.6+; sio_recovery.h): off while
+     * recovery.max_disconnection_ms is 0. Then nothing changes: no pid, no offsets, nothing
+     * kept. */
+    sio_recovery_options_t recovery;
 } sio_options_t;
 
 /* An event received from a client. args is the array of arguments after the
@@ -146,6 +151,8 @@ void sio_socket_each_room(const sio_socket_t *s,
                           void (*fn)(void *user, const char *room, size_t len), void *user);
 /* The token's claims as compact JSON text, or NULL. */
 const char *sio_socket_claims_json(const sio_socket_t *s);
+/* 1 when the socket restored a session (socket.recovered): its id, rooms and missed packets. */
+int sio_socket_recovered(const sio_socket_t *s);
 int sio_socket_join(sio_socket_t *s, const char *room);
 int sio_socket_leave(sio_socket_t *s, const char *room);
 /* Emits event(args) to this socket asking for an acknowledgement; cb runs once (with NULL if
@@ -160,6 +167,10 @@ void sio_socket_disconnect(sio_socket_t *s, const char *reason);
 /* sio_socket_disconnect(), then the whole connection closes (socket.disconnect(true)): the
  * client's other namespaces go too. */
 void sio_socket_disconnect_and_close(sio_socket_t *s, const char *reason);
+/* Closes the socket's whole connection without a DISCONNECT packet, as engine.io's
+ * socket.close() does ("forced close"): the client reconnects on its own, and with recovery on
+ * gets its session back. */
+void sio_socket_close_transport(sio_socket_t *s);
 /* Another handle on the same socket by id (NULL once gone): for asynchronous work. */
 sio_socket_t *sio_server_find_socket(const sio_server_t *srv, const char *nsp, const char *id);
 
@@ -261,5 +272,54 @@ typedef struct sio_adapter {
 
 /* Installs the adapter (copied; NULL removes it). */
 void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *adapter);
+/* Whether the adapter should deliver a broadcast to room here: a socket is in it, or a session
+ * kept for recovery was. */
+int sio_nsp_room_needed(const sio_nsp_t *nsp, const char *room);
+
+/* ---- connection state recovery (off unless sio_options_t.recovery is set) ---- */
+
+/* What recovery has kept and dropped, or NULL when it is off. */
+const sio_recovery_stats_t *sio_server_recovery_stats(const sio_server_t *srv);
+/* Marks an event recoverable (the default) or not: its packets then carry no offset and are
+ * not kept. 0, or SIO_EMIT_ENOENT when recovery is off (nothing to mark). */
+int sio_server_set_recoverable(sio_server_t *srv, const char *event, int recoverable);
+
+/* What a store-backed source is asked when a socket could not be restored but its client
+ * names the user's last event of that source (after) or, without one, when its previous
+ * session started (since_ms): the events of user_id it missed, oldest first. The answer is
+ * sio_replay_emit() for each, then sio_replay_end() once, on the loop thread, at once or
+ * later. Until then the socket's other deliveries wait, so the client gets the replayed events
+ * first and every event once. */
+typedef struct sio_replay_request {
+    uint64_t id;
+    const char *event;
+    const char *after; /* NULL: none */
+    int64_t since_ms;
+    int64_t not_before_ms; /* an event older than this one means the client left too long ago */
+    uint32_t max_events;
+} sio_replay_request_t;
+typedef void (*sio_replay_fn)(void *user, sio_socket_t *s, const sio_replay_request_t *req);
+
+/* Events replayed for one request at most; a store with more answers with an error. */
+#define SIO_REPLAY_MAX_EVENTS 1000
+/* How long a store has to answer before the socket's deliveries go on without its events. */
+#define SIO_REPLAY_TIMEOUT_MS 10000
+
+/* Registers a store-backed source for event (whose first argument's cursor_key names its
+ * cursor; initial, when not NULL, is the store's newest now). 0; SIO_EMIT_ENOENT when recovery
+ * is off; SIO_EMIT_EINVAL for a name or key that is not [A-Za-z0-9_.:-]{1,64}, a second source
+ * for an event, or too many sources. */
+int sio_server_add_recovery_source(sio_server_t *srv, const char *event, const char *cursor_key,
+                                   const char *initial, sio_replay_fn fn, void *user);
+/* One replayed event for request id, encoded now and sent when the replay ends. 0;
+ * SIO_EMIT_ENOENT when the request is over (answered, timed out, its socket gone);
+ * SIO_EMIT_EINVAL when the event is not the request's. Past max_session_bytes the replay
+ * fails (nothing of it is sent). */
+int sio_replay_emit(sio_server_t *srv, uint64_t id, const sio_args_t *args);
+/* Ends request id: status 0 sends what was replayed, another drops it. 0, or
+ * SIO_EMIT_ENOENT when the request is already over. */
+int sio_replay_end(sio_server_t *srv, uint64_t id, int status);
+/* The event of request id while it is not over, else NULL. */
+const char *sio_replay_event(sio_server_t *srv, uint64_t id);
 
 #endif

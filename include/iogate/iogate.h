@@ -91,6 +91,10 @@ typedef struct iog_connection {
     const iog_principal_t *principal; /* NULL when the socket is not authenticated */
     const char *auth_json;            /* connect: the CONNECT payload ("{}" if none) */
     const char *reason;               /* disconnect: why ("transport close", ...); else NULL */
+    /* 1.3: connect: 1 when the socket restored its session (connection state recovery,
+     * socket.recovered): the same socket_id, its rooms, and the events it missed replayed.
+     * Check struct_size before reading it. */
+    int recovered;
 } iog_connection_t;
 
 /* Binary data (since 1.1): Socket.IO attachments. */
@@ -167,6 +171,46 @@ typedef void (*iog_count_fn)(void *user, int64_t count, int status);
  * text stays valid until the next call). Called on the loop thread for every GET /readyz:
  * it must be quick and must not block. */
 typedef const char *(*iog_ready_fn)(void *user);
+/* Connection state recovery (since 1.3; [socketio] connection_state_recovery). A socket whose
+ * session cannot be restored (another node, a restart, a session gone) but whose client names
+ * the last event of yours it has asks your store for what its user missed since: the host
+ * calls your recovery_fn on the loop thread; answer, now or later, with recovery_emit() for
+ * each missed event, oldest first, then recovery_end() exactly once. Until then the socket's
+ * other events wait, and the ones your store gave are not sent twice. */
+typedef struct iog_recovery_request {
+    uint32_t struct_size;
+    uint64_t replay; /* for recovery_emit() and recovery_end() */
+    const char *nsp;
+    const char *socket_id;            /* the new socket */
+    const iog_principal_t *principal; /* its user, from the credentials it has now (never NULL) */
+    const char *event;                /* the source's event */
+    /* The events of this source after this cursor are missed (it is the newest the client's
+     * node had sent anyone when it sent the client its last event), or NULL: then those
+     * created since since_ms (ms since the epoch, when its previous session started) are. */
+    const char *after;
+    int64_t since_ms;
+    /* A missed event created before this (ms since the epoch) means the client was away longer
+     * than [socketio] max_disconnection_ms: end with an error then (IOG_ERANGE), replay
+     * nothing. */
+    int64_t not_before_ms;
+    uint32_t max_events; /* more missed than this: end with IOG_ERANGE, replay nothing */
+} iog_recovery_request_t;
+typedef void (*iog_recovery_fn)(void *user, const iog_recovery_request_t *req);
+/* A store-backed source: an event this plugin registered, whose payload is a JSON object with
+ * the event's cursor under cursor_key (a string of [A-Za-z0-9_.:-], or an integer): the id of
+ * the stored row. Cursors of one source must grow with the events: decimal digit strings
+ * compare as numbers, others bytewise. */
+typedef struct iog_recovery_source {
+    uint32_t struct_size;
+    const char *event;
+    const char *cursor_key;
+    iog_recovery_fn replay;
+    void *user;
+    /* The newest cursor in your store now (its greatest id), or NULL when it is empty: the
+     * sockets that connect before this node emits one of your events are then named after it
+     * instead of by time. */
+    const char *initial_cursor;
+} iog_recovery_source_t;
 typedef void (*iog_timer_fn)(void *user);
 typedef void (*iog_work_fn)(void *user);
 typedef void (*iog_work_done_fn)(void *user, int status);
@@ -446,6 +490,33 @@ typedef struct iog_host_api {
     int (*metric_add)(iog_metric_t *m, double v);
     int (*metric_set)(iog_metric_t *m, double v);
     int (*metric_observe)(iog_metric_t *m, double v);
+    /* 1.3: connection state recovery */
+    /* [socketio] connection_state_recovery (README, "Connection state recovery"): with it on,
+     * every EVENT without an ack and not volatile carries an offset as its last argument and
+     * is kept for sockets that lose their transport; off, these entries succeed and nothing is
+     * kept. */
+    /* Marks an event this plugin registered as recoverable (the default) or not (init only):
+     * an event that is not (a typing indicator, a presence blip) carries no offset and is
+     * neither kept nor replayed. 0; IOG_ENOENT when this plugin did not register it. */
+    int (*set_recoverable)(iog_plugin_t *p, const char *event, int recoverable);
+    /* Makes an event this plugin registered a store-backed source (init only; copied), so a
+     * client that comes back to another node, or after a restart, gets the events it missed
+     * from your store (iog_recovery_request_t). The offsets of every event then carry the
+     * newest cursor of the source. 0; IOG_ENOENT when this plugin did not register the event;
+     * IOG_EEXIST when it is a source already; IOG_EINVAL for a missing field, an event name,
+     * cursor_key or initial_cursor that is not [A-Za-z0-9_.:-]{1,64}, or more than 4 sources
+     * in the host. */
+    int (*recovery_source)(iog_plugin_t *p, const iog_recovery_source_t *source);
+    /* One missed event of request `replay`, serialized once by the event's serializer and sent
+     * when the request ends. 0; IOG_ENOENT when the request is over (ended, its socket gone,
+     * 10 s passed, or what it replays passed [socketio] max_recovery_bytes_per_session or its
+     * max_events: then nothing of it is sent); the serializer's error. */
+    int (*recovery_emit)(iog_plugin_t *p, uint64_t replay, const void *payload);
+    /* Ends request `replay`: status 0 sends what recovery_emit() gave, then the socket's events
+     * that waited (but those it gave); another status sends none of it. Exactly once per
+     * request, also after recovery_emit() said IOG_ENOENT. 0; IOG_ENOENT when the request is
+     * over already. */
+    int (*recovery_end)(iog_plugin_t *p, uint64_t replay, int status);
 
     /* New entries are appended here, each group marked with the minor that added it. An
      * entry above never changes meaning, place or signature. */

@@ -75,6 +75,7 @@ typedef enum job_kind {
     JOB_MARK_READ,
     JOB_READ_ALL,
     JOB_DELETE,
+    JOB_REPLAY, /* what a reconnecting client missed (connection state recovery); no request */
 } job_kind_t;
 
 typedef struct job {
@@ -89,9 +90,12 @@ typedef struct job {
     int64_t created_at_ms;
     /* create (out), mark read and delete (in) */
     int64_t id;
-    /* list */
+    /* list (before), replay (after: the client's cursor, 0 for none) */
     int64_t before;
     int limit;
+    /* replay */
+    uint64_t replay;
+    int64_t since_ms, not_before_ms;
     notif_row_t *rows; /* limit + 1 slots: one more tells whether a next page exists */
     int nrows;
     /* results */
@@ -165,6 +169,9 @@ static int run_job(notif_store_t *store, job_t *j)
         return store->ops->mark_all_read(store, j->user_id, &j->count);
     case JOB_DELETE:
         return store->ops->remove(store, j->user_id, j->id);
+    case JOB_REPLAY:
+        return store->ops->since(store, j->user_id, j->before, j->since_ms, j->limit + 1, j->rows,
+                                 &j->nrows);
     }
     return STORE_ERROR;
 }
@@ -224,6 +231,7 @@ static void run_batch(void *user)
 
 static void finish_job(job_t *j);
 static void probe_done(job_t *j, int status);
+static void replay_done(job_t *j, int status);
 static int64_t now_ms(void);
 static void pump(void);
 
@@ -236,7 +244,9 @@ static void batch_done(void *user, int status)
     free(b);
     while (j) {
         job_t *next = j->next;
-        if (!j->req) /* a readiness probe: no client waits for it */
+        if (j->kind == JOB_REPLAY)
+            replay_done(j, status);
+        else if (!j->req) /* a readiness probe: no client waits for it */
             probe_done(j, status);
         else if (status != 0) /* cancelled at shutdown before it ran: nothing was stored */
             api->respond_error(j->req, 503, "service_unavailable", "shutting down");
@@ -283,7 +293,9 @@ static void pump(void)
             api->log(self, IOG_LOG_ERROR, "work_queue: %s", api->plugin_error(self));
             for (job_t *j = first, *next; j; j = next) {
                 next = j->next;
-                if (j->req)
+                if (j->kind == JOB_REPLAY)
+                    replay_done(j, IOG_EIO);
+                else if (j->req)
                     respond_unavailable(j->req, "storage is unavailable");
                 else
                     probe_done(j, IOG_EIO);
@@ -310,7 +322,10 @@ static job_t *job_new(iog_request_t *req, job_kind_t kind, const char *user_id)
 static void submit(job_t *j)
 {
     if (queue.queued >= cfg.max_queue) {
-        respond_unavailable(j->req, "too many requests queued");
+        if (j->kind == JOB_REPLAY)
+            api->recovery_end(self, j->replay, IOG_EIO);
+        else
+            respond_unavailable(j->req, "too many requests queued");
         job_free(j);
         return;
     }
@@ -481,6 +496,46 @@ static void probe_done(job_t *j, int status)
     if (status == 0) note_health(j);
 }
 
+/* ------------------------------------------------------------------ recovery */
+
+/* A reconnecting client of another node, or of this one before a restart, asks what its user
+ * missed: the store's rows after its cursor (or since its session began), oldest first. */
+static void on_replay(void *user, const iog_recovery_request_t *req)
+{
+    (void)user;
+    int64_t after = req->after ? notif_cursor_parse(req->after) : 0;
+    job_t *j = job_new(NULL, JOB_REPLAY, req->principal->user_id);
+    if (!j || after < 0 || !(j->rows = calloc((size_t)req->max_events + 1, sizeof(*j->rows)))) {
+        job_free(j);
+        api->recovery_end(self, req->replay, after < 0 ? IOG_EINVAL : IOG_ENOMEM);
+        return;
+    }
+    j->replay = req->replay;
+    j->before = after;
+    j->since_ms = req->after ? 0 : req->since_ms;
+    j->not_before_ms = req->not_before_ms;
+    j->limit = (int)req->max_events;
+    submit(j);
+}
+
+/* Loop thread: the store answered (status 0) or could not run the job. All or nothing: more
+ * rows than asked, or one older than the window (the client was away too long), replay none. */
+static void replay_done(job_t *j, int status)
+{
+    if (status == 0) note_health(j);
+    int rc = status != 0 || j->rc != STORE_OK ? IOG_EIO : j->nrows > j->limit ? IOG_ERANGE : IOG_OK;
+    for (int i = 0; rc == IOG_OK && i < j->nrows; i++)
+        if (j->rows[i].created_at_ms < j->not_before_ms) rc = IOG_ERANGE;
+    for (int i = 0; rc == IOG_OK && i < j->nrows; i++) {
+        char id[32];
+        notif_cursor_format(j->rows[i].id, id, sizeof(id));
+        iog_notification_payload_t payload = {
+            id, j->rows[i].message, notif_type_names[j->rows[i].type], j->rows[i].created_at_ms};
+        rc = api->recovery_emit(self, j->replay, &payload);
+    }
+    api->recovery_end(self, j->replay, rc);
+}
+
 static const char *store_ready(void *user)
 {
     (void)user;
@@ -537,6 +592,8 @@ static void finish_job(job_t *j)
         return;
     case JOB_DELETE:
         api->respond(j->req, 204, NULL, 0);
+        return;
+    case JOB_REPLAY: /* replay_done() answers these */
         return;
     }
 }
@@ -828,6 +885,29 @@ static int register_metrics(iog_plugin_t *p)
                : IOG_EINVAL;
 }
 
+/* The notification event as a store-backed source of connection state recovery: a client
+ * that comes back to another node or after a restart gets what it missed from the store. Its
+ * cursor is the notification's id. */
+static int recovery_source(iog_plugin_t *p, char *err, size_t err_size)
+{
+    int64_t newest = 0;
+    if (pool[0].store->ops->newest(pool[0].store, &newest) != STORE_OK) {
+        snprintf(err, err_size, "store: %s", pool[0].store->err);
+        close_stores();
+        return IOG_EIO;
+    }
+    char initial[32];
+    notif_cursor_format(newest, initial, sizeof(initial));
+    iog_recovery_source_t src = {sizeof(src), IOG_NOTIFICATION_EVENT,     "id", on_replay,
+                                 NULL,        newest > 0 ? initial : NULL};
+    int r = api->recovery_source(p, &src);
+    if (r) {
+        snprintf(err, err_size, "%s", api->plugin_error(p));
+        close_stores();
+    }
+    return r;
+}
+
 static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t err_size)
 {
     api = host;
@@ -858,7 +938,8 @@ static int init(iog_plugin_t *p, const iog_host_api_t *host, char *err, size_t e
         return r;
     }
 
-    return open_stores(err, err_size);
+    if ((r = open_stores(err, err_size)) != 0) return r;
+    return recovery_source(p, err, err_size);
 }
 
 /* --check-config: the configuration as init reads it, and where the store would be,

@@ -61,6 +61,13 @@ typedef struct notif_store_ops {
     int (*mark_all_read)(notif_store_t *s, const char *user_id, int64_t *marked);
     /* Removes a notification from the user's list (STORE_NOT_FOUND as mark_read). */
     int (*remove)(notif_store_t *s, const char *user_id, int64_t id);
+    /* What a reconnecting client of user_id missed (connection state recovery): its own and
+     * broadcast notifications not deleted by it, with id > after and created_at_ms >= since_ms,
+     * oldest first, at most max rows into rows[]. */
+    int (*since)(notif_store_t *s, const char *user_id, int64_t after, int64_t since_ms, int max,
+                 notif_row_t *rows, int *n_out);
+    /* The greatest id stored (0 when none), outside any transaction: at start. */
+    int (*newest)(notif_store_t *s, int64_t *id_out);
 } notif_store_ops_t;
 
 struct notif_store {

@@ -78,6 +78,12 @@ static const char *const migrations[] = {
     "SELECT * FROM (SELECT " ROW_COLUMNS FROM_STATE_PER_ROW " WHERE n.user_id " who                \
     " AND n.id < $2 AND NOT COALESCE(s.deleted, false) ORDER BY n.id DESC LIMIT $3)"
 
+/* One half of what a reconnecting client missed, forwards along its index from its cursor. */
+#define SINCE_HALF(who)                                                                            \
+    "SELECT * FROM (SELECT " ROW_COLUMNS FROM_STATE " WHERE n.user_id " who                        \
+    " AND n.id > $2 AND n.created_at_ms >= $3 AND NOT COALESCE(s.deleted, false)"                  \
+    " ORDER BY n.id ASC LIMIT $4)"
+
 enum {
     ST_INSERT,
     ST_LIST,
@@ -87,6 +93,8 @@ enum {
     ST_READ_ALL,
     ST_DELETE_OWN,
     ST_SET_DELETED,
+    ST_SINCE,
+    ST_NEWEST,
     ST_COUNT
 };
 
@@ -136,6 +144,12 @@ static const struct {
                         " ON CONFLICT (user_id, notification_id) DO UPDATE SET deleted = true",
                         2,
                         {OID_TEXT, OID_INT8}},
+    [ST_SINCE] = {"since",
+                  SINCE_HALF("= $1") " AS own UNION ALL " SINCE_HALF(
+                      "IS NULL") " AS every ORDER BY id ASC LIMIT $4",
+                  4,
+                  {OID_TEXT, OID_INT8, OID_INT8, OID_INT8}},
+    [ST_NEWEST] = {"newest", "SELECT COALESCE(max(id), 0) FROM notifications", 0, {0}},
 };
 
 /* After a failed connection attempt, transactions answer STORE_UNAVAILABLE at once
@@ -349,17 +363,13 @@ static int s_insert(notif_store_t *b, const char *user_id, const char *message, 
     return STORE_OK;
 }
 
-static int s_list(notif_store_t *b, const char *user_id, int64_t before, int max, notif_row_t *rows,
-                  int *n_out)
+/* Runs a query of rows into rows[] (at most max). */
+static int read_rows(pg_store_t *s, int which, const char *const *params, int max,
+                     notif_row_t *rows, int *n_out)
 {
-    pg_store_t *s = (pg_store_t *)b;
-    char before_s[24], max_s[16];
-    snprintf(before_s, sizeof(before_s), "%lld", (long long)(before > 0 ? before : INT64_MAX));
-    snprintf(max_s, sizeof(max_s), "%d", max);
-    const char *params[3] = {user_id, before_s, max_s};
     PGresult *res = NULL;
     *n_out = 0;
-    int rc = run(s, ST_LIST, params, PGRES_TUPLES_OK, &res);
+    int rc = run(s, which, params, PGRES_TUPLES_OK, &res);
     if (rc != STORE_OK) return rc;
     int n = PQntuples(res);
     if (n > max) n = max;
@@ -373,6 +383,38 @@ static int s_list(notif_store_t *b, const char *user_id, int64_t before, int max
     }
     PQclear(res);
     *n_out = n;
+    return STORE_OK;
+}
+
+static int s_list(notif_store_t *b, const char *user_id, int64_t before, int max, notif_row_t *rows,
+                  int *n_out)
+{
+    char before_s[24], max_s[16];
+    snprintf(before_s, sizeof(before_s), "%lld", (long long)(before > 0 ? before : INT64_MAX));
+    snprintf(max_s, sizeof(max_s), "%d", max);
+    const char *params[3] = {user_id, before_s, max_s};
+    return read_rows((pg_store_t *)b, ST_LIST, params, max, rows, n_out);
+}
+
+static int s_since(notif_store_t *b, const char *user_id, int64_t after, int64_t since_ms, int max,
+                   notif_row_t *rows, int *n_out)
+{
+    char after_s[24], since_s[24], max_s[16];
+    snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
+    snprintf(since_s, sizeof(since_s), "%lld", (long long)since_ms);
+    snprintf(max_s, sizeof(max_s), "%d", max);
+    const char *params[4] = {user_id, after_s, since_s, max_s};
+    return read_rows((pg_store_t *)b, ST_SINCE, params, max, rows, n_out);
+}
+
+static int s_newest(notif_store_t *b, int64_t *id_out)
+{
+    pg_store_t *s = (pg_store_t *)b;
+    PGresult *res = NULL;
+    int rc = run(s, ST_NEWEST, NULL, PGRES_TUPLES_OK, &res);
+    if (rc != STORE_OK) return rc;
+    *id_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
     return STORE_OK;
 }
 
@@ -472,6 +514,8 @@ static const notif_store_ops_t pg_ops = {
     .mark_read = s_mark_read,
     .mark_all_read = s_mark_all_read,
     .remove = s_remove,
+    .since = s_since,
+    .newest = s_newest,
 };
 
 /* ---- opening ---- */

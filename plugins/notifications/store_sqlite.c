@@ -58,6 +58,13 @@ static const char *const migrations[] = {
     "SELECT * FROM (SELECT " ROW_COLUMNS FROM_STATE " WHERE n.user_id " who                        \
     " AND n.id < ?2 AND COALESCE(s.deleted, 0) = 0 ORDER BY n.id DESC LIMIT ?3)"
 
+/* One half of what a reconnecting client missed, forwards along the same index from its
+ * cursor. */
+#define SINCE_HALF(who)                                                                            \
+    "SELECT * FROM (SELECT " ROW_COLUMNS FROM_STATE " WHERE n.user_id " who                        \
+    " AND n.id > ?2 AND n.created_at_ms >= ?3 AND COALESCE(s.deleted, 0) = 0"                      \
+    " ORDER BY n.id ASC LIMIT ?4)"
+
 enum {
     ST_BEGIN,
     ST_COMMIT,
@@ -73,6 +80,8 @@ enum {
     ST_READ_ALL,
     ST_DELETE_OWN,
     ST_SET_DELETED,
+    ST_SINCE,
+    ST_NEWEST,
     ST_COUNT
 };
 
@@ -100,6 +109,9 @@ static const char *const statements[ST_COUNT] = {
     [ST_SET_DELETED] = "INSERT INTO notification_states (notification_id, user_id, deleted)"
                        " VALUES (?2, ?1, 1)"
                        " ON CONFLICT (user_id, notification_id) DO UPDATE SET deleted = 1",
+    [ST_SINCE] = SINCE_HALF("= ?1") " AS own UNION ALL " SINCE_HALF(
+        "IS NULL") " AS every ORDER BY id ASC LIMIT ?4",
+    [ST_NEWEST] = "SELECT COALESCE(max(id), 0) FROM notifications",
 };
 
 typedef struct sqlite_store {
@@ -241,6 +253,29 @@ static int s_insert(notif_store_t *b, const char *user_id, const char *message, 
     return rc;
 }
 
+/* Steps a bound query of rows into rows[] (at most max), resetting it. */
+static int read_rows(sqlite_store_t *s, sqlite3_stmt *st, const char *what, int max,
+                     notif_row_t *rows, int *n_out)
+{
+    int rc, n = 0, result = STORE_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
+        if (read_row(s, st, &rows[n]) != STORE_OK) {
+            result = STORE_ERROR;
+            break;
+        }
+        n++;
+    }
+    if (result == STORE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) result = fail(s, "%s", what);
+    sqlite3_reset(st);
+    if (result != STORE_OK) {
+        for (int i = 0; i < n; i++)
+            notif_row_clear(&rows[i]);
+        return result;
+    }
+    *n_out = n;
+    return STORE_OK;
+}
+
 static int s_list(notif_store_t *b, const char *user_id, int64_t before, int max, notif_row_t *rows,
                   int *n_out)
 {
@@ -251,22 +286,34 @@ static int s_list(notif_store_t *b, const char *user_id, int64_t before, int max
         sqlite3_bind_int64(st, 2, before > 0 ? before : INT64_MAX) != SQLITE_OK ||
         sqlite3_bind_int(st, 3, max) != SQLITE_OK)
         return fail(s, "list: bind");
-    int rc, n = 0, result = STORE_OK;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
-        if (read_row(s, st, &rows[n]) != STORE_OK) {
-            result = STORE_ERROR;
-            break;
-        }
-        n++;
+    return read_rows(s, st, "list", max, rows, n_out);
+}
+
+static int s_since(notif_store_t *b, const char *user_id, int64_t after, int64_t since_ms, int max,
+                   notif_row_t *rows, int *n_out)
+{
+    sqlite_store_t *s = (sqlite_store_t *)b;
+    sqlite3_stmt *st = s->st[ST_SINCE];
+    *n_out = 0;
+    if (bind_user(s, st, user_id) != STORE_OK || sqlite3_bind_int64(st, 2, after) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, since_ms) != SQLITE_OK ||
+        sqlite3_bind_int(st, 4, max) != SQLITE_OK)
+        return fail(s, "since: bind");
+    return read_rows(s, st, "since", max, rows, n_out);
+}
+
+static int s_newest(notif_store_t *b, int64_t *id_out)
+{
+    sqlite_store_t *s = (sqlite_store_t *)b;
+    sqlite3_stmt *st = s->st[ST_NEWEST];
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        fail(s, "newest");
+        sqlite3_reset(st);
+        return STORE_ERROR;
     }
-    if (result == STORE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) result = fail(s, "list");
+    *id_out = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    if (result != STORE_OK) {
-        for (int i = 0; i < n; i++)
-            notif_row_clear(&rows[i]);
-        return result;
-    }
-    *n_out = n;
     return STORE_OK;
 }
 
@@ -369,6 +416,8 @@ static const notif_store_ops_t sqlite_ops = {
     .mark_read = s_mark_read,
     .mark_all_read = s_mark_all_read,
     .remove = s_remove,
+    .since = s_since,
+    .newest = s_newest,
 };
 
 /* ---- opening ---- */

@@ -220,6 +220,37 @@ static void metrics_listen_is_an_address_and_a_port(void **state)
     config_free(&cfg);
 }
 
+/* Connection state recovery: off by default; its bounds are checked, and a per-session bound
+ * left out follows a smaller total (gateway.c), while one written larger is an error. */
+static void connection_state_recovery_keys(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[512];
+    config_defaults(&cfg);
+    assert_false(cfg.socketio.connection_state_recovery);
+    assert_int_equal(cfg.socketio.max_disconnection_ms, 120000);
+    assert_int_equal(cfg.socketio.max_recovery_bytes, 64 * 1024 * 1024);
+    assert_int_equal(cfg.socketio.max_recovery_bytes_per_session, 1024 * 1024);
+    config_free(&cfg);
+    assert_int_equal(load(&cfg,
+                          "[socketio]\nconnection_state_recovery = true\n"
+                          "max_recovery_bytes = 65536\n",
+                          err, sizeof(err)),
+                     0);
+    assert_true(cfg.socketio.connection_state_recovery);
+    config_free(&cfg);
+    expect_error("[socketio]\nmax_recovery_bytes = 65536\nmax_recovery_bytes_per_session = 65537\n",
+                 "test.toml:3:1: [socketio] max_recovery_bytes_per_session (65537) must not exceed "
+                 "max_recovery_bytes (65536)");
+    expect_error("[socketio]\nmax_disconnection_ms = 999\n",
+                 "[socketio] max_disconnection_ms must be between 1000 and 86400000");
+    expect_error("[socketio]\nmax_recovery_bytes = 1024\n", "max_recovery_bytes must be between");
+    expect_error("[socketio]\nmax_recovery_bytes_per_session = 1023\n",
+                 "max_recovery_bytes_per_session must be between");
+    expect_error("[socketio]\nconnection_state_recovery = 1\n", "must be a boolean");
+}
+
 static void missing_file_is_an_error(void **state)
 {
     (void)state;
@@ -239,6 +270,7 @@ int main(void)
         cmocka_unit_test(errors_name_file_line_and_column),
         cmocka_unit_test(auth_claims_and_plugin_permissions),
         cmocka_unit_test(metrics_listen_is_an_address_and_a_port),
+        cmocka_unit_test(connection_state_recovery_keys),
         cmocka_unit_test(missing_file_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

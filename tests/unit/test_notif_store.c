@@ -1,9 +1,9 @@
 /* test_notif_store.c - the notifications plugin's SQLite store through its
  * interface (store.h): visibility, per-user read and deleted state, pagination,
- * that the list is read along an index (EXPLAIN QUERY PLAN, and a number of VM
- * steps that does not grow with the user's rows), and that a database of a newer
- * schema is refused. The plugin's files are compiled in directly (plugins never
- * link into the core). */
+ * what a reconnecting client missed (since), that the list and that query are read
+ * along an index (EXPLAIN QUERY PLAN, and a number of VM steps that does not grow with
+ * the user's rows), and that a database of a newer schema is refused. The plugin's files
+ * are compiled in directly (plugins never link into the core). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -204,6 +204,74 @@ static void newer_schema_is_refused(void **state)
     again->ops->close(again);
 }
 
+/* The ids a reconnecting client of user missed after `after` (or since since_ms). */
+static int since_ids(notif_store_t *s, const char *user, int64_t after, int64_t since_ms, int max,
+                     int64_t *ids)
+{
+    notif_row_t rows[64];
+    int n = -1;
+    assert_int_equal(s->ops->since(s, user, after, since_ms, max, rows, &n), STORE_OK);
+    for (int i = 0; i < n; i++) {
+        ids[i] = rows[i].id;
+        notif_row_clear(&rows[i]);
+    }
+    return n;
+}
+
+/* What a reconnecting client missed: its own and the broadcasts after its cursor, oldest
+ * first, not those it deleted, nobody else's; or, without a cursor, since a time. */
+static void since_a_cursor(void **state)
+{
+    fixture_t *f = *state;
+    notif_store_t *s = f->store;
+    int64_t newest = -1;
+    assert_int_equal(s->ops->newest(s, &newest), STORE_OK);
+    assert_int_equal(newest, 0);
+    int64_t seen = insert(s, "ann", "seen");
+    int64_t mine = insert(s, "ann", "missed");
+    insert(s, "zoe", "hers");
+    int64_t every = insert(s, NULL, "everyone");
+    int64_t deleted = insert(s, "ann", "deleted");
+    int64_t deleted_b = insert(s, NULL, "deleted broadcast");
+    int64_t last = 0;
+    assert_int_equal(s->ops->insert(s, "ann", "later", 5, 1, 5000, &last), STORE_OK);
+    assert_int_equal(s->ops->remove(s, "ann", deleted), STORE_OK);
+    assert_int_equal(s->ops->remove(s, "ann", deleted_b), STORE_OK);
+    assert_int_equal(s->ops->newest(s, &newest), STORE_OK);
+    assert_int_equal(newest, last);
+
+    int64_t ids[16];
+    assert_int_equal(since_ids(s, "ann", seen, 0, 16, ids), 3);
+    assert_true(ids[0] == mine && ids[1] == every && ids[2] == last);
+    assert_int_equal(since_ids(s, "ann", seen, 0, 2, ids), 2); /* at most max */
+    assert_int_equal(since_ids(s, "ann", last, 0, 16, ids), 0);
+    /* No cursor: created since a time (the rows above were made at 1000 ms, the last at 5000). */
+    assert_int_equal(since_ids(s, "ann", 0, 2000, 16, ids), 1);
+    assert_int_equal(ids[0], last);
+    assert_int_equal(since_ids(s, "ann", 0, 0, 16, ids), 4);
+}
+
+/* From a cursor, the query reads forwards along the index, not the user's whole history. */
+static void since_follows_the_index(void **state)
+{
+    fixture_t *f = *state;
+    sqlite_store_t *ss = (sqlite_store_t *)f->store;
+    sqlite3_stmt *plan;
+    char sql[2048];
+    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", statements[ST_SINCE]);
+    assert_int_equal(sqlite3_prepare_v2(ss->db, sql, -1, &plan, NULL), SQLITE_OK);
+    int index_searches = 0;
+    while (sqlite3_step(plan) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(plan, 3);
+        print_message("plan: %s\n", detail);
+        assert_null(strstr(detail, "SCAN n"));
+        if (strstr(detail, "SEARCH n USING INDEX notifications_by_user (user_id=? AND id>?)"))
+            index_searches++;
+    }
+    sqlite3_finalize(plan);
+    assert_int_equal(index_searches, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +279,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(pages, setup, teardown),
         cmocka_unit_test_setup_teardown(list_follows_the_index, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(since_a_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(since_follows_the_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
