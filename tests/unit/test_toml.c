@@ -567,14 +567,7 @@ static void plain_json_output(void **state)
 
 /* ---- limits and malformed input --------------------------------------------------------- */
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void large_document_parses_fast(void **state)
+static void large_document_parses(void **state)
 {
     (void)state;
     buf_t doc = BUF_INIT;
@@ -589,12 +582,10 @@ static void large_document_parses_fast(void **state)
         buf_printf(&doc, "[[aot]]\nn = %d\n", i);
     assert_true(doc.len > 8 * 1000 * 1000);
     char err[256];
-    double t0 = now_seconds();
+    /* Linear work takes ~0.1 s unsanitized; quadratic lookups would take minutes, past the
+     * test's ctest timeout. No clock here: a busy machine must not fail it. */
     toml_value_t *root = toml_parse(doc.data, doc.len, "big", err, sizeof(err));
-    double took = now_seconds() - t0;
     assert_non_null(root);
-    /* Linear work takes ~0.1 s unsanitized; quadratic lookups would take minutes. */
-    assert_true(took < 5.0);
     const toml_value_t *big = toml_table_get(root, "big");
     assert_int_equal(big->u.table.len, 100000);
     for (int i = 0; i < 100000; i += 997) {
@@ -626,9 +617,8 @@ static void long_single_line_is_linear(void **state)
         buf_append_str(&doc, "\"\xc3\xa9\", ");
     buf_append_str(&doc, "x]");
     char err[256];
-    double t0 = now_seconds();
+    /* Quadratic column counting would run past the ctest timeout; no clock here. */
     assert_null(toml_parse(doc.data, doc.len, "long", err, sizeof(err)));
-    assert_true(now_seconds() - t0 < 5.0);
     /* The column counts characters: 5 + 300000 * 5 + 1. */
     assert_string_equal(err, "long:1:1500006: invalid value");
     buf_free(&doc);
@@ -764,7 +754,7 @@ int main(void)
         cmocka_unit_test(strings_and_keys_may_hold_nul),
         cmocka_unit_test(empty_keys),
         cmocka_unit_test(plain_json_output),
-        cmocka_unit_test(large_document_parses_fast),
+        cmocka_unit_test(large_document_parses),
         cmocka_unit_test(long_single_line_is_linear),
         cmocka_unit_test(nesting_is_limited),
         cmocka_unit_test(garbage_never_crashes),
