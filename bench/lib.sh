@@ -149,3 +149,16 @@ bench_wait_subscribed() {
     echo "$name: $got of $count nodes subscribed to Redis in ${WAIT_S:-10} s" >&2
     exit 2
 }
+
+# Calls FN (which starts a server on a free port and returns non-zero when it did not listen)
+# up to three times, since a free port may be taken between the probe and the bind; otherwise
+# prints LOG and exits 2. NAME is the calling script, for the error.
+bench_start_retrying() {
+    local name=$1 log=$2 fn=$3
+    for _ in 1 2 3; do
+        if "$fn"; then return 0; fi
+    done
+    echo "$name: the server did not start; its log:" >&2
+    cat "$log" >&2
+    exit 2
+}

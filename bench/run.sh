@@ -46,15 +46,7 @@ start_server() {
     return $ok
 }
 
-started=0
-for _ in 1 2 3; do   # a free port may be taken between the probe and the bind
-    if start_server; then started=1; break; fi
-done
-if (( ! started )); then
-    echo "run.sh: the server did not start; its log:" >&2
-    cat "$LOG" >&2
-    exit 2
-fi
+bench_start_retrying run.sh "$LOG" start_server
 
 echo "server: $SERVER_BIN (pid $SERVER_PID) on 127.0.0.1:$PORT, open-file limit $HARD_NOFILE"
 status=0

@@ -72,15 +72,7 @@ redis_url = \"redis://127.0.0.1:$REDIS_PORT\""
     return $ok
 }
 
-started=0
-for _ in 1 2 3; do # a free port may be taken between the probe and the bind
-    if start_server; then started=1; break; fi
-done
-if (( ! started )); then
-    echo "workers.sh: the server did not start; its log:" >&2
-    cat "$TMP/server.log" >&2
-    exit 2
-fi
+bench_start_retrying workers.sh "$TMP/server.log" start_server
 WAIT_S=30 bench_wait_subscribed workers.sh "$WORKERS"
 
 echo "redis: $(redis-server --version | cut -d' ' -f1-3) (pid $REDIS_PID) on 127.0.0.1:$REDIS_PORT, no persistence"
