@@ -88,8 +88,8 @@ export async function startServer(config = '', { env = {}, args = [], port: want
 }
 
 // Sends raw bytes on a fresh TCP connection and collects everything until the
-// server closes or `idleMs` passes without data.
-export function rawRequest(port, data, { idleMs = 1500, waitClose = true } = {}) {
+// server closes, `idleMs` passes without data, or `until(text so far)` is true.
+export function rawRequest(port, data, { idleMs = 1500, waitClose = true, until = null } = {}) {
   return new Promise((res, rej) => {
     const sock = net.connect(port, '127.0.0.1');
     let out = Buffer.alloc(0);
@@ -109,7 +109,8 @@ export function rawRequest(port, data, { idleMs = 1500, waitClose = true } = {})
     });
     sock.on('data', (d) => {
       out = Buffer.concat([out, d]);
-      arm();
+      if (until && until(out.toString('latin1'))) finish(false);
+      else arm();
     });
     sock.on('end', () => finish(true));
     sock.on('close', () => finish(true));
