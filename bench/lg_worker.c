@@ -15,6 +15,7 @@
 #include "loadgen.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,6 +76,7 @@ struct worker {
     uv_timer_t tick;
     struct sockaddr_in dst[LG_MAX_NODES];
     uint32_t next_to_start, in_flight, max_in_flight, joined, failed;
+    uint32_t oldest_pending; /* every handshake before this index has finished */
     int hs_started, hs_reported;
     uint64_t first_connect_ns, last_join_ns;
     uint64_t *hs_lat;
@@ -523,6 +525,36 @@ static void on_connect(uv_connect_t *req, int status)
     conn_write(c, req_text, (size_t)len);
 }
 
+/* Binds a user's socket to its source address and port. The port is chosen here, not by
+ * connect(): once about half of an address's ephemeral range is taken, the kernel scans
+ * thousands of taken ports for every new connection (measured: 364,000 connections over 25
+ * addresses, then 100 connections/s with 80 % of both CPUs in __inet_check_established).
+ * User u gets address u % S and port LG_FIRST_PORT + u / S, different for every user; with
+ * SO_REUSEADDR a port that an earlier run left in TIME_WAIT is taken again. A port already
+ * bound by something else (a listener on 0.0.0.0) falls back to the kernel's choice.
+ * Returns 0 or a negative errno. */
+#define LG_FIRST_PORT 1024u
+static int bind_source(int fd, const lg_opts_t *o, uint32_t user)
+{
+    struct sockaddr_in src;
+    memset(&src, 0, sizeof src);
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(0x7F000002u + user % o->sources);
+    uint32_t slot = user / o->sources;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return -errno;
+    if (slot < 65536u - LG_FIRST_PORT) {
+        src.sin_port = htons((uint16_t)(LG_FIRST_PORT + slot));
+        if (bind(fd, (const struct sockaddr *)&src, sizeof src) == 0) return 0;
+        if (errno != EADDRINUSE) return -errno;
+        src.sin_port = 0;
+    }
+    /* Defer the kernel's port choice to connect(), so the address offers its whole
+     * ephemeral range to the one destination. */
+    (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    return bind(fd, (const struct sockaddr *)&src, sizeof src) == 0 ? 0 : -errno;
+}
+
 static int conn_start(conn_t *c)
 {
     worker_t *w = c->w;
@@ -538,19 +570,10 @@ static int conn_start(conn_t *c)
     c->handle_open = 1;
     c->tcp.data = c;
     c->creq.data = c;
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
-        int one = 1;
-        /* Defer the port choice to connect(), so each source address offers its
-         * whole ephemeral range to the one destination. */
-        (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    }
     if (o->sources > 0) {
-        struct sockaddr_in src;
-        memset(&src, 0, sizeof src);
-        src.sin_family = AF_INET;
-        src.sin_addr.s_addr = htonl(0x7F000002u + c->user % o->sources);
-        int r = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, 0);
+        uv_os_fd_t fd;
+        int r = uv_fileno((uv_handle_t *)&c->tcp, &fd);
+        if (r == 0) r = bind_source(fd, o, c->user);
         if (r != 0) {
             if (o->verbose) fprintf(stderr, "loadgen: bind: %s\n", uv_strerror(r));
             conn_close(c, LG_CLOSE_ERROR);
@@ -660,7 +683,13 @@ static void on_tick(uv_timer_t *t)
     }
     if (w->hs_started && !w->hs_reported) {
         uint64_t limit = (uint64_t)w->o->handshake_timeout_s * 1000000000u;
-        for (uint32_t i = 0; i < w->next_to_start; i++) {
+        /* Handshakes start in order and finish within moments: the scan starts at the
+         * oldest one still going, not at the first user (a scan of every started user, 50
+         * times a second, took 5 % of the CPUs at 1,000,000 users). */
+        while (w->oldest_pending < w->next_to_start &&
+               w->conns[w->oldest_pending].state >= ST_JOINED)
+            w->oldest_pending++;
+        for (uint32_t i = w->oldest_pending; i < w->next_to_start; i++) {
             conn_t *c = &w->conns[i];
             if (c->state > ST_IDLE && c->state < ST_JOINED && now - c->t_start > limit)
                 conn_close(c, LG_CLOSE_ERROR);

@@ -17,7 +17,8 @@
 # source addresses 127.0.0.2.. (default: 1 per 20,000 users, at least 4): each source address
 # gives about 28,000 ports towards one destination. Options after N go to iogate-loadgen
 # after those defaults, so they win.
-# BUILD_DIR picks the build directory (default build-bench, configured as Release).
+# BUILD_DIR picks the build directory (default build-bench, configured as Release). BENCH_CONFIG
+# is TOML appended to the server's config (BENCH_CONFIG=$'[socketio]\nping_interval_ms = 60000').
 # Exit status: iogate-loadgen's (0 all correct, 1 a correctness count is not zero, 2 the run
 # could not be made); 3 when the server or Redis died.
 set -euo pipefail
@@ -64,7 +65,8 @@ start_server() {
     bench_config "$TMP/iogate.toml" "$PORT" $((2 * PER_WORKER + 1000)) "
 [cluster]
 adapter = \"redis\"
-redis_url = \"redis://127.0.0.1:$REDIS_PORT\""
+redis_url = \"redis://127.0.0.1:$REDIS_PORT\"
+${BENCH_CONFIG:-}"
     sed -i "s/^shutdown_grace_ms = .*/&\nworkers = $WORKERS/" "$TMP/iogate.toml"
     local ok=0
     bench_start_server "$SERVER_BIN" "$TMP/iogate.toml" "$TMP/server.log" "$PORT" || ok=1
@@ -81,14 +83,30 @@ echo "load generator: $LG_WORKERS processes, $SOURCES source addresses"
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg), open-file limit $HARD_NOFILE per process," \
     "fs.file-max $(cat /proc/sys/fs/file-max), ports $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)"
-# Progress the load generator does not print: the connections established to the port, every
-# SAMPLE_S seconds (ss counts both ends of loopback connections: the server's side is sport).
+# Progress the load generator does not print, every SAMPLE_S seconds: the machine's TCP
+# sockets in use (/proc/net/sockstat: both ends of each loopback connection; ss, which could
+# count the port's alone, takes tens of seconds of CPU at 700,000 sockets), where the CPUs went since the last line (/proc/stat), and the kernel's TCP counters
+# that say a connection attempt waited (a full accept queue makes the client retry its SYN
+# after 1 s, 3 s, 7 s...).
+tcp_counters() {
+    nstat -az 2>/dev/null | awk '{v[$1] = $2} END {if (length(v) > 1) print v["TcpExtListenOverflows"] + 0,
+        v["TcpExtTCPSynRetrans"] + 0, v["TcpExtTCPMemoryPressures"] + 0, v["TcpExtTCPAbortOnMemory"] + 0}'
+}
+cpu_ticks() { awk '/^cpu / {print $2 + $3, $4, $7 + $8, $5 + $6, $2+$3+$4+$5+$6+$7+$8; exit}' /proc/stat; }
+TCP_START=$(tcp_counters)
 (
     start=$(date +%s)
+    read -r u0 s0 q0 i0 t0 < <(cpu_ticks)
     while sleep "${SAMPLE_S:-30}"; do
-        n=$(ss -Htn state established "( sport = :$PORT )" 2>/dev/null | wc -l)
-        echo "progress: $(( $(date +%s) - start )) s: $n connections established," \
-            "load average $(cut -d' ' -f1 /proc/loadavg)"
+        n=$(awk '/^TCP:/ {print $3}' /proc/net/sockstat)
+        read -r u1 s1 q1 i1 t1 < <(cpu_ticks)
+        dt=$(( t1 - t0 > 0 ? t1 - t0 : 1 ))
+        echo "progress: $(( $(date +%s) - start )) s: $n TCP sockets," \
+            "load average $(cut -d' ' -f1 /proc/loadavg)," \
+            "CPU user $(( 100 * (u1 - u0) / dt ))% system $(( 100 * (s1 - s0) / dt ))%" \
+            "softirq $(( 100 * (q1 - q0) / dt ))% idle $(( 100 * (i1 - i0) / dt ))%," \
+            "slab $(awk '/^Slab:/ {printf "%.0f MiB", $2 / 1024}' /proc/meminfo)"
+        u0=$u1 s0=$s1 q0=$q1 i0=$i1 t0=$t1
     done
 ) &
 SAMPLER_PID=$!
@@ -99,6 +117,13 @@ IOGATE_BENCH_SECRET=$SECRET "$LOADGEN_BIN" -n "$N" --port "$PORT" --pid "$SERVER
     --broadcasts 3 --broadcast-wait --rate 2000 --duration 10 --warmup 0 \
     --handshake-timeout 120 --phase-timeout 300 --deadline 1800 "$@" || status=$?
 kill "$SAMPLER_PID" 2>/dev/null || true
+if [[ -n $TCP_START ]]; then
+    read -r o0 r0 p0 a0 <<<"$TCP_START"
+    read -r o1 r1 p1 a1 <<<"$(tcp_counters)"
+    echo "kernel TCP during the run (the whole machine): $((o1 - o0)) accept-queue overflows," \
+        "$((r1 - r0)) SYN retransmissions, $((p1 - p0)) memory-pressure entries," \
+        "$((a1 - a0)) connections aborted for memory"
+fi
 
 dead=0
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
