@@ -14,8 +14,8 @@
 #   - emit_to_user at 2,000/s for 10 s: latency p50/p99;
 #   - lost, duplicated, misrouted (must be 0).
 # The load generator uses LG_WORKERS processes (default: 1 per 12,500 users) and SOURCES
-# source addresses 127.0.0.2.. (default: 1 per 20,000 users, at least 4): each source address
-# gives about 28,000 ports towards one destination. Options after N go to iogate-loadgen
+# source addresses 127.0.0.2.. (default: 1 per 20,000 users, at least 4; the load generator
+# binds ports 1,024 to 65,535 of each itself). Options after N go to iogate-loadgen
 # after those defaults, so they win.
 # BUILD_DIR picks the build directory (default build-bench, configured as Release). BENCH_CONFIG
 # is TOML appended to the server's config (BENCH_CONFIG=$'[socketio]\nping_interval_ms = 60000').
