@@ -58,7 +58,7 @@ struct eio_socket {
     uint8_t state;
     uint8_t upgrading;     /* probe answered, waiting for the upgrade packet */
     uint8_t opened;        /* on_open ran, so on_close is owed */
-    uint8_t awaiting_pong; /* a ping went out: pong_by runs, not ping_at */
+    uint8_t awaiting_pong; /* a ping went out: pong_by runs, not ping_at; 2 once put off */
 };
 
 struct eio_server {

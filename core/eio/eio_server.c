@@ -43,6 +43,26 @@ const char *eio_error_name(int code)
     return code >= 0 && code < EIO_ERRORS ? error_names[code] : "unknown";
 }
 
+/* The reasons Engine.IO itself gives, by stats index; anything else is the application's. */
+static const char *const close_reasons[EIO_CLOSE_REASONS][2] = {
+    {"transport close", "transport_close"}, {"transport error", "transport_error"},
+    {"parse error", "parse_error"},         {"ping timeout", "ping_timeout"},
+    {"slow consumer", "slow_consumer"},     {"server shutting down", "server_shutdown"},
+    {"server close", "server_close"},
+};
+
+const char *eio_close_reason_name(int reason)
+{
+    return reason >= 0 && reason < EIO_CLOSE_REASONS ? close_reasons[reason][1] : "unknown";
+}
+
+static int close_reason_index(const char *reason)
+{
+    for (int i = 0; i < EIO_CLOSE_REASONS - 1; i++)
+        if (strcmp(reason, close_reasons[i][0]) == 0) return i;
+    return EIO_CLOSE_REASONS - 1;
+}
+
 const char *eio_transport_name(int transport)
 {
     return transport == TRANSPORT_WEBSOCKET ? "websocket" : "polling";
@@ -486,6 +506,7 @@ static void session_closed_notify(eio_socket_t *s, const char *reason)
 {
     if (!s->opened) return;
     s->opened = 0;
+    s->srv->stats.closed[close_reason_index(reason)]++;
     log_debug("eio", "session %s closed: %s", s->sid, reason);
     if (s->srv->cb.on_close) s->srv->cb.on_close(s->srv->user, s, reason);
 }
@@ -534,6 +555,13 @@ void eio_session_rearm(eio_socket_t *s)
     server_rearm(srv);
 }
 
+/* Whether the client's bytes (its pong, perhaps) wait in the kernel, unread: known on a
+ * WebSocket; a polling client's next POST may come on any connection. */
+static int pong_may_be_waiting(const eio_socket_t *s)
+{
+    return s->transport == TRANSPORT_WEBSOCKET && s->ws && http_conn_input_waiting(s->ws->conn);
+}
+
 /* One session's deadline came: do what is due, then schedule the next. */
 static void session_due(eio_socket_t *s)
 {
@@ -547,6 +575,18 @@ static void session_due(eio_socket_t *s)
         return;
     }
     if (s->awaiting_pong && now >= s->pong_by) {
+        if (s->awaiting_pong == 1 && pong_may_be_waiting(s)) {
+            /* A loop that fell behind (a long fan-out on a starved machine: timers run before
+             * the sockets are read, 256 ready sockets a turn) must not take its own lateness
+             * for the client's. Bytes from the client wait unread: judge once more after
+             * another ping_timeout_ms, by when the loop has read them. Once per ping, so a
+             * client that talks but never answers still goes. */
+            s->awaiting_pong = 2;
+            s->pong_by = now + srv->opts.ping_timeout_ms;
+            srv->stats.pong_verdicts_deferred++;
+            eio_session_rearm(s);
+            return;
+        }
         eio_session_close(s, "ping timeout", BY_SERVER);
         return;
     }

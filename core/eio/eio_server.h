@@ -69,6 +69,12 @@ const char *eio_transport_name(int transport);
 /* A stable lowercase name for an error code ("unknown_transport", "unknown_sid", ...). */
 const char *eio_error_name(int code);
 
+/* Why sessions closed, as the stats index them: the reasons Engine.IO reports ("transport
+ * close", "ping timeout", ...), with "server close" for a close the application asked for. */
+#define EIO_CLOSE_REASONS 7
+/* A stable lowercase name for a close reason index ("transport_close", "ping_timeout", ...). */
+const char *eio_close_reason_name(int reason);
+
 /* Counters, bumped on the loop thread (plain adds). Packets and their bytes are counted per
  * session at the Engine.IO level: a packet's type and data (binary data as bytes), without the
  * HTTP or WebSocket framing; a broadcast counts once per recipient. */
@@ -83,6 +89,8 @@ typedef struct eio_stats {
     uint64_t packets_received[EIO_TRANSPORTS], bytes_received[EIO_TRANSPORTS];
     uint64_t packets_sent[EIO_TRANSPORTS], bytes_sent[EIO_TRANSPORTS];
     uint64_t errors[EIO_ERRORS]; /* requests refused, by Engine.IO error code */
+    uint64_t closed[EIO_CLOSE_REASONS]; /* opened sessions closed, by reason */
+    uint64_t pong_verdicts_deferred;    /* ping timeouts put off: the client's bytes were waiting */
 } eio_stats_t;
 
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts, const eio_callbacks_t *cb,

@@ -209,8 +209,17 @@ static void engineio_metrics(const metrics_t *m, buf_t *out)
                  es->sessions_open);
     by_transport(out, "iogate_engineio_sessions_opened_total", "counter",
                  "Engine.IO handshakes that opened a session, by transport.", es->opened);
-    one(out, "iogate_engineio_sessions_closed_total", "counter", "Engine.IO sessions closed.",
-        es->sessions_closed);
+    const char *closed = "iogate_engineio_sessions_closed_total";
+    prom_family(out, closed, "counter",
+                "Engine.IO sessions closed, by reason: transport_close (the client left), "
+                "transport_error, parse_error, ping_timeout, slow_consumer, server_shutdown, "
+                "server_close (the application).");
+    for (int i = 0; i < EIO_CLOSE_REASONS; i++)
+        labelled(out, closed, "reason", eio_close_reason_name(i), es->closed[i]);
+    one(out, "iogate_engineio_ping_timeouts_deferred_total", "counter",
+        "Ping timeouts judged once more because the client's bytes were waiting unread (the "
+        "loop was behind).",
+        es->pong_verdicts_deferred);
     one(out, "iogate_engineio_upgrades_total", "counter", "Polling sessions upgraded to WebSocket.",
         es->upgrades);
     const char *refused = "iogate_engineio_requests_refused_total";
@@ -426,8 +435,8 @@ static void recovery_metrics(buf_t *out, const sio_recovery_stats_t *rs)
     one(out, "iogate_recovery_sessions_persisted_total", "counter",
         "Sessions kept as their transport closed.", rs->persisted);
     prom_family(out, "iogate_recovery_dropped_total", "counter",
-           "What recovery stopped keeping: by age (expired), to make room (evicted), or a "
-           "session over max_recovery_bytes_per_session (too_large).");
+                "What recovery stopped keeping: by age (expired), to make room (evicted), or a "
+                "session over max_recovery_bytes_per_session (too_large).");
     const struct {
         const char *kind, *reason;
         uint64_t n;
@@ -440,7 +449,7 @@ static void recovery_metrics(buf_t *out, const sio_recovery_stats_t *rs)
         buf_printf(out, "iogate_recovery_dropped_total{kind=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
                    dropped[i].kind, dropped[i].reason, dropped[i].n);
     prom_family(out, "iogate_recovery_attempts_total", "counter",
-           "CONNECTs naming a session (pid), by outcome.");
+                "CONNECTs naming a session (pid), by outcome.");
     const struct {
         const char *result;
         uint64_t n;
@@ -452,7 +461,7 @@ static void recovery_metrics(buf_t *out, const sio_recovery_stats_t *rs)
         buf_printf(out, "iogate_recovery_attempts_total{result=\"%s\"} %" PRIu64 "\n",
                    attempts[i].result, attempts[i].n);
     prom_family(out, "iogate_recovery_store_replays_total", "counter",
-           "Fresh sessions given what they missed from a plugin's store, by outcome.");
+                "Fresh sessions given what they missed from a plugin's store, by outcome.");
     buf_printf(out, "iogate_recovery_store_replays_total{result=\"ok\"} %" PRIu64 "\n",
                rs->store_replays_ok);
     buf_printf(out, "iogate_recovery_store_replays_total{result=\"failed\"} %" PRIu64 "\n",

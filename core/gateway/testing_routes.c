@@ -6,12 +6,15 @@
  * POST /testing/drop {"socketId": ..., "nsp": "/"} -> closes that socket's connection
  *   ("forced close", a server-side drop)
  * GET /testing/stats -> the emitter's and Engine.IO's counters, and the memory bounds'
- *   (sessions waiting to join a namespace, bytes held for clients). */
+ *   (sessions waiting to join a namespace, bytes held for clients).
+ * POST /testing/stall {"ms": N} -> {"stalled": N}, then the loop stops for N ms (at most
+ *   10,000), as on a machine too busy to run it: what clients send meanwhile waits unread. */
 #include "gateway/testing_routes.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -95,6 +98,32 @@ static void route_drop(void *user, http_request_t *req, const router_match_t *m)
     http_respond_json_text(req, 200, BUF_LIT("{\"dropped\":true}"));
 }
 
+static void route_stall(void *user, http_request_t *req, const router_match_t *m)
+{
+    (void)user;
+    (void)m;
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    json_t *doc = json_parse_js(body, len);
+    json_t *ms = json_object_get(doc, "ms");
+    json_int_t n = json_is_integer(ms) ? json_integer_value(ms) : -1;
+    json_decref(doc);
+    if (n < 1 || n > 10000) {
+        http_respond_error(req, 400, "bad_request", "expected {\"ms\": 1 to 10000}");
+        return;
+    }
+    buf_t out = BUF_INIT;
+    buf_printf(&out, "{\"stalled\":%lld}", (long long)n);
+    http_respond_json_text(req, 200, out.data, out.len); /* written now: the client knows */
+    buf_free(&out);
+    uint64_t end = uv_hrtime() + (uint64_t)n * 1000000u;
+    for (uint64_t now; (now = uv_hrtime()) < end;) {
+        struct timespec ts = {(time_t)((end - now) / 1000000000u),
+                              (long)((end - now) % 1000000000u)};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void route_stats(void *user, http_request_t *req, const router_match_t *m)
 {
     (void)m;
@@ -153,7 +182,8 @@ static void route_stats(void *user, http_request_t *req, const router_match_t *m
 int testing_routes_install(testing_routes_t *t, rest_t *rest, char *err, size_t err_size)
 {
     if (rest_add_route(rest, "POST", "/testing/emit", route_emit, t, err, err_size) != 0 ||
-        rest_add_route(rest, "POST", "/testing/drop", route_drop, t, err, err_size) != 0)
+        rest_add_route(rest, "POST", "/testing/drop", route_drop, t, err, err_size) != 0 ||
+        rest_add_route(rest, "POST", "/testing/stall", route_stall, t, err, err_size) != 0)
         return -1;
     return rest_add_route(rest, "GET", "/testing/stats", route_stats, t, err, err_size);
 }

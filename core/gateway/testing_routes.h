@@ -15,7 +15,7 @@ typedef struct testing_routes {
     struct cluster *cluster; /* NULL for one node alone */
 } testing_routes_t;
 
-/* Registers POST /testing/emit and GET /testing/stats on rest; t must outlive the routes.
+/* Registers the test routes (testing_routes.c) on rest; t must outlive the routes.
  * Returns 0 or -1 with err. */
 int testing_routes_install(testing_routes_t *t, rest_t *rest, char *err, size_t err_size);
 

@@ -214,6 +214,8 @@ void http_conn_flush(http_conn_t *c);
 size_t http_conn_pending_bytes(const http_conn_t *c);
 /* Closes once pending writes are flushed (graceful) or at once (abort != 0). */
 void http_conn_close(http_conn_t *c, int abort);
+/* 1 if the peer's bytes wait in the kernel, not yet read: the loop has not come to them. */
+int http_conn_input_waiting(const http_conn_t *c);
 /* Room for a peer address as text (an IPv6 address with its NUL fits). */
 #define HTTP_ADDR_MAX 48
 /* Writes the peer's address as text into out and returns out ("?" when unknown). */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,6 +89,12 @@ const char *http_conn_remote_addr(const http_conn_t *c, char out[HTTP_ADDR_MAX])
     else
         strcpy(out, "?");
     return out;
+}
+
+int http_conn_input_waiting(const http_conn_t *c)
+{
+    int n = 0;
+    return c->fd >= 0 && ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 /* ---------------------------------------------------------------- closing */

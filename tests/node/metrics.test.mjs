@@ -164,10 +164,18 @@ test('Engine.IO and Socket.IO by transport and namespace, refusals and auth fail
     assert.equal(v('iogate_engineio_requests_refused_total{reason="unknown_transport"}'), 1);
     assert.equal(v('iogate_engineio_requests_refused_total{reason="busy"}'), 0);
     assert.equal(v('iogate_slow_consumers_dropped_total'), 0);
+    assert.equal(v('iogate_engineio_sessions_closed_total{reason="transport_close"}'), 0);
     for (const c of [alice, anon, late, forged]) c.close();
     await waitFor(async () => value((await scrape(srv.port)).text, 'iogate_socketio_authenticated_sockets{namespace="/"}') === 0, {
       what: 'the authenticated socket gone',
     });
+    // The clients left: each session's close counted under its reason, none under another.
+    const after = await waitFor(async () => {
+      const page = (await scrape(srv.port)).text;
+      return value(page, 'iogate_engineio_sessions_closed_total{reason="transport_close"}') === 4 && page;
+    }, { what: 'four sessions closed by their clients' });
+    for (const reason of ['transport_error', 'parse_error', 'ping_timeout', 'slow_consumer', 'server_shutdown', 'server_close'])
+      assert.equal(value(after, `iogate_engineio_sessions_closed_total{reason="${reason}"}`), 0, reason);
   } finally {
     assert.equal((await srv.stop()).code, 0);
   }

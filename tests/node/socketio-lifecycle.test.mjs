@@ -5,6 +5,7 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
+import WebSocket from 'ws';
 import { startServer, CONFORMANCE_PLUGIN } from './lib/server.mjs';
 import { once } from './lib/events.mjs';
 
@@ -120,6 +121,67 @@ ping_timeout_ms = 1000
     assert.equal(await emitRoute(server, { room: id, event: 'gone', payload: 1 }), 0);
   });
 }
+
+test('a pong that arrived while the loop was held up past ping_timeout_ms keeps the session', async () => {
+  // The loop stops (as on a machine too busy to run it) after a ping went out and before
+  // the pong is read; when it runs again its timers come before its sockets. The pong is
+  // there: the session must live, and the next ping comes.
+  const server = await serve(`${BASE}
+[socketio]
+ping_interval_ms = 300
+ping_timeout_ms = 300
+`);
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket`);
+  const frames = [];
+  let waiting = null;
+  const next = (ms = 30000) =>
+    frames.length
+      ? Promise.resolve(frames.shift())
+      : new Promise((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`no frame within ${ms} ms`)), ms);
+          waiting = (f) => {
+            clearTimeout(t);
+            resolve(f);
+          };
+        });
+  ws.on('message', (d) => {
+    const f = d.toString();
+    if (waiting) {
+      const w = waiting;
+      waiting = null;
+      w(f);
+    } else frames.push(f);
+  });
+  let closed = null;
+  ws.on('close', (code) => (closed = code));
+  // The next frame that matches, past the events the test plugin sends.
+  const nextMatching = async (re) => {
+    for (;;) {
+      const f = await next();
+      if (re.test(f)) return f;
+    }
+  };
+  try {
+    await nextMatching(/^0\{/);
+    ws.send('40');
+    await nextMatching(/^40\{/);
+    await nextMatching(/^2$/);
+    // Held up for far longer than ping_timeout_ms; the answer comes before the stop.
+    const res = await fetch(`http://127.0.0.1:${server.port}/testing/stall`, {
+      method: 'POST',
+      body: JSON.stringify({ ms: 5000 }),
+    });
+    assert.deepEqual(await res.json(), { stalled: 5000 });
+    ws.send('3'); // waits unread until the loop runs again
+    assert.equal(await nextMatching(/^[23]|^1$/), '2', 'pinged again: the pong was taken');
+    assert.equal(closed, null);
+    const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    assert.match(metrics, /^iogate_engineio_ping_timeouts_deferred_total 1$/m);
+    assert.match(metrics, /^iogate_engineio_sessions_closed_total\{reason="ping_timeout"\} 0$/m);
+  } finally {
+    ws.terminate();
+  }
+});
 
 test('the handshake advertises the configured heartbeat: a frozen server is noticed quickly', async () => {
   const server = await serve(`${BASE}
