@@ -129,8 +129,10 @@ test('a pong that arrived while the loop was held up past ping_timeout_ms keeps 
   const server = await serve(`${BASE}
 [socketio]
 ping_interval_ms = 300
-ping_timeout_ms = 300
+ping_timeout_ms = 3000
 `);
+  for (const body of ['{"ms":"5000"}', '{"ms":0}', '{"ms":10001}', 'not json'])
+    assert.equal((await fetch(`http://127.0.0.1:${server.port}/testing/stall`, { method: 'POST', body })).status, 400, body);
   const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket`);
   const frames = [];
   let waiting = null;
@@ -166,12 +168,13 @@ ping_timeout_ms = 300
     ws.send('40');
     await nextMatching(/^40\{/);
     await nextMatching(/^2$/);
-    // Held up for far longer than ping_timeout_ms; the answer comes before the stop.
+    // Held up for far longer than ping_timeout_ms; the answer comes before the stop. The
+    // timeout leaves a busy machine's client 3 s to ask for the stop after the ping.
     const res = await fetch(`http://127.0.0.1:${server.port}/testing/stall`, {
       method: 'POST',
-      body: JSON.stringify({ ms: 5000 }),
+      body: JSON.stringify({ ms: 10000 }),
     });
-    assert.deepEqual(await res.json(), { stalled: 5000 });
+    assert.deepEqual(await res.json(), { stalled: 10000 });
     ws.send('3'); // waits unread until the loop runs again
     assert.equal(await nextMatching(/^[23]|^1$/), '2', 'pinged again: the pong was taken');
     assert.equal(closed, null);
