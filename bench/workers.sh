@@ -85,14 +85,15 @@ echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576
     "fs.file-max $(cat /proc/sys/fs/file-max), ports $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)"
 # Progress the load generator does not print, every SAMPLE_S seconds: the machine's TCP
 # sockets in use (/proc/net/sockstat: both ends of each loopback connection; ss, which could
-# count the port's alone, takes tens of seconds of CPU at 700,000 sockets), where the CPUs went since the last line (/proc/stat), and the kernel's TCP counters
-# that say a connection attempt waited (a full accept queue makes the client retry its SYN
-# after 1 s, 3 s, 7 s...).
+# count the port's alone, takes tens of seconds of CPU at 700,000 sockets) and where the CPUs
+# went since the last line (/proc/stat: system includes hard interrupts). At the end, the
+# kernel's TCP counters that say a connection attempt waited (a full accept queue makes the
+# client retry its SYN after 1 s, 3 s, 7 s...) or memory ran short.
 tcp_counters() {
     nstat -az 2>/dev/null | awk '{v[$1] = $2} END {if (length(v) > 1) print v["TcpExtListenOverflows"] + 0,
         v["TcpExtTCPSynRetrans"] + 0, v["TcpExtTCPMemoryPressures"] + 0, v["TcpExtTCPAbortOnMemory"] + 0}'
 }
-cpu_ticks() { awk '/^cpu / {print $2 + $3, $4, $7 + $8, $5 + $6, $2+$3+$4+$5+$6+$7+$8; exit}' /proc/stat; }
+cpu_ticks() { awk '/^cpu / {print $2 + $3, $4 + $7, $8, $5 + $6, $2+$3+$4+$5+$6+$7+$8; exit}' /proc/stat; }
 TCP_START=$(tcp_counters)
 (
     start=$(date +%s)
