@@ -1,12 +1,15 @@
 // Plugins built against the headers that shipped: abi_v1_0 (tests/plugins/abi_v1_0.c,
-// compiled with the frozen 1.0 header), abi_v1_1 (the frozen 1.1 header) and abi_v1_2 (the
-// frozen 1.2 header), loaded by today's host. Every entry they call must keep the meaning their header gave it; a
+// compiled with the frozen 1.0 header), abi_v1_1, abi_v1_2 and abi_v1_3 (the frozen 1.1, 1.2
+// and 1.3 headers), loaded by today's host. Every entry they call must keep the meaning their header gave it; a
 // shipped entry never changes meaning.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { io } from 'socket.io-client';
-import { startServer, BUILD_DIR } from './lib/server.mjs';
+import { startServer, BUILD_DIR, BIN, ROOT } from './lib/server.mjs';
 import { once, connected } from './lib/events.mjs';
 import { signJwt, nowS } from './lib/auth-helpers.mjs';
 
@@ -23,7 +26,7 @@ before(async () => {
 jwt_secret = "${SECRET}"
 [plugins]
 dir = "${PLUGINS}"
-load = ["abi_v1_0", "abi_v1_1", "abi_v1_2"]
+load = ["abi_v1_0", "abi_v1_1", "abi_v1_2", "abi_v1_3"]
 [plugin.abi_v1_0]
 word = "frozen"
 n = 10
@@ -53,6 +56,7 @@ test('1.0: loaded as a 1.0 plugin; config, writer, strerror, timer', async () =>
   assert.match(server.logs(), /loaded abi_v1_0 1\.0\.0 \(ABI 1\.0\)/);
   assert.match(server.logs(), /loaded abi_v1_1 1\.1\.0 \(ABI 1\.1\)/);
   assert.match(server.logs(), /loaded abi_v1_2 1\.2\.0 \(ABI 1\.2\)/);
+  assert.match(server.logs(), /loaded abi_v1_3 1\.3\.0 \(ABI 1\.3\)/);
   await server.waitForLog(/\[abi_v1_0\] v10 timer fired/);
   const report = await (await fetch(`${base}/v10/report`)).json();
   assert.deepEqual(report, {
@@ -178,4 +182,59 @@ test('1.2: alone, the fleet is this node: fleet_room_size, server_emit, local vo
   const r = await (await fetch(`${base}/v12/emit?room=${gina.id}`, { method: 'POST' })).json();
   assert.equal(r.recipients, 1);
   assert.deepEqual((await local)[0], { local: true });
+});
+
+test('1.3: the plugin\'s metrics on /metrics, and the rules of metric_register and its updates', async () => {
+  for (const kind of ['a', 'a', 'b']) assert.equal((await fetch(`${base}/v13/hit?kind=${kind}`, { method: 'POST' })).status, 204);
+  const page = await (await fetch(`${base}/metrics`)).text();
+  const value = (series) => {
+    const line = page.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+  const P = 'iogate_plugin_abi_v1_3_';
+  assert.match(page, /^# TYPE iogate_plugin_abi_v1_3_v13_hits_total counter$/m);
+  assert.equal(value(`${P}v13_hits_total{kind="a"}`), 2);
+  assert.equal(value(`${P}v13_hits_total{kind="b"}`), 1);
+  assert.match(page, /^# TYPE iogate_plugin_abi_v1_3_v13_level gauge$/m);
+  assert.equal(value(`${P}v13_level`), 3);
+  assert.match(page, /^# TYPE iogate_plugin_abi_v1_3_v13_took_seconds histogram$/m);
+  assert.equal(value(`${P}v13_took_seconds_bucket{le="0.1"}`), 0);
+  assert.equal(value(`${P}v13_took_seconds_bucket{le="0.5"}`), 3);
+  assert.equal(value(`${P}v13_took_seconds_bucket{le="+Inf"}`), 3);
+  assert.equal(value(`${P}v13_took_seconds_count`), 3);
+  assert.ok(Math.abs(value(`${P}v13_took_seconds_sum`) - 0.6) < 1e-9);
+  // The refused calls changed nothing: no v13_misses, no set or negative add on a counter.
+  assert.doesNotMatch(page, /v13_misses/);
+  const r = await (await fetch(`${base}/v13/report`)).json();
+  assert.deepEqual(r, {
+    counterWithoutTotal: 1, nameTaken: 1,
+    updateFamily: r.einval, negativeAdd: r.einval, setOnCounter: r.einval,
+    recoverableNotOurs: r.enoent,
+    einval: -1, enoent: -4,
+  });
+});
+
+test('1.3: --check-config calls the descriptor\'s check(), which reads [plugin.abi_v1_3]', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iogate-abi13-'));
+  const check = (table) => {
+    const file = join(dir, 'iogate.toml');
+    writeFileSync(file, `[plugins]\ndir = "${PLUGINS}"\nload = ["abi_v1_3"]\n${table}`);
+    return spawnSync(BIN, ['--check-config', file], { cwd: ROOT, encoding: 'utf8', timeout: 30000 });
+  };
+  try {
+    const good = check('[plugin.abi_v1_3]\nlevel = 4\n');
+    assert.equal(good.status, 0, good.stderr);
+    assert.match(good.stdout + good.stderr, /would run at level 4/);
+    const absent = check('');
+    assert.equal(absent.status, 0, absent.stderr);
+    assert.match(absent.stdout + absent.stderr, /would run at level 3/);
+    const bad = check('[plugin.abi_v1_3]\nlevel = 12\n');
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /\[plugin\.abi_v1_3\] level = 12 is out of range/);
+    const unknown = check('[plugin.abi_v1_3]\nlevle = 1\n');
+    assert.notEqual(unknown.status, 0);
+    assert.match(unknown.stderr, /levle/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -89,17 +89,16 @@ static void version_rules(void **state)
         plugin_host_load_file(f->gw.plugins, PLUGIN("abi_older_minor"), err, sizeof(err)), 0);
     assert_true(route_exists(f, "GET", "/old-plugin"));
     assert_int_equal(plugin_host_count(f->gw.plugins), 1);
-    /* Built against the frozen 1.0, 1.1 and 1.2 headers themselves (tests/plugins/abi/). */
-    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_0"), err, sizeof(err)),
-                     0);
-    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_1"), err, sizeof(err)),
-                     0);
-    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_2"), err, sizeof(err)),
-                     0);
+    /* Built against the frozen 1.0, 1.1, 1.2 and 1.3 headers themselves (tests/plugins/abi/). */
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_0"), err, sizeof(err)), 0);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_1"), err, sizeof(err)), 0);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_2"), err, sizeof(err)), 0);
+    assert_int_equal(plugin_host_load_file(f->gw.plugins, PLUGIN("abi_v1_3"), err, sizeof(err)), 0);
     assert_true(route_exists(f, "GET", "/v10/report"));
     assert_true(route_exists(f, "GET", "/v11/page"));
     assert_true(route_exists(f, "GET", "/v12/report"));
-    assert_int_equal(plugin_host_count(f->gw.plugins), 4);
+    assert_true(route_exists(f, "GET", "/v13/report"));
+    assert_int_equal(plugin_host_count(f->gw.plugins), 5);
 }
 
 static void failing_init_leaves_nothing(void **state)
